@@ -1,0 +1,246 @@
+// Package connectors defines the contract between a source connector and the
+// rest of liberator: a Source yields Changes in commit order, described by
+// neutral Table metadata, and learns through Ack which position Kafka has made
+// durable.
+//
+// A connector knows its database's protocol and nothing of Kafka or Avro. It
+// hands rows over as []any in the neutral value forms listed on Kind.
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Op is what a Change did to its row. The values are the bytes written in the
+// "op" header of every event.
+type Op byte
+
+const (
+	// OpRead is a row read by a snapshot.
+	OpRead Op = 'r'
+	// OpCreate is an INSERT.
+	OpCreate Op = 'c'
+	// OpUpdate is an UPDATE.
+	OpUpdate Op = 'u'
+	// OpDelete is a DELETE. Its event is a tombstone.
+	OpDelete Op = 'd'
+)
+
+func (o Op) String() string { return string(rune(o)) }
+
+// Change is one row-level change, in the commit order of its source.
+type Change struct {
+	Op Op
+	// Table describes the row at the moment of the change. A source hands out
+	// the same *Table pointer for as long as the table's shape is unchanged, so
+	// that consumers may cache per pointer; a shape change yields a new pointer.
+	Table *Table
+	// After is the row after the change, aligned with Table.Columns. It is nil
+	// for OpDelete. It never holds a placeholder for a value the source did
+	// not send (such as an unchanged TOAST value): the source resolves those.
+	After []any
+	// Before holds at least the key columns of the row before the change,
+	// aligned with Table.Columns (other entries may be nil). It is set for
+	// OpDelete, and for OpUpdate when the update changed the key; nil otherwise.
+	Before []any
+	// Pos is the source position of the change (for PostgreSQL, the LSN of
+	// the commit; for MySQL, the GTID or binlog file:offset of the event).
+	// It is informative (the "pos" header); resumption uses Batch.Checkpoint.
+	Pos Position
+	// CommitTime is the commit time of the change's transaction; for a
+	// snapshot read, the time of the snapshot.
+	CommitTime time.Time
+	// TxID identifies the transaction (a PostgreSQL xid, a MySQL GTID or xid).
+	// It is empty for snapshot reads.
+	TxID string
+}
+
+// KeyChanged reports whether an update moved the row to a new primary key.
+func (c *Change) KeyChanged() bool { return c.Op == OpUpdate && c.Before != nil }
+
+// Batch is what Source.Read returns: changes in commit order, and the point
+// from which a restart may resume once all of them are in Kafka.
+type Batch struct {
+	Changes []Change
+	// Checkpoint, when non-nil, is a position from which a restarted source
+	// resumes without losing any change of this or an earlier batch. It is
+	// nil when the batch ends inside a transaction or inside a snapshot that
+	// cannot be resumed at this point.
+	Checkpoint Position
+}
+
+// Position is a point in a source's change stream: an LSN, a binlog file and
+// offset, a GTID set, or a snapshot's progress. Each connector has its own
+// concrete type with a parser; the rest of liberator treats it as opaque.
+type Position interface {
+	// String is the human-readable form, used in logs and headers.
+	String() string
+	// Encode returns the persistent form that the connector's Open accepts
+	// back as resume state.
+	Encode() []byte
+}
+
+// Source is a change-data-capture source connector.
+//
+// The methods are called in this order: Open once, then Read repeatedly from
+// one goroutine. Ack may be called from another goroutine concurrently with
+// Read. Close is called once, after Read has returned for the last time;
+// it discards changes that were read but never returned.
+type Source interface {
+	// Open connects, checks that the database can serve the configured
+	// tables, and prepares to read. resume is the last Position.Encode that
+	// Kafka acknowledged, or nil when there is none.
+	Open(ctx context.Context, resume []byte) error
+	// Read blocks until it has at least one change or a checkpoint to report,
+	// and returns them. It returns io.EOF when the source is finished (after
+	// a snapshot in snapshot-only mode). Batches are returned in order, and
+	// a batch's slices are not reused by the source after Read returns.
+	Read(ctx context.Context) (Batch, error)
+	// Ack tells the source that every change up to and including the batch
+	// whose Checkpoint is pos is durable in Kafka. Acks arrive in checkpoint
+	// order. A source must not let its server discard anything past pos
+	// before Ack (for PostgreSQL: confirmed_flush_lsn never passes pos).
+	Ack(ctx context.Context, pos Position) error
+	// Close releases the connections. It is safe to call after a failed Open.
+	Close(ctx context.Context) error
+}
+
+// Table describes one captured table at one moment in its history.
+type Table struct {
+	// Schema is the PostgreSQL schema or the MySQL database.
+	Schema string
+	// Name is the table name.
+	Name string
+	// Columns are the table's columns in their ordinal order.
+	Columns []Column
+	// Key holds the indexes into Columns of the primary-key columns, in key
+	// order. It is never empty for a captured table.
+	Key []int
+}
+
+// ID is "schema.name", the form used in config and messages.
+func (t *Table) ID() string { return t.Schema + "." + t.Name }
+
+// Column is one column of a Table.
+type Column struct {
+	Name string
+	Type Type
+	// Nullable is false for NOT NULL columns (and key columns).
+	Nullable bool
+	// SQLType is the database's own spelling of the type, as in
+	// "numeric(12,2)" or "int(10) unsigned"; it is recorded in the schema's
+	// field doc and in error messages.
+	SQLType string
+}
+
+// Type is a column's neutral type.
+type Type struct {
+	Kind Kind
+	// Precision and Scale are set for KindDecimal.
+	Precision, Scale int
+	// Elem is the element type of a KindArray.
+	Elem *Type
+}
+
+// Kind is a neutral column type. Each kind has exactly one Go value form,
+// which a source must produce in Change.After and Change.Before. A nil value
+// is SQL NULL, for every kind.
+type Kind uint8
+
+const (
+	KindInvalid Kind = iota
+	// KindBool values are bool.
+	KindBool
+	// KindInt32 values are int32.
+	KindInt32
+	// KindInt64 values are int64.
+	KindInt64
+	// KindFloat32 values are float32 (NaN and infinities allowed).
+	KindFloat32
+	// KindFloat64 values are float64 (NaN and infinities allowed).
+	KindFloat64
+	// KindDecimal values are string: plain decimal text with an optional
+	// sign and fraction, no exponent ("-12.30", "7"). The value must fit
+	// Type.Precision and Type.Scale exactly; nothing is rounded.
+	KindDecimal
+	// KindString values are string (valid UTF-8).
+	KindString
+	// KindUUID values are string in the canonical 8-4-4-4-12 form.
+	KindUUID
+	// KindJSON values are string holding JSON text.
+	KindJSON
+	// KindBytes values are []byte.
+	KindBytes
+	// KindDate values are int32 days since 1970-01-01 (negative before).
+	KindDate
+	// KindTimestamp values are int64 microseconds since the Unix epoch, UTC
+	// (an instant: PostgreSQL timestamptz, MySQL TIMESTAMP).
+	KindTimestamp
+	// KindLocalTimestamp values are int64 microseconds since 1970-01-01
+	// 00:00 of the wall clock, with no time zone (timestamp, DATETIME).
+	KindLocalTimestamp
+	// KindTime values are int64 microseconds since midnight (0 to 24h).
+	KindTime
+	// KindArray values are []any whose elements have the form of Type.Elem
+	// (nil for a NULL element).
+	KindArray
+)
+
+var kindNames = [...]string{"invalid", "bool", "int32", "int64", "float32", "float64", "decimal", "string", "uuid", "json", "bytes", "date", "timestamp", "local-timestamp", "time", "array"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", k)
+}
+
+// ErrUnsupportedType is wrapped by errors about a column type that liberator
+// cannot carry.
+var ErrUnsupportedType = errors.New("unsupported column type")
+
+// RetryableError marks an error after which the same operation may succeed
+// when tried again, such as a lost connection. The daemon retries those with
+// backoff and exits on every other error.
+type RetryableError struct{ Err error }
+
+func (e *RetryableError) Error() string { return e.Err.Error() }
+func (e *RetryableError) Unwrap() error { return e.Err }
+
+// MarkRetryable wraps err so that IsRetryable reports true. It returns nil
+// for a nil err.
+func MarkRetryable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &RetryableError{Err: err}
+}
+
+// IsRetryable reports whether err, or an error it wraps, is marked retryable.
+func IsRetryable(err error) bool {
+	var r *RetryableError
+	return errors.As(err, &r)
+}
+
+// SnapshotMode says when a source reads its tables' existing rows.
+type SnapshotMode string
+
+const (
+	// SnapshotInitial reads the tables once, when there is no resume
+	// position, then streams. It is the default.
+	SnapshotInitial SnapshotMode = "initial"
+	// SnapshotNever only streams, from the current end of the log when there
+	// is no resume position.
+	SnapshotNever SnapshotMode = "never"
+	// SnapshotOnly reads the tables, records where streaming must begin, and
+	// ends (Read returns io.EOF).
+	SnapshotOnly SnapshotMode = "only"
+)
+
+// Valid reports whether m is one of the defined modes.
+func (m SnapshotMode) Valid() bool {
+	return m == SnapshotInitial || m == SnapshotNever || m == SnapshotOnly
+}
