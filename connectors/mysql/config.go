@@ -1,0 +1,205 @@
+package mysql
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+// Flavors accepted in Config.Flavor.
+const (
+	FlavorMySQL   = "mysql"
+	FlavorMariaDB = "mariadb"
+)
+
+// DefaultServerID is the replica id the binlog connection registers with
+// when Config.ServerID is zero. A server drops the older of two replica
+// connections with the same id, so two liberator pipelines reading the same
+// server need distinct ids (source.mysql.server_id).
+const DefaultServerID uint32 = 4242
+
+// defaultPort is used when the DSN names no port.
+const defaultPort = 3306
+
+// Options is the source.mysql section of the config file.
+type Options struct {
+	// ServerID is the replica id used on the binlog connection. It must be
+	// unique among the server's replicas and differ from the server's own
+	// server_id. Default DefaultServerID (4242).
+	ServerID uint32 `yaml:"server_id"`
+}
+
+// Config configures a Source.
+type Config struct {
+	// Flavor is "mysql" or "mariadb" (the source.kind key). It selects the
+	// GTID dialect and the snapshot method.
+	Flavor string
+	// DSN is mysql://user:password@host:port/db?tls=MODE. The port defaults
+	// to 3306 and the database is optional (tables are always qualified).
+	// tls is false (default), true (verify the server's certificate against
+	// the system roots and the host name) or skip-verify.
+	DSN string
+	// Tables are the captured tables as "database.table", spelled as the
+	// server spells them.
+	Tables []string
+	// ServerID is the replica id of the binlog connection. Default
+	// DefaultServerID.
+	ServerID uint32
+	// Snapshot says when the tables' existing rows are read. Default
+	// connectors.SnapshotInitial.
+	Snapshot connectors.SnapshotMode
+	// Logger receives the connector's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.ServerID == 0 {
+		c.ServerID = DefaultServerID
+	}
+	if c.Snapshot == "" {
+		c.Snapshot = connectors.SnapshotInitial
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports every problem with the config at once. Messages name the
+// config file's keys; a password in the DSN is never shown.
+func (c Config) Validate() error {
+	c.setDefaults()
+	var errs []error
+	switch c.Flavor {
+	case FlavorMySQL, FlavorMariaDB:
+	case "":
+		errs = append(errs, errors.New("source.kind: is empty (use mysql or mariadb)"))
+	default:
+		errs = append(errs, fmt.Errorf("source.kind: %q is not a MySQL flavor (use mysql or mariadb)", c.Flavor))
+	}
+	if _, err := parseDSN(c.DSN); err != nil {
+		errs = append(errs, prefixEach("source.dsn", err)...)
+	}
+	if len(c.Tables) == 0 {
+		errs = append(errs, errors.New("source.tables: is empty (list tables as database.table)"))
+	}
+	seen := map[tableName]bool{}
+	for i, t := range c.Tables {
+		tn, err := parseTableName(t)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("source.tables[%d]: %w", i, err))
+			continue
+		}
+		if seen[tn] {
+			errs = append(errs, fmt.Errorf("source.tables[%d]: %q is listed twice", i, t))
+		}
+		seen[tn] = true
+	}
+	if !c.Snapshot.Valid() {
+		errs = append(errs, fmt.Errorf("snapshot.mode: %q is not a mode (use initial, never or only)", c.Snapshot))
+	}
+	return errors.Join(errs...)
+}
+
+// prefixEach puts key in front of err, or of each error err joins.
+func prefixEach(key string, err error) []error {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			errs = append(errs, prefixEach(key, e)...)
+		}
+		return errs
+	}
+	return []error{fmt.Errorf("%s: %w", key, err)}
+}
+
+// tableName is a database-qualified table name.
+type tableName struct{ db, name string }
+
+func (t tableName) String() string { return t.db + "." + t.name }
+
+// parseTableName reads "database.table". MySQL names may contain dots only
+// when quoted; such names cannot be captured.
+func parseTableName(s string) (tableName, error) {
+	parts := strings.Split(s, ".")
+	if len(parts) == 2 && parts[0] != "" && parts[1] != "" && !strings.ContainsAny(s, "`\x00") {
+		return tableName{parts[0], parts[1]}, nil
+	}
+	return tableName{}, fmt.Errorf("%q is not a table name (use database.table)", s)
+}
+
+// dsn is a parsed Config.DSN.
+type dsn struct {
+	host     string
+	port     uint16
+	user     string
+	password string
+	db       string
+	tls      *tls.Config
+}
+
+func (d dsn) addr() string { return net.JoinHostPort(d.host, strconv.Itoa(int(d.port))) }
+
+// parseDSN reads mysql://user:password@host:port/db?tls=MODE. Its errors
+// never contain the password.
+func parseDSN(s string) (dsn, error) {
+	if s == "" {
+		return dsn{}, errors.New("is empty (use mysql://user:password@host:3306/)")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		// url.Parse quotes the whole input, password included.
+		return dsn{}, errors.New("is not a URL (use mysql://user:password@host:3306/)")
+	}
+	shown := u.Redacted()
+	var d dsn
+	var errs []error
+	if u.Scheme != "mysql" && u.Scheme != "mariadb" {
+		errs = append(errs, fmt.Errorf("%q has scheme %q (use mysql://)", shown, u.Scheme))
+	}
+	d.host = u.Hostname()
+	if d.host == "" {
+		errs = append(errs, fmt.Errorf("%q names no host (use mysql://user:password@host:3306/)", shown))
+	}
+	d.port = defaultPort
+	if p := u.Port(); p != "" {
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil || n == 0 {
+			errs = append(errs, fmt.Errorf("%q has port %q (use 1 to 65535)", shown, p))
+		}
+		d.port = uint16(n)
+	}
+	if u.User != nil {
+		d.user = u.User.Username()
+		d.password, _ = u.User.Password()
+	}
+	if d.user == "" {
+		errs = append(errs, fmt.Errorf("%q names no user (use mysql://user:password@host:3306/)", shown))
+	}
+	d.db = strings.TrimPrefix(u.Path, "/")
+	if strings.Contains(d.db, "/") {
+		errs = append(errs, fmt.Errorf("%q has path %q (use at most one database name)", shown, u.Path))
+	}
+	q := u.Query()
+	for k := range q {
+		if k != "tls" {
+			errs = append(errs, fmt.Errorf("%q has parameter %q (the only parameter is tls)", shown, k))
+		}
+	}
+	switch mode := q.Get("tls"); mode {
+	case "", "false":
+	case "true":
+		d.tls = &tls.Config{ServerName: d.host, MinVersion: tls.VersionTLS12}
+	case "skip-verify":
+		d.tls = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by tls=skip-verify
+	default:
+		errs = append(errs, fmt.Errorf("%q has tls=%q (use false, true or skip-verify)", shown, mode))
+	}
+	return d, errors.Join(errs...)
+}
