@@ -1,0 +1,346 @@
+// Package kafka is liberator's sink: it creates compacted topics and
+// produces entity events to them with an idempotent producer (acks=all),
+// and keeps source positions in a compacted offsets topic. It knows Kafka,
+// not SQL.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+// Config is the kafka section of the config file.
+type Config struct {
+	// Brokers are the seed brokers, host:port. The single word "embedded"
+	// starts an in-process broker instead (see the pipeline package).
+	Brokers []string `yaml:"brokers"`
+	// TopicPrefix begins every topic name: <prefix>.<schema>.<table>.
+	TopicPrefix string `yaml:"topic_prefix"`
+	// Partitions of each created topic. Default 1. A row's changes always
+	// land in one partition, in commit order, because records are keyed by
+	// the primary key.
+	Partitions int32 `yaml:"partitions"`
+	// ReplicationFactor of each created topic. Default -1: the broker's
+	// default.
+	ReplicationFactor int16 `yaml:"replication_factor"`
+	// TopicConfigs are extra configs for created topics, such as
+	// min.insync.replicas. cleanup.policy is always compact.
+	TopicConfigs map[string]string `yaml:"topic_configs"`
+	// OffsetsTopic holds the source positions, keyed by pipeline name.
+	// Default "_liberator_offsets". It is created compacted if missing.
+	OffsetsTopic string `yaml:"offsets_topic"`
+	// Linger is how long the producer waits to fill a batch. Default 5ms.
+	Linger time.Duration `yaml:"linger"`
+	// Compression is none, gzip, snappy, lz4 or zstd. Default none.
+	Compression string `yaml:"compression"`
+	// ClientID identifies liberator to the brokers. Default "liberator".
+	ClientID string `yaml:"client_id"`
+}
+
+// Defaults fills in the defaults documented on each field.
+func (c *Config) Defaults() {
+	if c.Partitions == 0 {
+		c.Partitions = 1
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = -1
+	}
+	if c.OffsetsTopic == "" {
+		c.OffsetsTopic = "_liberator_offsets"
+	}
+	if c.Linger == 0 {
+		c.Linger = 5 * time.Millisecond
+	}
+	if c.Compression == "" {
+		c.Compression = "none"
+	}
+	if c.ClientID == "" {
+		c.ClientID = "liberator"
+	}
+}
+
+var codecs = map[string]kgo.CompressionCodec{
+	"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+	"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+}
+
+// Validate reports every problem at once, naming the config keys.
+func (c Config) Validate() error {
+	c.Defaults()
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("kafka.brokers: is empty (list host:port seeds, or the single word embedded)"))
+	}
+	for i, b := range c.Brokers {
+		if b == "embedded" && len(c.Brokers) > 1 {
+			errs = append(errs, fmt.Errorf("kafka.brokers[%d]: embedded cannot be combined with other brokers", i))
+		} else if b != "embedded" && !strings.Contains(b, ":") {
+			errs = append(errs, fmt.Errorf("kafka.brokers[%d]: %q is not host:port", i, b))
+		}
+	}
+	if c.TopicPrefix == "" {
+		errs = append(errs, errors.New("kafka.topic_prefix: is empty (topics are named <prefix>.<schema>.<table>)"))
+	} else if !validTopic(c.TopicPrefix) {
+		errs = append(errs, fmt.Errorf("kafka.topic_prefix: %q is not valid in a topic name (use a-z, A-Z, 0-9, '.', '_', '-')", c.TopicPrefix))
+	}
+	if c.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("kafka.partitions: %d must be at least 1", c.Partitions))
+	}
+	if c.ReplicationFactor < -1 || c.ReplicationFactor == 0 {
+		errs = append(errs, fmt.Errorf("kafka.replication_factor: %d must be -1 (broker default) or at least 1", c.ReplicationFactor))
+	}
+	if !validTopic(c.OffsetsTopic) {
+		errs = append(errs, fmt.Errorf("kafka.offsets_topic: %q is not a valid topic name", c.OffsetsTopic))
+	}
+	if _, ok := codecs[c.Compression]; !ok {
+		errs = append(errs, fmt.Errorf("kafka.compression: %q is not one of none, gzip, snappy, lz4, zstd", c.Compression))
+	}
+	if c.Linger < 0 {
+		errs = append(errs, fmt.Errorf("kafka.linger: %s must not be negative", c.Linger))
+	}
+	if p, ok := c.TopicConfigs["cleanup.policy"]; ok && !strings.Contains(p, "compact") {
+		errs = append(errs, fmt.Errorf("kafka.topic_configs.cleanup.policy: %q would not keep the latest row per key; leave it out (topics are compacted)", p))
+	}
+	return errors.Join(errs...)
+}
+
+// validTopic reports whether s may be (part of) a Kafka topic name.
+func validTopic(s string) bool {
+	if s == "" || len(s) > 249 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Sink produces to Kafka.
+type Sink struct {
+	cfg Config
+	log *slog.Logger
+	cl  *kgo.Client
+	adm *kadm.Client
+
+	mu     sync.Mutex
+	topics map[string]bool // ensured
+}
+
+// New validates cfg. It does no I/O.
+func New(cfg Config, log *slog.Logger) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Defaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Sink{cfg: cfg, log: log, topics: map[string]bool{}}, nil
+}
+
+// Open connects to the brokers.
+func (s *Sink) Open(ctx context.Context) error {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(s.cfg.Brokers...),
+		kgo.ClientID(s.cfg.ClientID),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(s.cfg.Linger),
+		kgo.ProducerBatchCompression(codecs[s.cfg.Compression]),
+		kgo.MaxBufferedRecords(20_000),
+		kgo.MaxBufferedBytes(64<<20),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.WithLogger(slogLogger{s.log}),
+	)
+	if err != nil {
+		return fmt.Errorf("kafka.brokers: %w", err)
+	}
+	s.cl, s.adm = cl, kadm.NewClient(cl)
+	if err := cl.Ping(ctx); err != nil {
+		return connectors.MarkRetryable(fmt.Errorf("connect to kafka %v: %w", s.cfg.Brokers, err))
+	}
+	return nil
+}
+
+// TopicFor names the topic of a table.
+func (s *Sink) TopicFor(schema, table string) string {
+	return s.cfg.TopicPrefix + "." + schema + "." + table
+}
+
+// EnsureTopic creates topic, compacted, unless it exists. An existing topic
+// that is not compacted is an error: it would not keep every row.
+func (s *Sink) EnsureTopic(ctx context.Context, topic string) error {
+	return s.ensureTopic(ctx, topic, s.cfg.Partitions)
+}
+
+func (s *Sink) ensureTopic(ctx context.Context, topic string, partitions int32) error {
+	s.mu.Lock()
+	done := s.topics[topic]
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	if !validTopic(topic) {
+		return fmt.Errorf("topic %q: not a valid topic name (a-z, A-Z, 0-9, '.', '_', '-'; at most 249)", topic)
+	}
+	configs := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+	for k, v := range s.cfg.TopicConfigs {
+		configs[k] = kadm.StringPtr(v)
+	}
+	resp, err := s.adm.CreateTopic(ctx, partitions, s.cfg.ReplicationFactor, configs, topic)
+	switch {
+	case err == nil && resp.Err == nil:
+		s.log.Info("created topic", "topic", topic, "partitions", partitions, "cleanup.policy", "compact")
+	case errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(resp.Err, kerr.TopicAlreadyExists):
+		if err := s.checkCompacted(ctx, topic); err != nil {
+			return err
+		}
+	case err != nil:
+		return connectors.MarkRetryable(fmt.Errorf("create topic %q: %w", topic, err))
+	default:
+		return fmt.Errorf("create topic %q: %w (%s)", topic, resp.Err, resp.ErrMessage)
+	}
+	s.mu.Lock()
+	s.topics[topic] = true
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Sink) checkCompacted(ctx context.Context, topic string) error {
+	rcs, err := s.adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return connectors.MarkRetryable(fmt.Errorf("describe topic %q: %w", topic, err))
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil {
+		return fmt.Errorf("describe topic %q: %w", topic, err)
+	}
+	if rc.Err != nil {
+		return fmt.Errorf("describe topic %q: %w", topic, rc.Err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" && !strings.Contains(c.MaybeValue(), "compact") {
+			return fmt.Errorf("topic %q exists with cleanup.policy=%s; entity topics must be compacted (kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact)", topic, c.MaybeValue(), topic)
+		}
+	}
+	return nil
+}
+
+// Produce buffers r and calls promise once Kafka has acknowledged it or it
+// has failed. It blocks while the producer's buffer is full, until ctx ends.
+// Records of one key reach one partition in the order they are produced.
+func (s *Sink) Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
+	s.cl.Produce(ctx, r, promise)
+}
+
+// Flush waits until every buffered record is acknowledged or failed.
+func (s *Sink) Flush(ctx context.Context) error {
+	return s.cl.Flush(ctx)
+}
+
+// Client returns the underlying client, for consumers such as the tail
+// command.
+func (s *Sink) Client() *kgo.Client { return s.cl }
+
+// Close closes the client. Records still buffered are failed.
+func (s *Sink) Close() {
+	if s.cl != nil {
+		s.cl.Close()
+	}
+}
+
+// ReadOffset returns the latest value stored under key in the offsets
+// topic, or nil if there is none.
+func (s *Sink) ReadOffset(ctx context.Context, key string) ([]byte, error) {
+	topic := s.cfg.OffsetsTopic
+	if err := s.ensureTopic(ctx, topic, 1); err != nil {
+		return nil, err
+	}
+	ends, err := s.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, connectors.MarkRetryable(fmt.Errorf("read offsets topic %q: %w", topic, err))
+	}
+	end, ok := ends.Lookup(topic, 0)
+	if !ok || end.Err != nil {
+		return nil, connectors.MarkRetryable(fmt.Errorf("read offsets topic %q: end offset unknown: %v", topic, end.Err))
+	}
+	if end.Offset == 0 {
+		return nil, nil
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(s.cfg.Brokers...),
+		kgo.ClientID(s.cfg.ClientID),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("read offsets topic %q: %w", topic, err)
+	}
+	defer cl.Close()
+	var val []byte
+	for {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return nil, connectors.MarkRetryable(fmt.Errorf("read offsets topic %q: %w", topic, ferr))
+		}
+		last := int64(-1)
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Key) == key {
+				val = r.Value
+			}
+			last = r.Offset
+		})
+		if last+1 >= end.Offset {
+			return slices.Clone(val), nil
+		}
+	}
+}
+
+// WriteOffset stores value under key in the offsets topic and waits for
+// Kafka to acknowledge it.
+func (s *Sink) WriteOffset(ctx context.Context, key string, value []byte) error {
+	if err := s.ensureTopic(ctx, s.cfg.OffsetsTopic, 1); err != nil {
+		return err
+	}
+	r := &kgo.Record{Topic: s.cfg.OffsetsTopic, Key: []byte(key), Value: value, Partition: 0}
+	if err := s.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		return connectors.MarkRetryable(fmt.Errorf("write offsets topic %q: %w", s.cfg.OffsetsTopic, err))
+	}
+	return nil
+}
+
+// slogLogger passes the client's logs to slog.
+type slogLogger struct{ l *slog.Logger }
+
+func (l slogLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (l slogLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	lv := slog.LevelInfo
+	switch level {
+	case kgo.LogLevelError:
+		lv = slog.LevelError
+	case kgo.LogLevelWarn:
+		lv = slog.LevelWarn
+	case kgo.LogLevelDebug:
+		lv = slog.LevelDebug
+	}
+	l.l.Log(context.Background(), lv, "kafka: "+msg, keyvals...)
+}

@@ -1,0 +1,270 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+// ErrNoPrimaryKey is wrapped by the error for a configured table that has no
+// primary key: its rows could not be keyed in a compacted topic.
+var ErrNoPrimaryKey = errors.New("table has no primary key")
+
+// ErrNoTable is wrapped by the error for a configured table that does not
+// exist or cannot be seen by the connecting user.
+var ErrNoTable = errors.New("table does not exist")
+
+// pgType is what the catalog says about a column's type.
+type pgType struct {
+	oid      uint32
+	typtype  byte   // b base, d domain, e enum, c composite, r range, ...
+	elem     uint32 // element type of an array type, else 0
+	base     uint32 // base type of a domain, else 0
+	category byte   // 'A' for arrays
+}
+
+// relation is a captured table as the stream or a snapshot sees it, with a
+// decoder per column.
+type relation struct {
+	table    *connectors.Table
+	decoders []decoder
+	// identity is pg_class.relreplident: 'd' default, 'f' full, 'i' index,
+	// 'n' nothing.
+	identity byte
+	// keyText builds the WHERE clause to read a row by key.
+	selectByKey string
+}
+
+// column is one column as read from pg_attribute.
+type column struct {
+	name    string
+	typeOID uint32
+	typmod  int32
+	notNull bool
+	sqlType string
+}
+
+// catalog answers questions about tables and types over a regular connection
+// and caches types.
+type catalog struct {
+	conn  *pgx.Conn
+	types map[uint32]pgType
+}
+
+func newCatalog(conn *pgx.Conn) *catalog {
+	return &catalog{conn: conn, types: map[uint32]pgType{}}
+}
+
+// describe reads a table's columns, primary key and replica identity.
+func (c *catalog) describe(ctx context.Context, tn tableName) (cols []column, key []string, identity byte, err error) {
+	ident := pgx.Identifier{tn.schema, tn.name}.Sanitize()
+	var relid uint32
+	var ident8 string
+	err = c.conn.QueryRow(ctx,
+		`SELECT c.oid, c.relreplident::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, tn.schema, tn.name).Scan(&relid, &ident8)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, 0, fmt.Errorf("%w: %s (check the name and that the user may see it)", ErrNoTable, tn)
+	}
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("describe table %s: %w", ident, err)
+	}
+	identity = ident8[0]
+	rows, err := c.conn.Query(ctx,
+		`SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, format_type(a.atttypid, a.atttypmod)
+		 FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, relid)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("describe columns of %s: %w", tn, err)
+	}
+	for rows.Next() {
+		var col column
+		if err := rows.Scan(&col.name, &col.typeOID, &col.typmod, &col.notNull, &col.sqlType); err != nil {
+			rows.Close()
+			return nil, nil, 0, fmt.Errorf("describe columns of %s: %w", tn, err)
+		}
+		cols = append(cols, col)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, 0, fmt.Errorf("describe columns of %s: %w", tn, err)
+	}
+	rows, err = c.conn.Query(ctx,
+		`SELECT a.attname FROM pg_index i
+		 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+		 WHERE i.indrelid = $1 AND i.indisprimary
+		 ORDER BY array_position(i.indkey::int2[], a.attnum)`, relid)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("describe primary key of %s: %w", tn, err)
+	}
+	key, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("describe primary key of %s: %w", tn, err)
+	}
+	if len(key) == 0 {
+		return nil, nil, 0, fmt.Errorf("%w: %s (add a primary key; a compacted topic needs one to key its events)", ErrNoPrimaryKey, tn)
+	}
+	return cols, key, identity, nil
+}
+
+// typeOf looks a type up in pg_type, once.
+func (c *catalog) typeOf(ctx context.Context, oid uint32) (pgType, error) {
+	if t, ok := c.types[oid]; ok {
+		return t, nil
+	}
+	t := pgType{oid: oid}
+	var typtype, category string
+	err := c.conn.QueryRow(ctx,
+		`SELECT typtype::text, typelem, typbasetype, typcategory::text FROM pg_type WHERE oid = $1`, oid).
+		Scan(&typtype, &t.elem, &t.base, &category)
+	if err != nil {
+		return t, fmt.Errorf("describe type %d: %w", oid, err)
+	}
+	t.typtype, t.category = typtype[0], category[0]
+	c.types[oid] = t
+	return t, nil
+}
+
+// neutralType maps a column's type to its neutral type, resolving domains
+// and array element types through the catalog.
+func (c *catalog) neutralType(ctx context.Context, oid uint32, typmod int32) (connectors.Type, error) {
+	t, err := c.typeOf(ctx, oid)
+	if err != nil {
+		return connectors.Type{}, err
+	}
+	switch {
+	case t.typtype == 'd' && t.base != 0:
+		return c.neutralType(ctx, t.base, typmod)
+	case t.category == 'A' && t.elem != 0:
+		elem, err := c.neutralType(ctx, t.elem, typmod)
+		if err != nil {
+			return connectors.Type{}, err
+		}
+		if elem.Kind == connectors.KindArray {
+			elem = connectors.Type{Kind: connectors.KindString}
+		}
+		return connectors.Type{Kind: connectors.KindArray, Elem: &elem}, nil
+	}
+	return baseType(oid, typmod), nil
+}
+
+// baseType maps a built-in type. Every type without a closer Avro match,
+// enums included, is carried as a string in PostgreSQL's text form.
+func baseType(oid uint32, typmod int32) connectors.Type {
+	switch oid {
+	case pgtype.BoolOID:
+		return connectors.Type{Kind: connectors.KindBool}
+	case pgtype.Int2OID, pgtype.Int4OID:
+		return connectors.Type{Kind: connectors.KindInt32}
+	case pgtype.Int8OID:
+		return connectors.Type{Kind: connectors.KindInt64}
+	case pgtype.Float4OID:
+		return connectors.Type{Kind: connectors.KindFloat32}
+	case pgtype.Float8OID:
+		return connectors.Type{Kind: connectors.KindFloat64}
+	case pgtype.NumericOID:
+		// typmod is ((precision << 16) | scale) + 4, or -1 without precision.
+		// A negative scale (PostgreSQL 15) has no Avro decimal counterpart.
+		if typmod >= 4 {
+			p, s := int((typmod-4)>>16)&0xffff, int16((typmod-4)&0xffff)
+			if s >= 0 {
+				return connectors.Type{Kind: connectors.KindDecimal, Precision: p, Scale: int(s)}
+			}
+		}
+		return connectors.Type{Kind: connectors.KindString}
+	case pgtype.UUIDOID:
+		return connectors.Type{Kind: connectors.KindUUID}
+	case pgtype.JSONOID, pgtype.JSONBOID:
+		return connectors.Type{Kind: connectors.KindJSON}
+	case pgtype.ByteaOID:
+		return connectors.Type{Kind: connectors.KindBytes}
+	case pgtype.DateOID:
+		return connectors.Type{Kind: connectors.KindDate}
+	case pgtype.TimestampOID:
+		return connectors.Type{Kind: connectors.KindLocalTimestamp}
+	case pgtype.TimestamptzOID:
+		return connectors.Type{Kind: connectors.KindTimestamp}
+	case pgtype.TimeOID:
+		return connectors.Type{Kind: connectors.KindTime}
+	}
+	return connectors.Type{Kind: connectors.KindString}
+}
+
+// buildRelation makes the relation of a table from its catalog description.
+// names and oids/typmods give the column layout of the tuples that will be
+// decoded (the stream's relation message, or the snapshot's select list).
+func (c *catalog) buildRelation(ctx context.Context, tn tableName, cols []column, key []string, identity byte) (*relation, error) {
+	t := &connectors.Table{Schema: tn.schema, Name: tn.name}
+	rel := &relation{table: t, identity: identity}
+	index := map[string]int{}
+	for i, col := range cols {
+		typ, err := c.neutralType(ctx, col.typeOID, col.typmod)
+		if err != nil {
+			return nil, fmt.Errorf("describe column %q of %s: %w", col.name, tn, err)
+		}
+		dec, err := decoderFor(typ)
+		if err != nil {
+			return nil, fmt.Errorf("column %q of %s (%s): %w", col.name, tn, col.sqlType, err)
+		}
+		t.Columns = append(t.Columns, connectors.Column{Name: col.name, Type: typ, Nullable: !col.notNull, SQLType: col.sqlType})
+		rel.decoders = append(rel.decoders, dec)
+		index[col.name] = i
+	}
+	where := ""
+	for n, k := range key {
+		i, ok := index[k]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s: key column %q is not published", ErrNoPrimaryKey, tn, k)
+		}
+		t.Key = append(t.Key, i)
+		t.Columns[i].Nullable = false
+		if n > 0 {
+			where += " AND "
+		}
+		where += fmt.Sprintf("%s = $%d", pgx.Identifier{k}.Sanitize(), n+1)
+	}
+	rel.selectByKey = "SELECT " + selectList(t) + " FROM " + pgx.Identifier{tn.schema, tn.name}.Sanitize() + " WHERE " + where
+	return rel, nil
+}
+
+// selectList quotes a table's column names for a SELECT.
+func selectList(t *connectors.Table) string {
+	s := ""
+	for i, col := range t.Columns {
+		if i > 0 {
+			s += ", "
+		}
+		s += pgx.Identifier{col.Name}.Sanitize()
+	}
+	return s
+}
+
+// sameShape reports whether two tables would have the same Avro schemas, so
+// that a relation message that changes nothing keeps the old *Table.
+func sameShape(a, b *connectors.Table) bool {
+	if a.Schema != b.Schema || a.Name != b.Name || len(a.Columns) != len(b.Columns) || len(a.Key) != len(b.Key) {
+		return false
+	}
+	for i := range a.Columns {
+		ca, cb := a.Columns[i], b.Columns[i]
+		if ca.Name != cb.Name || ca.Nullable != cb.Nullable || ca.SQLType != cb.SQLType || !sameType(ca.Type, cb.Type) {
+			return false
+		}
+	}
+	for i := range a.Key {
+		if a.Key[i] != b.Key[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func sameType(a, b connectors.Type) bool {
+	if a.Kind != b.Kind || a.Precision != b.Precision || a.Scale != b.Scale || (a.Elem == nil) != (b.Elem == nil) {
+		return false
+	}
+	return a.Elem == nil || sameType(*a.Elem, *b.Elem)
+}

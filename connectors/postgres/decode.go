@@ -1,0 +1,406 @@
+package postgres
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+// A decoder turns one value in PostgreSQL's text output form into the neutral
+// value form of its connectors.Kind. Both the snapshot (text-format query
+// results) and the stream (pgoutput tuples, which are text) use the same
+// decoders, so a value looks the same whichever path it took.
+//
+// The text forms assume the session settings that both connections set:
+// TimeZone=UTC, DateStyle=ISO, IntervalStyle=postgres, bytea_output=hex,
+// extra_float_digits=1.
+type decoder func(src []byte) (any, error)
+
+// Infinite dates and timestamps have no Avro counterpart. They are carried as
+// the extreme values of the Avro type, as documented in the README.
+const (
+	infinityDate      = math.MaxInt32
+	minusInfinityDate = math.MinInt32
+	infinityMicros    = math.MaxInt64
+	minusInfinityMic  = math.MinInt64
+)
+
+// errBadText is wrapped by every decoding error.
+var errBadText = errors.New("unexpected text form")
+
+// str views b as a string without copying. The result must not outlive b.
+func str(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// decoderFor returns the decoder of a neutral type.
+func decoderFor(t connectors.Type) (decoder, error) {
+	switch t.Kind {
+	case connectors.KindBool:
+		return decodeBool, nil
+	case connectors.KindInt32:
+		return decodeInt32, nil
+	case connectors.KindInt64:
+		return decodeInt64, nil
+	case connectors.KindFloat32:
+		return decodeFloat32, nil
+	case connectors.KindFloat64:
+		return decodeFloat64, nil
+	case connectors.KindDecimal:
+		return decodeDecimal, nil
+	case connectors.KindString, connectors.KindUUID, connectors.KindJSON:
+		return decodeString, nil
+	case connectors.KindBytes:
+		return decodeBytea, nil
+	case connectors.KindDate:
+		return decodeDate, nil
+	case connectors.KindTimestamp:
+		return decodeTimestamptz, nil
+	case connectors.KindLocalTimestamp:
+		return decodeTimestamp, nil
+	case connectors.KindTime:
+		return decodeTime, nil
+	case connectors.KindArray:
+		elem, err := decoderFor(*t.Elem)
+		if err != nil {
+			return nil, err
+		}
+		return func(src []byte) (any, error) { return decodeArray(src, elem) }, nil
+	}
+	return nil, fmt.Errorf("%w: no decoder for kind %s", connectors.ErrUnsupportedType, t.Kind)
+}
+
+func decodeBool(src []byte) (any, error) {
+	if len(src) == 1 {
+		switch src[0] {
+		case 't':
+			return true, nil
+		case 'f':
+			return false, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: boolean %q", errBadText, src)
+}
+
+func decodeInt32(src []byte) (any, error) {
+	n, err := strconv.ParseInt(str(src), 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("%w: integer %q", errBadText, src)
+	}
+	return int32(n), nil
+}
+
+func decodeInt64(src []byte) (any, error) {
+	n, err := strconv.ParseInt(str(src), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bigint %q", errBadText, src)
+	}
+	return n, nil
+}
+
+func decodeFloat32(src []byte) (any, error) {
+	f, err := strconv.ParseFloat(str(src), 32)
+	if err != nil {
+		return nil, fmt.Errorf("%w: real %q", errBadText, src)
+	}
+	return float32(f), nil
+}
+
+func decodeFloat64(src []byte) (any, error) {
+	f, err := strconv.ParseFloat(str(src), 64)
+	if err != nil {
+		return nil, fmt.Errorf("%w: double precision %q", errBadText, src)
+	}
+	return f, nil
+}
+
+// decodeDecimal passes numeric text on as it is: PostgreSQL prints numeric
+// in plain notation, never with an exponent. NaN (and, for unconstrained
+// numeric, the infinities) cannot be a decimal.
+func decodeDecimal(src []byte) (any, error) {
+	if len(src) == 0 || src[0] == 'N' || src[len(src)-1] == 'y' {
+		return nil, fmt.Errorf("%w: numeric %q has no decimal form (NaN and Infinity cannot be carried as an Avro decimal)", errBadText, src)
+	}
+	return string(src), nil
+}
+
+func decodeString(src []byte) (any, error) { return string(src), nil }
+
+func decodeBytea(src []byte) (any, error) {
+	if len(src) < 2 || src[0] != '\\' || src[1] != 'x' {
+		return nil, fmt.Errorf("%w: bytea not in hex output form", errBadText)
+	}
+	out := make([]byte, hex.DecodedLen(len(src)-2))
+	if _, err := hex.Decode(out, src[2:]); err != nil {
+		return nil, fmt.Errorf("%w: bytea: %v", errBadText, err)
+	}
+	return out, nil
+}
+
+// decodeDate parses ISO dates: "2024-02-29", "0044-03-15 BC", "infinity".
+func decodeDate(src []byte) (any, error) {
+	s := str(src)
+	switch s {
+	case "infinity":
+		return int32(infinityDate), nil
+	case "-infinity":
+		return int32(minusInfinityDate), nil
+	}
+	y, m, d, rest, ok := parseYMD(s)
+	if !ok {
+		return nil, fmt.Errorf("%w: date %q", errBadText, src)
+	}
+	bc, ok := parseEra(rest)
+	if !ok {
+		return nil, fmt.Errorf("%w: date %q", errBadText, src)
+	}
+	if bc {
+		y = 1 - y
+	}
+	return int32(daysFromCivil(y, m, d)), nil
+}
+
+// decodeTimestamp parses "2024-02-29 13:14:15.123456" (with " BC" perhaps)
+// into microseconds of the wall clock since 1970-01-01 00:00.
+func decodeTimestamp(src []byte) (any, error) {
+	us, off, ok := parseTimestamp(str(src), false)
+	if !ok || off != 0 {
+		return nil, fmt.Errorf("%w: timestamp %q", errBadText, src)
+	}
+	return us, nil
+}
+
+// decodeTimestamptz parses "2024-02-29 13:14:15.123456+00" (any offset,
+// "+05:30" or "+05:30:12") into microseconds since the epoch, UTC.
+func decodeTimestamptz(src []byte) (any, error) {
+	us, off, ok := parseTimestamp(str(src), true)
+	if !ok {
+		return nil, fmt.Errorf("%w: timestamptz %q", errBadText, src)
+	}
+	if us == infinityMicros || us == minusInfinityMic {
+		return us, nil
+	}
+	return us - off*1_000_000, nil
+}
+
+// decodeTime parses "13:14:15.123456" into microseconds since midnight.
+func decodeTime(src []byte) (any, error) {
+	us, rest, ok := parseClock(str(src))
+	if !ok || rest != "" {
+		return nil, fmt.Errorf("%w: time %q", errBadText, src)
+	}
+	return us, nil
+}
+
+func parseTimestamp(s string, withZone bool) (us, offsetSec int64, ok bool) {
+	switch s {
+	case "infinity":
+		return infinityMicros, 0, true
+	case "-infinity":
+		return minusInfinityMic, 0, true
+	}
+	y, m, d, rest, ok := parseYMD(s)
+	if !ok || len(rest) < 1 || rest[0] != ' ' {
+		return 0, 0, false
+	}
+	clock, rest, ok := parseClock(rest[1:])
+	if !ok {
+		return 0, 0, false
+	}
+	if withZone {
+		if offsetSec, rest, ok = parseOffset(rest); !ok {
+			return 0, 0, false
+		}
+	}
+	bc, ok := parseEra(rest)
+	if !ok {
+		return 0, 0, false
+	}
+	if bc {
+		y = 1 - y
+	}
+	return daysFromCivil(y, m, d)*86_400_000_000 + clock, offsetSec, true
+}
+
+// parseYMD reads "YYYY-MM-DD" where the year has four or more digits.
+func parseYMD(s string) (y, m, d int64, rest string, ok bool) {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		y = y*10 + int64(s[i]-'0')
+		i++
+	}
+	if i < 4 || len(s) < i+6 || s[i] != '-' || s[i+3] != '-' {
+		return 0, 0, 0, "", false
+	}
+	m, ok1 := twoDigits(s[i+1:])
+	d, ok2 := twoDigits(s[i+4:])
+	if !ok1 || !ok2 {
+		return 0, 0, 0, "", false
+	}
+	return y, m, d, s[i+6:], true
+}
+
+// parseClock reads "HH:MM:SS" with an optional fraction of up to six digits.
+func parseClock(s string) (us int64, rest string, ok bool) {
+	if len(s) < 8 || s[2] != ':' || s[5] != ':' {
+		return 0, "", false
+	}
+	h, ok1 := twoDigits(s)
+	mi, ok2 := twoDigits(s[3:])
+	sec, ok3 := twoDigits(s[6:])
+	if !ok1 || !ok2 || !ok3 {
+		return 0, "", false
+	}
+	us = ((h*60+mi)*60 + sec) * 1_000_000
+	s = s[8:]
+	if len(s) > 0 && s[0] == '.' {
+		i, frac, scale := 1, int64(0), int64(100_000)
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			if i > 6 {
+				return 0, "", false
+			}
+			frac += int64(s[i]-'0') * scale
+			scale /= 10
+		}
+		if i == 1 {
+			return 0, "", false
+		}
+		us += frac
+		s = s[i:]
+	}
+	return us, s, true
+}
+
+// parseOffset reads "+HH", "+HH:MM" or "+HH:MM:SS" (or '-').
+func parseOffset(s string) (sec int64, rest string, ok bool) {
+	if len(s) < 3 || (s[0] != '+' && s[0] != '-') {
+		return 0, "", false
+	}
+	sign := int64(1)
+	if s[0] == '-' {
+		sign = -1
+	}
+	h, ok := twoDigits(s[1:])
+	if !ok {
+		return 0, "", false
+	}
+	sec, s = h*3600, s[3:]
+	for unit := int64(60); len(s) >= 3 && s[0] == ':' && unit >= 1; unit /= 60 {
+		v, ok := twoDigits(s[1:])
+		if !ok {
+			return 0, "", false
+		}
+		sec += v * unit
+		s = s[3:]
+	}
+	return sign * sec, s, true
+}
+
+func parseEra(s string) (bc, ok bool) {
+	switch s {
+	case "":
+		return false, true
+	case " BC":
+		return true, true
+	}
+	return false, false
+}
+
+func twoDigits(s string) (int64, bool) {
+	if len(s) < 2 || s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9' {
+		return 0, false
+	}
+	return int64(s[0]-'0')*10 + int64(s[1]-'0'), true
+}
+
+// daysFromCivil returns the days since 1970-01-01 of a proleptic Gregorian
+// date, with astronomical year numbering (1 BC is year 0). It is Howard
+// Hinnant's days_from_civil algorithm.
+func daysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}
+
+// decodeArray parses a one-dimensional array literal such as
+// {1,NULL,"a \"b\"",c}. Multi-dimensional arrays are refused: Avro has no
+// way to carry their shape next to a one-dimensional column type.
+func decodeArray(src []byte, elem decoder) (any, error) {
+	s := str(src)
+	if strings.HasPrefix(s, "[") { // explicit bounds, "[0:1]={1,2}"
+		i := strings.Index(s, "=")
+		if i < 0 {
+			return nil, fmt.Errorf("%w: array %q", errBadText, s)
+		}
+		s = s[i+1:]
+	}
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return nil, fmt.Errorf("%w: array %q", errBadText, s)
+	}
+	body := s[1 : len(s)-1]
+	out := []any{}
+	if body == "" {
+		return out, nil
+	}
+	if body[0] == '{' {
+		return nil, fmt.Errorf("%w: multi-dimensional arrays are not supported", connectors.ErrUnsupportedType)
+	}
+	var buf []byte
+	for i := 0; i <= len(body); {
+		var v any
+		if i < len(body) && body[i] == '"' {
+			buf = buf[:0]
+			j := i + 1
+			for ; j < len(body) && body[j] != '"'; j++ {
+				if body[j] == '\\' && j+1 < len(body) {
+					j++
+				}
+				buf = append(buf, body[j])
+			}
+			if j >= len(body) {
+				return nil, fmt.Errorf("%w: unterminated quote in array", errBadText)
+			}
+			var err error
+			if v, err = elem(buf); err != nil {
+				return nil, err
+			}
+			i = j + 1
+		} else {
+			j := strings.IndexByte(body[i:], ',')
+			if j < 0 {
+				j = len(body) - i
+			}
+			tok := body[i : i+j]
+			if tok != "NULL" {
+				var err error
+				if v, err = elem([]byte(tok)); err != nil {
+					return nil, err
+				}
+			}
+			i += j
+		}
+		out = append(out, v)
+		if i >= len(body) {
+			break
+		}
+		if body[i] != ',' {
+			return nil, fmt.Errorf("%w: array %q", errBadText, s)
+		}
+		i++
+	}
+	return out, nil
+}

@@ -1,0 +1,123 @@
+package pipeline
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+// checkpointer tracks the batches whose records are in flight and finds the
+// latest checkpoint below which Kafka has acknowledged everything. A
+// checkpoint is never reached because its batch was read, only because all
+// of its records, and those of every earlier batch, were acknowledged.
+type checkpointer struct {
+	mu      sync.Mutex
+	queue   []*inflight // in read order; the head is the oldest
+	latest  connectors.Position
+	seq     uint64 // bumped when latest moves
+	err     error  // the first produce failure; nothing moves after it
+	changed chan struct{}
+}
+
+// inflight is one batch on its way to Kafka.
+type inflight struct {
+	cp      *checkpointer
+	pos     connectors.Position
+	pending atomic.Int64 // unacknowledged records, plus one until sealed
+	done    bool         // guarded by cp.mu
+	failed  bool         // guarded by cp.mu
+}
+
+func newCheckpointer() *checkpointer {
+	return &checkpointer{changed: make(chan struct{}, 1)}
+}
+
+// begin registers a batch, before any of its records is produced.
+func (c *checkpointer) begin(pos connectors.Position) *inflight {
+	f := &inflight{cp: c, pos: pos}
+	f.pending.Store(1)
+	c.mu.Lock()
+	c.queue = append(c.queue, f)
+	c.mu.Unlock()
+	return f
+}
+
+// add counts one more record of the batch; call it before producing.
+func (f *inflight) add() { f.pending.Add(1) }
+
+// seal says every record of the batch has been produced.
+func (f *inflight) seal() { f.release() }
+
+// promise is the produce callback of every record of the batch.
+func (f *inflight) promise(r *kgo.Record, err error) {
+	if err != nil {
+		f.cp.fail(fmt.Errorf("produce to topic %q: %w", r.Topic, err))
+		f.cp.mu.Lock()
+		f.failed = true
+		f.cp.mu.Unlock()
+	}
+	f.release()
+}
+
+func (f *inflight) release() {
+	if f.pending.Add(-1) == 0 {
+		f.cp.finish(f)
+	}
+}
+
+func (c *checkpointer) finish(f *inflight) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f.done = true
+	moved := false
+	n := 0
+	for _, h := range c.queue {
+		if !h.done || h.failed || c.err != nil {
+			break
+		}
+		if h.pos != nil {
+			c.latest = h.pos
+			moved = true
+		}
+		n++
+	}
+	c.queue = c.queue[n:]
+	if moved {
+		c.seq++
+		select {
+		case c.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (c *checkpointer) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// state returns the latest acknowledged checkpoint, its sequence number,
+// and the first failure.
+func (c *checkpointer) state() (connectors.Position, uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.latest, c.seq, c.err
+}
+
+// inFlight counts batches not yet fully acknowledged.
+func (c *checkpointer) inFlight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue)
+}

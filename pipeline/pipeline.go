@@ -1,0 +1,344 @@
+// Package pipeline moves changes from a source connector through the Avro
+// mapping to the Kafka sink, and moves the source's position forward only
+// as far as Kafka has acknowledged.
+//
+//	source.Read -> encode (schema) -> sink.Produce
+//	     ^                                 |
+//	     +-- source.Ack <- offsets topic <-+ (acknowledged checkpoints only)
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/kafka"
+	"github.com/liberator-cdc/liberator/schema"
+)
+
+// Header keys of every entity event.
+const (
+	HeaderOp       = "op"        // c, u, d, or r for a snapshot read
+	HeaderPosition = "pos"       // the source position of the change
+	HeaderCommitTS = "commit_ts" // commit time, RFC 3339 with microseconds, UTC
+	HeaderTxID     = "txid"      // the source's transaction id
+)
+
+// Pipeline is one configured source feeding Kafka.
+type Pipeline struct {
+	cfg *Config
+	log *slog.Logger
+
+	// Set by Run.
+	status *Status
+}
+
+// New returns a pipeline for a validated config. It does no I/O.
+func New(cfg *Config, log *slog.Logger) *Pipeline {
+	return &Pipeline{cfg: cfg, log: log, status: newStatus()}
+}
+
+// Run runs until ctx is cancelled, the snapshot of snapshot mode only is
+// complete, or a permanent error happens. A retryable error (a lost
+// connection) restarts the pipeline from the last stored position after an
+// exponential backoff with jitter. Cancelling ctx drains gracefully: reading
+// stops, the producer is flushed, the last acknowledged position is stored,
+// and Run returns nil.
+func (p *Pipeline) Run(ctx context.Context) error {
+	env, err := p.startEmbedded(ctx)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	stopAdmin, err := p.serveAdmin(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := p.runOnce(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if !connectors.IsRetryable(err) {
+			return err
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		p.log.Warn("pipeline failed; retrying", "error", err, "attempt", attempt, "in", wait.Round(time.Millisecond))
+		p.status.retries.Add(1)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// runOnce opens everything, streams until ctx ends or an error, then drains.
+func (p *Pipeline) runOnce(ctx context.Context) (err error) {
+	cfg := p.cfg
+	sink, err := kafka.New(cfg.Kafka, p.log)
+	if err != nil {
+		return &ConfigError{err}
+	}
+	if err := sink.Open(ctx); err != nil {
+		return err
+	}
+	defer sink.Close()
+	reg, err := schema.NewRegistry(schema.RegistryConfig{URL: cfg.Registry.URL, Username: cfg.Registry.Username, Password: cfg.Registry.Password})
+	if err != nil {
+		return &ConfigError{fmt.Errorf("registry: %w", err)}
+	}
+	src, err := cfg.newSource(p.log)
+	if err != nil {
+		return &ConfigError{err}
+	}
+	resume, err := sink.ReadOffset(ctx, cfg.Name)
+	if err != nil {
+		return err
+	}
+	if err := src.Open(ctx, resume); err != nil {
+		return errors.Join(err, src.Close(context.WithoutCancel(ctx)))
+	}
+	p.status.setState("running")
+
+	r := &runner{p: p, src: src, sink: sink, reg: reg, cp: newCheckpointer(), tables: map[*connectors.Table]*tableState{}}
+	// The produce context outlives ctx: records already buffered are
+	// delivered during the drain, not failed by the cancellation.
+	produceCtx, abortProduce := context.WithCancel(context.WithoutCancel(ctx))
+	defer abortProduce()
+	r.produceCtx = produceCtx
+
+	g, gctx := errgroup.WithContext(ctx)
+	readDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(readDone)
+		return r.readLoop(gctx)
+	})
+	g.Go(func() error { return r.commitLoop(gctx, readDone) })
+	err = g.Wait()
+	if errors.Is(err, io.EOF) || (err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled)) {
+		err = nil
+	}
+
+	// Drain: flush what was produced, then store the last acknowledged
+	// position. On a failure the position is stored too: it only covers
+	// what Kafka acknowledged.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	p.status.setState("draining")
+	if ferr := sink.Flush(dctx); ferr != nil {
+		p.log.Warn("drain: flush did not finish", "error", ferr)
+	}
+	abortProduce()
+	cerr := r.commit(dctx)
+	err = errors.Join(err, cerr, src.Close(dctx))
+	if err == nil {
+		p.status.setState("stopped")
+	}
+	return err
+}
+
+// tableState is what the pipeline keeps per table shape.
+type tableState struct {
+	topic        string
+	codec        *schema.Codec
+	keyID, valID int
+}
+
+type runner struct {
+	p          *Pipeline
+	src        connectors.Source
+	sink       *kafka.Sink
+	reg        *schema.Registry
+	cp         *checkpointer
+	tables     map[*connectors.Table]*tableState
+	produceCtx context.Context
+
+	committedSeq uint64
+}
+
+// readLoop reads batches, encodes their changes and produces them.
+func (r *runner) readLoop(ctx context.Context) error {
+	for {
+		if _, _, err := r.cp.state(); err != nil {
+			return err
+		}
+		b, err := r.src.Read(ctx)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				r.p.log.Info("source finished")
+			}
+			return err
+		}
+		f := r.cp.begin(b.Checkpoint)
+		promise := f.promise
+		var arena []byte
+		for i := range b.Changes {
+			c := &b.Changes[i]
+			ts, err := r.table(ctx, c.Table)
+			if err != nil {
+				f.seal()
+				return err
+			}
+			if arena, err = r.produceChange(ctx, ts, c, f, promise, arena); err != nil {
+				f.seal()
+				return err
+			}
+		}
+		f.seal()
+	}
+}
+
+// table returns the state of a table shape, registering its schemas and
+// creating its topic the first time the shape is seen.
+func (r *runner) table(ctx context.Context, t *connectors.Table) (*tableState, error) {
+	if ts := r.tables[t]; ts != nil {
+		return ts, nil
+	}
+	topic := r.sink.TopicFor(t.Schema, t.Name)
+	codec, err := schema.NewCodec(schema.Namespace(topic), t)
+	if err != nil {
+		return nil, fmt.Errorf("map table %s to avro: %w", t.ID(), err)
+	}
+	if err := r.sink.EnsureTopic(ctx, topic); err != nil {
+		return nil, err
+	}
+	keyID, err := r.reg.Register(ctx, topic+"-key", codec.Key)
+	if err != nil {
+		return nil, connectors.MarkRetryable(fmt.Errorf("register key schema of table %s: %w", t.ID(), err))
+	}
+	valID, err := r.reg.Register(ctx, topic+"-value", codec.Value)
+	if err != nil {
+		return nil, connectors.MarkRetryable(fmt.Errorf("register value schema of table %s: %w", t.ID(), err))
+	}
+	ts := &tableState{topic: topic, codec: codec, keyID: keyID, valID: valID}
+	r.tables[t] = ts
+	r.p.log.Info("publishing table", "table", t.ID(), "topic", topic, "key_schema_id", keyID, "value_schema_id", valID)
+	return ts, nil
+}
+
+// produceChange produces the events of one change: a tombstone for the old
+// key when an update moved the row, then the row (or a tombstone for a
+// delete). Keys and values are carved out of arena, which it returns grown.
+func (r *runner) produceChange(ctx context.Context, ts *tableState, c *connectors.Change, f *inflight, promise func(*kgo.Record, error), arena []byte) ([]byte, error) {
+	headers := r.headers(c)
+	if c.Op == connectors.OpDelete || c.KeyChanged() {
+		key, a, err := appendKey(arena, ts, c.Before)
+		if err != nil {
+			return arena, fmt.Errorf("encode key of table %s: %w", c.Table.ID(), err)
+		}
+		arena = a
+		r.produce(ctx, f, promise, &kgo.Record{Topic: ts.topic, Key: key, Headers: tombstoneHeaders(headers), Timestamp: c.CommitTime})
+		if c.Op == connectors.OpDelete {
+			r.p.status.count(c.Op)
+			return arena, nil
+		}
+	}
+	key, arena, err := appendKey(arena, ts, c.After)
+	if err != nil {
+		return arena, fmt.Errorf("encode key of table %s: %w", c.Table.ID(), err)
+	}
+	start := len(arena)
+	arena = schema.AppendHeader(arena, ts.valID)
+	if arena, err = ts.codec.AppendValue(arena, c.After); err != nil {
+		return arena, fmt.Errorf("encode row of table %s: %w", c.Table.ID(), err)
+	}
+	val := arena[start:len(arena):len(arena)]
+	r.produce(ctx, f, promise, &kgo.Record{Topic: ts.topic, Key: key, Value: val, Headers: headers, Timestamp: c.CommitTime})
+	r.p.status.count(c.Op)
+	return arena, nil
+}
+
+func appendKey(arena []byte, ts *tableState, row []any) (key, grown []byte, err error) {
+	start := len(arena)
+	arena = schema.AppendHeader(arena, ts.keyID)
+	arena, err = ts.codec.AppendKey(arena, row)
+	if err != nil {
+		return nil, arena[:start], err
+	}
+	return arena[start:len(arena):len(arena)], arena, nil
+}
+
+func (r *runner) produce(ctx context.Context, f *inflight, promise func(*kgo.Record, error), rec *kgo.Record) {
+	f.add()
+	r.sink.Produce(r.produceCtx, rec, promise)
+	_ = ctx
+}
+
+func (r *runner) headers(c *connectors.Change) []kgo.RecordHeader {
+	h := make([]kgo.RecordHeader, 0, 4)
+	h = append(h,
+		kgo.RecordHeader{Key: HeaderOp, Value: []byte{byte(c.Op)}},
+		kgo.RecordHeader{Key: HeaderCommitTS, Value: []byte(c.CommitTime.UTC().Format("2006-01-02T15:04:05.000000Z"))},
+	)
+	if c.Pos != nil {
+		h = append(h, kgo.RecordHeader{Key: HeaderPosition, Value: []byte(c.Pos.String())})
+	}
+	if c.TxID != "" {
+		h = append(h, kgo.RecordHeader{Key: HeaderTxID, Value: []byte(c.TxID)})
+	}
+	return h
+}
+
+// tombstoneHeaders are the headers of the tombstone that precedes the new
+// row of a key-changing update: the same, with op d.
+func tombstoneHeaders(h []kgo.RecordHeader) []kgo.RecordHeader {
+	out := make([]kgo.RecordHeader, len(h))
+	copy(out, h)
+	out[0].Value = []byte{byte(connectors.OpDelete)}
+	return out
+}
+
+// commitLoop stores the latest acknowledged checkpoint every commit
+// interval, and once more when the reader stops.
+func (r *runner) commitLoop(ctx context.Context, readDone <-chan struct{}) error {
+	t := time.NewTicker(r.p.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-r.cp.changed:
+			if _, _, err := r.cp.state(); err != nil {
+				return err
+			}
+			continue
+		case <-readDone:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+		if err := r.commit(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// commit stores the latest acknowledged checkpoint in the offsets topic and
+// then acknowledges it to the source.
+func (r *runner) commit(ctx context.Context) error {
+	pos, seq, perr := r.cp.state()
+	if pos == nil || seq == r.committedSeq {
+		return perr
+	}
+	if err := r.sink.WriteOffset(ctx, r.p.cfg.Name, pos.Encode()); err != nil {
+		return errors.Join(perr, err)
+	}
+	if err := r.src.Ack(ctx, pos); err != nil {
+		return errors.Join(perr, fmt.Errorf("acknowledge position %s to the source: %w", pos, err))
+	}
+	r.committedSeq = seq
+	r.p.status.setPosition(pos.String())
+	r.p.log.Debug("position stored", "position", pos.String(), "in_flight_batches", r.cp.inFlight())
+	return perr
+}
