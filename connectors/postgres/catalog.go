@@ -60,6 +60,27 @@ func newCatalog(conn *pgx.Conn) *catalog {
 	return &catalog{conn: conn, types: map[uint32]pgType{}}
 }
 
+// builtinBases are the base types that baseType maps, which need no catalog
+// round trip either.
+var builtinBases = map[uint32]bool{
+	pgtype.BoolOID: true, pgtype.Int2OID: true, pgtype.Int4OID: true, pgtype.Int8OID: true, pgtype.Float4OID: true,
+	pgtype.Float8OID: true, pgtype.NumericOID: true, pgtype.TextOID: true, pgtype.VarcharOID: true, pgtype.BPCharOID: true,
+	pgtype.UUIDOID: true, pgtype.JSONOID: true, pgtype.JSONBOID: true, pgtype.ByteaOID: true, pgtype.DateOID: true,
+	pgtype.TimestampOID: true, pgtype.TimestamptzOID: true, pgtype.TimeOID: true,
+}
+
+// builtinArrays are the array types of the built-in types, so that the
+// common ones need no catalog round trip (and type mapping tests need no
+// database).
+var builtinArrays = map[uint32]uint32{
+	pgtype.BoolArrayOID: pgtype.BoolOID, pgtype.Int2ArrayOID: pgtype.Int2OID, pgtype.Int4ArrayOID: pgtype.Int4OID,
+	pgtype.Int8ArrayOID: pgtype.Int8OID, pgtype.Float4ArrayOID: pgtype.Float4OID, pgtype.Float8ArrayOID: pgtype.Float8OID,
+	pgtype.NumericArrayOID: pgtype.NumericOID, pgtype.TextArrayOID: pgtype.TextOID, pgtype.VarcharArrayOID: pgtype.VarcharOID,
+	pgtype.BPCharArrayOID: pgtype.BPCharOID, pgtype.UUIDArrayOID: pgtype.UUIDOID, pgtype.JSONBArrayOID: pgtype.JSONBOID,
+	pgtype.JSONArrayOID: pgtype.JSONOID, pgtype.ByteaArrayOID: pgtype.ByteaOID, pgtype.DateArrayOID: pgtype.DateOID,
+	pgtype.TimestampArrayOID: pgtype.TimestampOID, pgtype.TimestamptzArrayOID: pgtype.TimestamptzOID, pgtype.TimeArrayOID: pgtype.TimeOID,
+}
+
 // describe reads a table's columns, primary key and replica identity.
 func (c *catalog) describe(ctx context.Context, tn tableName) (cols []column, key []string, identity byte, err error) {
 	ident := pgx.Identifier{tn.schema, tn.name}.Sanitize()
@@ -114,6 +135,12 @@ func (c *catalog) describe(ctx context.Context, tn tableName) (cols []column, ke
 func (c *catalog) typeOf(ctx context.Context, oid uint32) (pgType, error) {
 	if t, ok := c.types[oid]; ok {
 		return t, nil
+	}
+	if elem, ok := builtinArrays[oid]; ok {
+		return pgType{oid: oid, typtype: 'b', elem: elem, category: 'A'}, nil
+	}
+	if builtinBases[oid] {
+		return pgType{oid: oid, typtype: 'b'}, nil
 	}
 	t := pgType{oid: oid}
 	var typtype, category string

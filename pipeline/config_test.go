@@ -1,0 +1,103 @@
+package pipeline
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+const minimal = `
+source:
+  kind: postgres
+  dsn: postgres://liberator:${TEST_PGPASSWORD}@127.0.0.1:5432/shop
+  tables: [public.customers, orders]
+kafka:
+  brokers: [127.0.0.1:9092]
+  topic_prefix: shop
+registry:
+  url: http://127.0.0.1:8081
+`
+
+func TestParseAppliesDefaultsAndInterpolates(t *testing.T) {
+	t.Setenv("TEST_PGPASSWORD", "s3cr:t")
+	cfg, err := Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Source.DSN, "postgres://liberator:s3cr:t@127.0.0.1:5432/shop"; got != want {
+		t.Errorf("dsn = %q, want %q", got, want)
+	}
+	got := []any{cfg.Name, cfg.Snapshot.Mode, cfg.Kafka.Partitions, cfg.Kafka.ReplicationFactor, cfg.Kafka.OffsetsTopic, cfg.HTTP.Listen, cfg.ShutdownTimeout, cfg.CommitInterval}
+	want := []any{"shop", connectors.SnapshotInitial, int32(1), int16(-1), "_liberator_offsets", "127.0.0.1:8080", 30 * time.Second, time.Second}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("defaults (-want +got):\n%s", d)
+	}
+}
+
+func TestParseReadsSecretsFromFiles(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(p, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse([]byte(strings.Replace(minimal, "${TEST_PGPASSWORD}", "${file:"+p+"}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(cfg.Source.DSN, ":from-file@") {
+		t.Errorf("dsn = %q, want the file's content without its newline", cfg.Source.DSN)
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	t.Setenv("TEST_PGPASSWORD", "x")
+	tests := []struct {
+		name  string
+		edit  func(string) string
+		wants []string
+	}{
+		{"an unknown key", func(s string) string { return s + "kafak: {}\n" }, []string{"field kafak not found"}},
+		{"an unset variable", func(s string) string { return strings.Replace(s, "TEST_PGPASSWORD", "TEST_UNSET_VARIABLE", 1) }, []string{"TEST_UNSET_VARIABLE is not set"}},
+		{"a bad source kind", func(s string) string { return strings.Replace(s, "kind: postgres", "kind: oracle", 1) }, []string{`source.kind: "oracle"`}},
+		{"every problem at once", func(s string) string {
+			s = strings.Replace(s, "[public.customers, orders]", "[a.b.c]", 1)
+			s = strings.Replace(s, "topic_prefix: shop", "topic_prefix: 'sh op'", 1)
+			return strings.Replace(s, "http://127.0.0.1:8081", "127.0.0.1:8081", 1) + "snapshot: {mode: sometimes}\n"
+		}, []string{`source.tables[0]: "a.b.c"`, `kafka.topic_prefix: "sh op"`, `registry.url: "127.0.0.1:8081"`, `snapshot.mode: "sometimes"`}},
+		{"a bad slot name", func(s string) string { return s[:strings.Index(s, "kafka:")] + "  postgres: {slot: My-Slot}\n" + s[strings.Index(s, "kafka:"):] }, []string{`source.postgres.slot: "My-Slot"`}},
+		{"a broker without a port", func(s string) string { return strings.Replace(s, "127.0.0.1:9092", "kafka", 1) }, []string{`kafka.brokers[0]: "kafka" is not host:port`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.edit(minimal)))
+			if err == nil {
+				t.Fatal("Parse accepted the config")
+			}
+			for _, w := range tt.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadErrorsAreConfigErrors(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "missing.yaml"))
+	if _, ok := err.(*ConfigError); !ok {
+		t.Fatalf("Load of a missing file returned %T, want *ConfigError", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimal))
+	f.Add([]byte("source: {kind: mysql}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = Parse(b)
+	})
+}
