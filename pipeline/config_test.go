@@ -69,7 +69,9 @@ func TestParseRefuses(t *testing.T) {
 			s = strings.Replace(s, "topic_prefix: shop", "topic_prefix: 'sh op'", 1)
 			return strings.Replace(s, "http://127.0.0.1:8081", "127.0.0.1:8081", 1) + "snapshot: {mode: sometimes}\n"
 		}, []string{`source.tables[0]: "a.b.c"`, `kafka.topic_prefix: "sh op"`, `registry.url: "127.0.0.1:8081"`, `snapshot.mode: "sometimes"`}},
-		{"a bad slot name", func(s string) string { return s[:strings.Index(s, "kafka:")] + "  postgres: {slot: My-Slot}\n" + s[strings.Index(s, "kafka:"):] }, []string{`source.postgres.slot: "My-Slot"`}},
+		{"a bad slot name", func(s string) string {
+			return s[:strings.Index(s, "kafka:")] + "  postgres: {slot: My-Slot}\n" + s[strings.Index(s, "kafka:"):]
+		}, []string{`source.postgres.slot: "My-Slot"`}},
 		{"a broker without a port", func(s string) string { return strings.Replace(s, "127.0.0.1:9092", "kafka", 1) }, []string{`kafka.brokers[0]: "kafka" is not host:port`}},
 	}
 	for _, tt := range tests {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -37,8 +38,8 @@ type Pipeline struct {
 	cfg *Config
 	log *slog.Logger
 
-	// Set by Run.
-	status *Status
+	status  *Status
+	started atomic.Bool // the source opened at least once
 }
 
 // New returns a pipeline for a validated config. It does no I/O.
@@ -69,7 +70,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		if !connectors.IsRetryable(err) {
+		// At start a failure is reported at once, so that a wrong address or
+		// a missing privilege is seen; once the pipeline has run, a lost
+		// connection is retried.
+		if !connectors.IsRetryable(err) || !p.started.Load() {
 			return err
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
@@ -111,6 +115,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 		return errors.Join(err, src.Close(context.WithoutCancel(ctx)))
 	}
 	p.status.setState("running")
+	p.started.Store(true)
 
 	r := &runner{p: p, src: src, sink: sink, reg: reg, cp: newCheckpointer(), tables: map[*connectors.Table]*tableState{}}
 	// The produce context outlives ctx: records already buffered are
