@@ -21,7 +21,7 @@ INTEGRATION_DIRS := integration internal/harness
 INTEGRATION_PKGS := $(addprefix ./,$(addsuffix /...,$(wildcard $(INTEGRATION_DIRS))))
 UNIT_EXCLUDE     := ^$(MODULE)/($(subst $() ,|,$(INTEGRATION_DIRS)))(/|$$)
 
-.PHONY: build vet unit integration test quickstart bench
+.PHONY: build deps vet unit integration test quickstart bench
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o bin/liberator ./cmd/liberator
@@ -43,7 +43,10 @@ unit:
 integration:
 	$(GO) test -count=1 -timeout 25m $(INTEGRATION_PKGS)
 
-test: vet unit integration
+deps:
+	bash scripts/install-deps.sh
+
+test: deps vet unit integration
 
 quickstart:
 	SOURCE=$(SOURCE) bash scripts/quickstart.sh
