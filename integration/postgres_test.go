@@ -337,3 +337,37 @@ func TestIntegrationPostgresKillAndCompare(t *testing.T) {
 		t.Fatalf("liberator exited %d after SIGTERM, want 0", code)
 	}
 }
+
+// TestIntegrationPostgresSnapshotJobThenRun runs `liberator snapshot` (the
+// Kubernetes Job) while the tables are being written, then `liberator run`
+// with the same config: streaming begins where the snapshot ended, so the
+// topics end equal to the tables.
+func TestIntegrationPostgresSnapshotJobThenRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	e := newPGEnv(t, ctx, "")
+	w := newWorkload(3)
+	w.run(t, ctx, e.conn, 200)
+
+	job := startDaemon(t, "snapshot", e.cfgPath)
+	w.run(t, ctx, e.conn, 100) // while the Job runs
+	if code := job.wait(60 * time.Second); code != 0 {
+		t.Fatalf("liberator snapshot exited %d, want 0", code)
+	}
+	w.run(t, ctx, e.conn, 100) // between the Job and the daemon
+
+	again := startDaemon(t, "snapshot", e.cfgPath)
+	if code := again.wait(60 * time.Second); code != 0 {
+		t.Fatalf("a second liberator snapshot exited %d, want 0", code)
+	}
+	if !again.logContains("snapshot already taken") {
+		t.Errorf("a second snapshot did not say it had nothing to do:\n%s", again.logTail())
+	}
+
+	d := startDaemon(t, "run", e.cfgPath)
+	w.run(t, ctx, e.conn, 100)
+	e.requireConverges(t, ctx)
+	if code := d.stop(30 * time.Second); code != 0 {
+		t.Fatalf("liberator exited %d after SIGTERM, want 0", code)
+	}
+}
