@@ -1,0 +1,304 @@
+package mysql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+// snapshot reads every table in one consistent transaction on its own
+// connection, in a goroutine that streams rows to Read through out.
+type snapshot struct {
+	conn *client.Conn
+	g    *errgroup.Group
+	out  chan snapshotItem
+	time time.Time
+	pos  connectors.Position // s.start, boxed once
+}
+
+// snapshotItem is what the snapshot goroutine hands to Read: either a
+// table it is about to read, or a batch of rows, or the end.
+type snapshotItem struct {
+	table   *tableState
+	changes []connectors.Change
+	final   bool
+}
+
+// snapshotSession makes the text and times a snapshot reads predictable:
+// strings in each column's own character set (character_set_results NULL),
+// so that the snapshot and the binlog decode them alike, and TIMESTAMP in
+// UTC. A slow consumer must not make the server drop the connection.
+var snapshotSession = []string{
+	"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+	"SET time_zone = '+00:00'",
+	"SET SESSION net_write_timeout = 86400",
+	"SET SESSION net_read_timeout = 86400",
+}
+
+// beginSnapshot opens the snapshot's transaction and records the binlog
+// position it matches, then starts reading the tables in the background.
+//
+// MariaDB: START TRANSACTION WITH CONSISTENT SNAPSHOT records, atomically
+// with the transaction's read view, the binlog position of the last
+// transaction it sees (status variables binlog_snapshot_file and
+// binlog_snapshot_position); BINLOG_GTID_POS() turns that position into the
+// GTID state. No lock is taken.
+//
+// MySQL: the position comes from performance_schema.log_status (or SHOW
+// MASTER STATUS without BACKUP_ADMIN), read before and after the
+// transaction starts; if no transaction committed in between the two
+// agree and the position is exact. After three tries that disagree, the
+// earlier position is used: changes between it and the snapshot are then
+// delivered again, which a compacted topic absorbs. LOCK INSTANCE FOR BACKUP
+// (when granted) keeps DDL out while the snapshot runs. FLUSH TABLES WITH
+// READ LOCK is never used.
+func (s *Source) beginSnapshot(ctx context.Context) error {
+	conn, err := connect(ctx, s.dsn)
+	if err != nil {
+		return fmt.Errorf("begin snapshot: %w", err)
+	}
+	fail := func(err error) error {
+		_ = conn.Close()
+		return fmt.Errorf("begin snapshot: %w", err)
+	}
+	for _, q := range snapshotSession {
+		if _, err := run(ctx, conn, q); err != nil {
+			return fail(err)
+		}
+	}
+	// max_statement_time (MariaDB) and max_execution_time (MySQL) would
+	// cut a long SELECT short; each server knows only its own.
+	if s.cfg.Flavor == FlavorMariaDB {
+		_, err = run(ctx, conn, "SET SESSION max_statement_time = 0")
+	} else {
+		_, err = run(ctx, conn, "SET SESSION max_execution_time = 0")
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if s.cfg.Flavor == FlavorMariaDB {
+		err = s.beginMariaDBSnapshot(ctx, conn)
+	} else {
+		err = s.beginMySQLSnapshot(ctx, conn)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	// Strings are read raw from here on; the position queries above needed
+	// text.
+	if _, err := run(ctx, conn, "SET character_set_results = NULL"); err != nil {
+		return fail(err)
+	}
+	s.log.Info("snapshot taken", "position", s.start.String())
+
+	sn := &snapshot{conn: conn, out: make(chan snapshotItem, 1), time: time.Now().UTC(), pos: s.start}
+	var gctx context.Context
+	sn.g, gctx = errgroup.WithContext(s.ctx)
+	sn.g.Go(func() error {
+		defer close(sn.out)
+		// A blocked read of the server's rows ends when the socket closes.
+		stop := context.AfterFunc(gctx, func() { _ = conn.Conn.Conn.Close() })
+		defer stop()
+		return s.readTables(gctx, sn)
+	})
+	s.snap = sn
+	return nil
+}
+
+func (s *Source) beginMariaDBSnapshot(ctx context.Context, conn *client.Conn) error {
+	if _, err := run(ctx, conn, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
+		return err
+	}
+	rows, err := run(ctx, conn, "SHOW STATUS LIKE 'binlog_snapshot_%'")
+	if err != nil {
+		return err
+	}
+	p, err := parseSnapshotStatus(rows)
+	if err != nil {
+		return err
+	}
+	s.start, err = mariadbGTIDAt(ctx, conn, p)
+	return err
+}
+
+func (s *Source) beginMySQLSnapshot(ctx context.Context, conn *client.Conn) error {
+	if _, err := run(ctx, conn, "LOCK INSTANCE FOR BACKUP"); err != nil {
+		s.log.Warn("snapshot runs without LOCK INSTANCE FOR BACKUP (grant BACKUP_ADMIN to keep DDL out during the snapshot)", "error", err)
+	}
+	const tries = 3
+	for try := 1; ; try++ {
+		before, err := s.mysqlLogPosition(ctx, conn)
+		if err != nil {
+			return err
+		}
+		if _, err := run(ctx, conn, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
+			return err
+		}
+		after, err := s.mysqlLogPosition(ctx, conn)
+		if err != nil {
+			return err
+		}
+		if before == after || try == tries {
+			if before != after {
+				s.log.Warn("binary log moved while the snapshot began; changes between the two positions will be delivered twice",
+					"before", before.String(), "after", after.String())
+			}
+			s.start = before
+			return nil
+		}
+		if _, err := run(ctx, conn, "ROLLBACK"); err != nil {
+			return err
+		}
+	}
+}
+
+// mysqlLogPosition reads the binlog position and executed GTID set.
+func (s *Source) mysqlLogPosition(ctx context.Context, conn *client.Conn) (Position, error) {
+	rows, err := run(ctx, conn, "SELECT LOCAL FROM performance_schema.log_status")
+	if err == nil && len(rows) == 1 {
+		return parseLogStatus(rows[0][0], s.setup.gtid)
+	}
+	return currentPosition(ctx, conn, FlavorMySQL, s.setup.gtid)
+}
+
+// readTables reads every configured table, in config order, within the
+// snapshot's transaction, and ends it.
+func (s *Source) readTables(ctx context.Context, sn *snapshot) error {
+	var pending []connectors.Change
+	send := func(it snapshotItem) error {
+		select {
+		case sn.out <- it:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for _, t := range s.cfg.Tables {
+		tn, _ := parseTableName(t)
+		// Inside the transaction: a table altered after the snapshot began
+		// fails the SELECT below ("Table definition has changed"), so this
+		// description matches the rows read.
+		ts, err := readTable(ctx, sn.conn, s.cfg.Flavor, tn)
+		if err != nil {
+			return fmt.Errorf("snapshot %s: %w", tn, err)
+		}
+		table, cols, err := ts.describe()
+		if err != nil {
+			return fmt.Errorf("snapshot %s: %w", tn, err)
+		}
+		if err := send(snapshotItem{table: &tableState{table: table, cols: cols}}); err != nil {
+			return err
+		}
+		names := make([]string, len(cols))
+		for i, c := range cols {
+			names[i] = quoteIdent(c.Name)
+		}
+		query := "SELECT " + strings.Join(names, ", ") + " FROM " + quoteIdent(tn.db) + "." + quoteIdent(tn.name)
+		// A prepared statement makes the server answer in the binary
+		// protocol: FLOAT arrives as its four bytes, where text would
+		// round it to six digits.
+		stmt, err := sn.conn.Prepare(query)
+		if err != nil {
+			return connectors.MarkRetryable(fmt.Errorf("snapshot %s: prepare %q: %w", tn, query, err))
+		}
+		var res gomysql.Result
+		rows := 0
+		err = stmt.ExecuteSelectStreaming(&res, func(row []gomysql.FieldValue) error {
+			after := make([]any, len(cols))
+			for i := range cols {
+				v, err := cols[i].fromSnapshot(&row[i])
+				if err != nil {
+					return fmt.Errorf("column %s (%s): %w", cols[i].Name, cols[i].SQLType, err)
+				}
+				after[i] = v
+			}
+			pending = append(pending, connectors.Change{
+				Op: connectors.OpRead, Table: table, After: after, Pos: sn.pos, CommitTime: sn.time,
+			})
+			rows++
+			if len(pending) >= maxBatch {
+				if err := send(snapshotItem{changes: pending}); err != nil {
+					return err
+				}
+				pending = nil
+			}
+			return nil
+		}, nil)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			err = fmt.Errorf("snapshot %s: %w", tn, err)
+			if myErrorCode(err) == 0 || myErrorCode(err) == gomysql.ER_TABLE_DEF_CHANGED {
+				// A lost connection, or a table altered under the
+				// snapshot: the snapshot starts over.
+				err = connectors.MarkRetryable(err)
+			}
+			return err
+		}
+		_ = stmt.Close()
+		s.log.Info("snapshot read table", "table", tn.String(), "rows", rows)
+	}
+	if _, err := run(ctx, sn.conn, "COMMIT"); err != nil {
+		return connectors.MarkRetryable(fmt.Errorf("end snapshot: %w", err))
+	}
+	if s.cfg.Flavor == FlavorMySQL {
+		_, _ = run(ctx, sn.conn, "UNLOCK INSTANCE")
+	}
+	return send(snapshotItem{changes: pending, final: true})
+}
+
+// readSnapshot returns the snapshot's next batch; the last one carries the
+// snapshot's position as its checkpoint.
+func (s *Source) readSnapshot(ctx context.Context) (connectors.Batch, error) {
+	for {
+		select {
+		case it, ok := <-s.snap.out:
+			if !ok {
+				err := s.snap.g.Wait()
+				if err == nil {
+					err = errors.New("snapshot ended without its last batch")
+				}
+				return connectors.Batch{}, err
+			}
+			if it.table != nil {
+				s.st.tables()[tableName{it.table.table.Schema, it.table.table.Name}] = it.table
+				continue
+			}
+			if !it.final {
+				return connectors.Batch{Changes: it.changes}, nil
+			}
+			err := s.snap.close()
+			s.snap = nil
+			if err != nil {
+				return connectors.Batch{}, err
+			}
+			if s.cfg.Snapshot == connectors.SnapshotOnly {
+				s.finished = true
+			}
+			return connectors.Batch{Changes: it.changes, Checkpoint: s.start}, nil
+		case <-ctx.Done():
+			return connectors.Batch{}, ctx.Err()
+		}
+	}
+}
+
+// close stops the snapshot goroutine and closes its connection.
+func (sn *snapshot) close() error {
+	// The goroutine's sends give way to its context, which the caller
+	// (Close) has cancelled, unless it has already finished.
+	err := sn.g.Wait()
+	if cerr := sn.conn.Close(); cerr != nil && err == nil && !errors.Is(cerr, net.ErrClosed) {
+		err = fmt.Errorf("close snapshot connection: %w", cerr)
+	}
+	return err
+}

@@ -1,0 +1,290 @@
+package mysql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+// Errors that Open and Read return, for errors.Is.
+var (
+	// ErrServerConfig is wrapped by Open's error when the server's binary
+	// log cannot serve change data capture (binlog_format, binlog_row_image,
+	// binlog_row_metadata, log_bin). The message names each variable, the
+	// value found and the fix.
+	ErrServerConfig = errors.New("the server's binary log cannot serve change data capture")
+	// ErrTableNotFound is wrapped when a configured table does not exist or
+	// the user cannot see it.
+	ErrTableNotFound = errors.New("table not found")
+	// ErrNoPrimaryKey is wrapped when a configured table has no primary key:
+	// its rows have no key for a compacted topic.
+	ErrNoPrimaryKey = errors.New("table has no primary key")
+	// ErrBinlogLost is wrapped when the server no longer has the binary log
+	// at the resume position (it was purged, or the GTID is unknown):
+	// changes since that position cannot be read, and a new snapshot is
+	// needed.
+	ErrBinlogLost = errors.New("binary log at the resume position is gone")
+)
+
+const (
+	// maxBatch caps the changes in one batch, so that a huge transaction
+	// or table streams through in bounded memory.
+	maxBatch = 4096
+	// eventCacheCount caps the events go-mysql reads ahead of Read.
+	// go-mysql's default (10,240) let memory reach hundreds of MB.
+	eventCacheCount = 256
+	// heartbeatPeriod is how often an idle server sends a heartbeat;
+	// readTimeout declares the connection dead after missing a few.
+	heartbeatPeriod = 10 * time.Second
+	readTimeout     = 3 * heartbeatPeriod
+	// idleCheckpoint is how often a checkpoint without changes is returned
+	// while only uncaptured tables change, so that the acknowledged position
+	// keeps up with the binary log.
+	idleCheckpoint = time.Second
+	// replicaHostname is what the binlog connection registers as.
+	replicaHostname = "liberator"
+)
+
+// Source reads changes from MySQL or MariaDB. Create it with New.
+type Source struct {
+	cfg     Config
+	dsn     dsn
+	log     *slog.Logger
+	tracked map[string]map[string]bool // database -> table; read-only
+
+	// ctx lives from Open to Close; goroutines and the binlog stream run
+	// under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	meta       *client.Conn // metadata queries, from Open and Read
+	setup      serverSetup
+	collations map[uint64]string
+	start      Position // where streaming begins
+
+	snap     *snapshot // set while a snapshot is read
+	finished bool      // a snapshot-only run has returned its last batch
+
+	syncer *replication.BinlogSyncer
+	stream *replication.BinlogStreamer
+	st     streamState
+
+	ackMu sync.Mutex
+	acked Position
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ connectors.Source = (*Source)(nil)
+
+// New validates cfg and returns a Source. It does no input/output.
+func New(cfg Config) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	d, _ := parseDSN(cfg.DSN)
+	s := &Source{
+		cfg:     cfg,
+		dsn:     d,
+		log:     cfg.Logger.With("source", cfg.Flavor),
+		tracked: map[string]map[string]bool{},
+	}
+	for _, t := range cfg.Tables {
+		tn, _ := parseTableName(t)
+		if s.tracked[tn.db] == nil {
+			s.tracked[tn.db] = map[string]bool{}
+		}
+		s.tracked[tn.db][tn.name] = true
+	}
+	return s, nil
+}
+
+// Open connects, refuses a server whose binary log lacks what liberator
+// needs, checks every table, and decides where streaming starts: at resume
+// if given, else after a snapshot (SnapshotInitial, SnapshotOnly) or at the
+// end of the binary log (SnapshotNever).
+func (s *Source) Open(ctx context.Context, resume []byte) error {
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	var from *Position
+	if resume != nil {
+		p, err := ParsePosition(resume)
+		if err != nil {
+			return fmt.Errorf("open: %w", err)
+		}
+		if p.Flavor != s.cfg.Flavor {
+			return fmt.Errorf("open: resume position %s is from a %s server, but source.kind is %s", p, p.Flavor, s.cfg.Flavor)
+		}
+		from = &p
+	}
+	var err error
+	if s.meta, err = connect(ctx, s.dsn); err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	vars, err := readVariables(ctx, s.meta)
+	if err != nil {
+		return fmt.Errorf("open: %w", connectors.MarkRetryable(err))
+	}
+	if s.setup, err = checkVariables(s.cfg.Flavor, s.cfg.ServerID, vars); err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	if s.collations, err = readCollations(ctx, s.meta); err != nil {
+		return fmt.Errorf("open: %w", connectors.MarkRetryable(err))
+	}
+	var errs []error
+	for _, t := range s.cfg.Tables {
+		tn, _ := parseTableName(t)
+		ts, err := readTable(ctx, s.meta, s.cfg.Flavor, tn)
+		if err == nil {
+			_, _, err = ts.describe()
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+
+	switch {
+	case from != nil:
+		if from.File == "" && !s.setup.gtid {
+			return fmt.Errorf("open: resume position %s has no file and offset, and the server's gtid_mode is not ON", from)
+		}
+		s.start = *from
+		s.log.Info("resuming binlog stream", "position", s.start.String())
+	case s.cfg.Snapshot == connectors.SnapshotNever:
+		if s.start, err = currentPosition(ctx, s.meta, s.cfg.Flavor, s.setup.gtid); err != nil {
+			return fmt.Errorf("open: %w", err)
+		}
+		s.log.Info("streaming from the end of the binary log", "position", s.start.String())
+	default:
+		if err := s.beginSnapshot(ctx); err != nil {
+			return fmt.Errorf("open: %w", err)
+		}
+	}
+	return nil
+}
+
+// Read returns the next batch: snapshot rows first, if a snapshot was
+// taken, then binlog changes. A batch ends at a transaction's commit (its
+// Checkpoint is set) or after about maxBatch changes inside a transaction or
+// a snapshot (Checkpoint nil). The last snapshot batch carries the position
+// at which the snapshot was taken.
+func (s *Source) Read(ctx context.Context) (connectors.Batch, error) {
+	if s.ctx == nil {
+		return connectors.Batch{}, errors.New("read: the source is not open")
+	}
+	if s.finished {
+		return connectors.Batch{}, io.EOF
+	}
+	if s.snap != nil {
+		return s.readSnapshot(ctx)
+	}
+	if s.stream == nil {
+		if err := s.startStream(); err != nil {
+			return connectors.Batch{}, err
+		}
+	}
+	return s.readStream(ctx)
+}
+
+// Ack records that everything up to pos is in Kafka. MySQL keeps its binary
+// log by time or size, not by replica progress, so nothing is sent to the
+// server.
+func (s *Source) Ack(_ context.Context, pos connectors.Position) error {
+	p, ok := pos.(Position)
+	if !ok {
+		return fmt.Errorf("ack: %T is not a MySQL position", pos)
+	}
+	s.ackMu.Lock()
+	s.acked = p
+	s.ackMu.Unlock()
+	return nil
+}
+
+// Acked returns the last acknowledged position (the zero Position before
+// the first Ack).
+func (s *Source) Acked() Position {
+	s.ackMu.Lock()
+	defer s.ackMu.Unlock()
+	return s.acked
+}
+
+// Close stops the binlog stream and the snapshot and closes every
+// connection. It is safe after a failed Open and more than once.
+func (s *Source) Close(context.Context) error {
+	s.closeOnce.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		var errs []error
+		if s.syncer != nil {
+			s.syncer.Close()
+		}
+		if s.snap != nil {
+			if err := s.snap.close(); err != nil && !errors.Is(err, context.Canceled) {
+				errs = append(errs, err)
+			}
+		}
+		if s.meta != nil {
+			if err := s.meta.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close metadata connection: %w", err))
+			}
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// metaRun runs a metadata query, reconnecting once if the connection was
+// lost (an idle connection may pass the server's wait_timeout).
+func (s *Source) metaRun(ctx context.Context, f func(*client.Conn) error) error {
+	if s.meta != nil {
+		err := f(s.meta)
+		if err == nil || myErrorCode(err) != 0 || ctx.Err() != nil {
+			return err
+		}
+		_ = s.meta.Close()
+		s.meta = nil
+	}
+	conn, err := connect(ctx, s.dsn)
+	if err != nil {
+		return err
+	}
+	s.meta = conn
+	return f(s.meta)
+}
+
+// quietLogger passes go-mysql's warnings and errors on and drops its
+// chatter (it logs every connection and its whole config at info).
+func quietLogger(l *slog.Logger) *slog.Logger {
+	return slog.New(minLevel{l.Handler(), slog.LevelWarn}).With("component", "go-mysql")
+}
+
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(a), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
+}

@@ -1,0 +1,517 @@
+package mysql
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/google/uuid"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+// tableState is the current shape of a captured table: the *Table handed
+// out with its changes, kept while the shape stays the same.
+type tableState struct {
+	table *connectors.Table
+	cols  []column
+}
+
+// tableMapping is what a TABLE_MAP event established for a table id.
+type tableMapping struct {
+	ev    *replication.TableMapEvent
+	state *tableState // nil for a table that is not captured
+}
+
+// maxMappings bounds the table-id cache; table ids grow with every ALTER
+// and with every table the server opens.
+const maxMappings = 4096
+
+// streamState follows the binary log from one event to the next.
+type streamState struct {
+	file    string
+	mariadb mariadbState          // MariaDB's GTID state
+	mysql   *gomysql.MysqlGTIDSet // MySQL's executed set, with gtid_mode=ON
+	byName  map[tableName]*tableState
+	maps    map[uint64]*tableMapping
+
+	// The open transaction.
+	inTx      bool // a transaction has begun (GTID event or BEGIN)
+	begun     bool // its changes end at COMMIT or XID (not a lone DDL)
+	txMariaDB *gomysql.MariadbGTID
+	txMySQL   *mysqlTxGTID
+	txID      string
+	txPos     connectors.Position
+	txTime    time.Time
+	txChanged bool // the transaction has captured changes
+
+	pending      []connectors.Change
+	carry        *replication.BinlogEvent // read, to be handled by the next Read
+	unreported   *Position                // a checkpoint passed with no change to carry it
+	lastReturned time.Time
+}
+
+type mysqlTxGTID struct {
+	sid uuid.UUID
+	tag gomysql.Tag
+	gno int64
+}
+
+func (st *streamState) tables() map[tableName]*tableState {
+	if st.byName == nil {
+		st.byName = map[tableName]*tableState{}
+	}
+	return st.byName
+}
+
+// startStream connects the binlog stream at s.start: by GTID state when
+// the position has one and the server uses GTIDs, else by file and offset.
+func (s *Source) startStream() error {
+	cfg := replication.BinlogSyncerConfig{
+		ServerID:                s.cfg.ServerID,
+		Flavor:                  s.cfg.Flavor,
+		Host:                    s.dsn.host,
+		Port:                    s.dsn.port,
+		User:                    s.dsn.user,
+		Password:                s.dsn.password,
+		Localhost:               replicaHostname,
+		TimestampStringLocation: time.UTC,
+		RenderJSONAsMySQLText:   true,
+		HeartbeatPeriod:         heartbeatPeriod,
+		ReadTimeout:             readTimeout,
+		// A reconnect inside go-mysql would resume mid-transaction, without
+		// the table maps; the daemon restarts from the last checkpoint
+		// instead.
+		DisableRetrySync:    true,
+		VerifyChecksum:      true,
+		DiscardGTIDSet:      true,
+		EventCacheCount:     eventCacheCount,
+		Logger:              quietLogger(s.log),
+		RowsEventDecodeFunc: s.decodeRows,
+	}
+	if s.dsn.tls != nil {
+		cfg.TLSConfig = s.dsn.tls.Clone()
+	}
+	s.st.file = s.start.File
+	if s.cfg.Flavor == FlavorMariaDB {
+		st, err := parseMariaDBState(s.start.GTID)
+		if err != nil {
+			return fmt.Errorf("start binlog stream: %w", err)
+		}
+		s.st.mariadb = st
+	} else if s.setup.gtid {
+		set, err := parseMySQLSet(s.start.GTID)
+		if err != nil {
+			return fmt.Errorf("start binlog stream: %w", err)
+		}
+		s.st.mysql = set
+	}
+	s.syncer = replication.NewBinlogSyncer(cfg)
+	var err error
+	if s.start.GTID != "" && s.setup.gtid {
+		var set gomysql.GTIDSet
+		if set, err = gomysql.ParseGTIDSet(s.cfg.Flavor, s.start.GTID); err == nil {
+			s.stream, err = s.syncer.StartSyncGTID(set)
+		}
+	} else {
+		s.stream, err = s.syncer.StartSync(gomysql.Position{Name: s.start.File, Pos: s.start.Offset})
+	}
+	if err != nil {
+		return connectors.MarkRetryable(fmt.Errorf("start binlog stream at %s: %w", s.start, err))
+	}
+	s.st.lastReturned = time.Now()
+	return nil
+}
+
+// decodeRows decodes a rows event's rows only for a captured table; the
+// rows of other tables are skipped unread. It runs in go-mysql's reading
+// goroutine and reads only s.tracked, which does not change after New.
+func (s *Source) decodeRows(e *replication.RowsEvent, data []byte) error {
+	pos, err := e.DecodeHeader(data)
+	if err != nil {
+		return err
+	}
+	if !s.tracked[string(e.Table.Schema)][string(e.Table.Table)] {
+		return nil
+	}
+	return e.DecodeData(pos, data)
+}
+
+// readStream returns the changes of the binary log up to the next commit,
+// or maxBatch of them inside a large transaction.
+func (s *Source) readStream(ctx context.Context) (connectors.Batch, error) {
+	for {
+		ev := s.st.carry
+		s.st.carry = nil
+		if ev == nil {
+			var err error
+			if ev, err = s.stream.GetEvent(ctx); err != nil {
+				if ctx.Err() != nil {
+					return connectors.Batch{}, ctx.Err()
+				}
+				return connectors.Batch{}, streamError(s.start, err)
+			}
+		}
+		if re, ok := ev.Event.(*replication.RowsEvent); ok && len(s.st.pending) > 0 && len(s.st.pending)+rowCount(re) > maxBatch {
+			// Keep the batch within maxBatch: this event starts the next.
+			s.st.carry = ev
+			return s.flush(nil), nil
+		}
+		cp, err := s.handle(ctx, ev.Header, ev.Event)
+		if err != nil {
+			return connectors.Batch{}, err
+		}
+		if cp != nil {
+			if len(s.st.pending) > 0 || s.st.txChanged {
+				// A transaction split into batches ends with its
+				// checkpoint even if its last batch is empty.
+				return s.flush(cp), nil
+			}
+			s.st.unreported = cp
+		}
+		if _, idle := ev.Event.(*replication.HeartbeatEvent); (cp != nil || idle) && s.st.unreported != nil &&
+			time.Since(s.st.lastReturned) >= idleCheckpoint {
+			return s.flush(s.st.unreported), nil
+		}
+		if len(s.st.pending) >= maxBatch {
+			return s.flush(nil), nil
+		}
+	}
+}
+
+// rowCount is the number of changes a rows event makes.
+func rowCount(e *replication.RowsEvent) int {
+	if e.Type() == replication.EnumRowsEventTypeUpdate {
+		return len(e.Rows) / 2
+	}
+	return len(e.Rows)
+}
+
+// flush returns the pending changes with cp as their checkpoint.
+func (s *Source) flush(cp *Position) connectors.Batch {
+	b := connectors.Batch{Changes: s.st.pending}
+	if cp != nil {
+		b.Checkpoint = *cp
+		s.st.unreported = nil
+		s.st.txChanged = false
+	}
+	s.st.pending = nil
+	s.st.lastReturned = time.Now()
+	return b
+}
+
+// streamError classifies an error of the binlog stream.
+func streamError(start Position, err error) error {
+	err = fmt.Errorf("read binlog event: %w", err)
+	if myErrorCode(err) == gomysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
+		var me *gomysql.MyError
+		errors.As(err, &me)
+		if strings.Contains(me.Message, "same server_id") || strings.Contains(me.Message, "same server_uuid") {
+			return fmt.Errorf("%w (another replica uses source.mysql.server_id)", err)
+		}
+		return fmt.Errorf("%w: streaming from %s: %w", ErrBinlogLost, start, err)
+	}
+	return connectors.MarkRetryable(err)
+}
+
+// handle applies one event. It returns the checkpoint when the event ends
+// a transaction.
+func (s *Source) handle(ctx context.Context, h *replication.EventHeader, ev replication.Event) (*Position, error) {
+	st := &s.st
+	switch e := ev.(type) {
+	case *replication.RotateEvent:
+		st.file = string(e.NextLogName)
+	case *replication.MariadbGTIDEvent:
+		g := e.GTID
+		s.beginTx(h, g.String(), e.IsStandalone())
+		st.txMariaDB = &g
+	case *replication.GTIDEvent:
+		s.beginMySQLTx(h, e, gomysql.Tag{})
+	case *replication.GtidTaggedLogEvent:
+		s.beginMySQLTx(h, &e.GTIDEvent, e.Tag)
+	case *replication.QueryEvent:
+		q := strings.TrimSpace(string(e.Query))
+		switch {
+		case strings.EqualFold(q, "BEGIN"):
+			if !st.inTx {
+				s.beginTx(h, "", false)
+			}
+			st.begun = true
+		case strings.EqualFold(q, "COMMIT"), hasPrefixFold(q, "ROLLBACK") && !hasPrefixFold(q, "ROLLBACK TO"):
+			return s.commit(h), nil
+		case !st.begun:
+			// A statement outside BEGIN..COMMIT is a transaction of its
+			// own: DDL.
+			return s.commit(h), nil
+		}
+	case *replication.XIDEvent:
+		return s.commit(h), nil
+	case *replication.TableMapEvent:
+		return nil, s.mapTable(ctx, e)
+	case *replication.RowsEvent:
+		return nil, s.rows(h, e)
+	case *replication.TransactionPayloadEvent:
+		// MySQL's binlog_transaction_compression: a whole transaction in
+		// one event.
+		var cp *Position
+		for _, inner := range e.Events {
+			c, err := s.handle(ctx, inner.Header, inner.Event)
+			if err != nil {
+				return nil, err
+			}
+			if c != nil {
+				cp = c
+			}
+		}
+		if cp != nil {
+			cp.Offset = h.LogPos
+		}
+		return cp, nil
+	}
+	return nil, nil
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+func (s *Source) beginMySQLTx(h *replication.EventHeader, e *replication.GTIDEvent, tag gomysql.Tag) {
+	if h.EventType == replication.ANONYMOUS_GTID_EVENT {
+		s.beginTx(h, "", false)
+		return
+	}
+	s.beginTx(h, mysqlGTID(e.SID, tag, e.GNO), false)
+	if u, err := uuid.FromBytes(e.SID); err == nil {
+		s.st.txMySQL = &mysqlTxGTID{sid: u, tag: tag, gno: e.GNO}
+	}
+	if e.OriginalCommitTimestamp != 0 {
+		s.st.txTime = time.UnixMicro(int64(e.OriginalCommitTimestamp)).UTC()
+	}
+}
+
+// beginTx starts a transaction at the event h. gtid is its GTID, if any;
+// without one, the transaction is named by its file and offset. A MariaDB
+// GTID event of a DML transaction stands for BEGIN.
+func (s *Source) beginTx(h *replication.EventHeader, gtid string, standalone bool) {
+	st := &s.st
+	start := Position{Flavor: s.cfg.Flavor, File: st.file, Offset: h.LogPos - h.EventSize}
+	st.inTx = true
+	st.begun = s.cfg.Flavor == FlavorMariaDB && gtid != "" && !standalone
+	st.txMariaDB, st.txMySQL = nil, nil
+	st.txPos = start
+	st.txID = gtid
+	if gtid == "" {
+		st.txID = start.String()
+	}
+	st.txTime = time.Unix(int64(h.Timestamp), 0).UTC()
+	st.txChanged = false
+}
+
+// commit ends the open transaction at event h and returns the position
+// after it, where the next transaction starts.
+func (s *Source) commit(h *replication.EventHeader) *Position {
+	st := &s.st
+	if st.txMariaDB != nil && st.mariadb != nil {
+		st.mariadb[st.txMariaDB.DomainID] = *st.txMariaDB
+	}
+	if st.txMySQL != nil && st.mysql != nil {
+		st.mysql.AddGTIDWithTag(st.txMySQL.sid, st.txMySQL.tag, st.txMySQL.gno)
+	}
+	st.inTx, st.begun = false, false
+	st.txMariaDB, st.txMySQL = nil, nil
+	cp := &Position{Flavor: s.cfg.Flavor, File: st.file, Offset: h.LogPos}
+	switch {
+	case st.mariadb != nil:
+		cp.GTID = st.mariadb.String()
+	case st.mysql != nil:
+		cp.GTID = st.mysql.String()
+	}
+	if len(st.maps) > maxMappings {
+		st.maps = nil
+	}
+	return cp
+}
+
+// mapTable records what a TABLE_MAP event says about a table id. A
+// captured table's shape is derived from the event's own metadata; the
+// *Table stays the same while that shape does.
+func (s *Source) mapTable(ctx context.Context, e *replication.TableMapEvent) error {
+	st := &s.st
+	if m, ok := st.maps[e.TableID]; ok && sameTableMap(m.ev, e) {
+		return nil
+	}
+	if st.maps == nil {
+		st.maps = map[uint64]*tableMapping{}
+	}
+	name := tableName{string(e.Schema), string(e.Table)}
+	if !s.tracked[name.db][name.name] {
+		st.maps[e.TableID] = &tableMapping{ev: e}
+		return nil
+	}
+	var info tableSchema
+	err := s.metaRun(ctx, func(c *client.Conn) error {
+		var err error
+		info, err = readTable(ctx, c, s.cfg.Flavor, name)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrTableNotFound) && !errors.Is(err, ErrNoPrimaryKey) {
+		// Today's schema only supplies type spellings; a table dropped
+		// since is still decoded from the binlog.
+		return connectors.MarkRetryable(fmt.Errorf("read binlog event: table map of %s: %w", name, err))
+	}
+	cols, key, err := columnsFromTableMap(tableMeta{ev: e, collations: s.collations}, info.byName())
+	if err != nil {
+		return fmt.Errorf("read binlog event: table map of %s: %w", name, err)
+	}
+	ts := st.tables()[name]
+	if ts == nil || !sameShape(ts.table, cols, key) {
+		t := &connectors.Table{Schema: name.db, Name: name.name, Columns: make([]connectors.Column, len(cols)), Key: key}
+		for i := range cols {
+			t.Columns[i] = cols[i].Column
+		}
+		if ts != nil {
+			s.log.Info("table shape changed", "table", name.String())
+		}
+		ts = &tableState{table: t}
+		st.tables()[name] = ts
+	}
+	// The columns carry this event's ENUM and SET values and character
+	// sets, which the shape does not show.
+	st.maps[e.TableID] = &tableMapping{ev: e, state: &tableState{table: ts.table, cols: cols}}
+	return nil
+}
+
+// sameShape reports whether cols and key describe table exactly.
+func sameShape(table *connectors.Table, cols []column, key []int) bool {
+	if len(table.Columns) != len(cols) || !slices.Equal(table.Key, key) {
+		return false
+	}
+	for i, c := range table.Columns {
+		d := cols[i].Column
+		if c.Name != d.Name || c.Nullable != d.Nullable || c.SQLType != d.SQLType || !sameType(c.Type, d.Type) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameType(a, b connectors.Type) bool {
+	if a.Kind != b.Kind || a.Precision != b.Precision || a.Scale != b.Scale || (a.Elem == nil) != (b.Elem == nil) {
+		return false
+	}
+	return a.Elem == nil || sameType(*a.Elem, *b.Elem)
+}
+
+// sameTableMap reports whether two TABLE_MAP events describe the same
+// table the same way.
+func sameTableMap(a, b *replication.TableMapEvent) bool {
+	eq2 := func(x, y [][]byte) bool { return slices.EqualFunc(x, y, bytes.Equal) }
+	eq3 := func(x, y [][][]byte) bool { return slices.EqualFunc(x, y, eq2) }
+	return a.TableID == b.TableID &&
+		bytes.Equal(a.Schema, b.Schema) && bytes.Equal(a.Table, b.Table) &&
+		bytes.Equal(a.ColumnType, b.ColumnType) && slices.Equal(a.ColumnMeta, b.ColumnMeta) &&
+		bytes.Equal(a.NullBitmap, b.NullBitmap) && bytes.Equal(a.SignednessBitmap, b.SignednessBitmap) &&
+		slices.Equal(a.DefaultCharset, b.DefaultCharset) && slices.Equal(a.ColumnCharset, b.ColumnCharset) &&
+		eq2(a.ColumnName, b.ColumnName) && eq3(a.SetStrValue, b.SetStrValue) && eq3(a.EnumStrValue, b.EnumStrValue) &&
+		slices.Equal(a.GeometryType, b.GeometryType) && slices.Equal(a.PrimaryKey, b.PrimaryKey) &&
+		slices.Equal(a.PrimaryKeyPrefix, b.PrimaryKeyPrefix) &&
+		slices.Equal(a.EnumSetDefaultCharset, b.EnumSetDefaultCharset) &&
+		slices.Equal(a.EnumSetColumnCharset, b.EnumSetColumnCharset) &&
+		bytes.Equal(a.VisibilityBitmap, b.VisibilityBitmap)
+}
+
+// rows turns a rows event of a captured table into changes.
+func (s *Source) rows(h *replication.EventHeader, e *replication.RowsEvent) error {
+	st := &s.st
+	m := st.maps[e.TableID]
+	if m == nil || m.state == nil || e.Rows == nil {
+		return nil
+	}
+	if !st.inTx {
+		// Rows outside a transaction's start (a stream that began in the
+		// middle of one cannot happen: positions are transaction starts).
+		s.beginTx(h, "", false)
+	}
+	ts := m.state
+	name := ts.table.ID()
+	change := func(op connectors.Op, after, before []any) {
+		st.txChanged = true
+		st.pending = append(st.pending, connectors.Change{
+			Op: op, Table: ts.table, After: after, Before: before,
+			Pos: st.txPos, CommitTime: st.txTime, TxID: st.txID,
+		})
+	}
+	switch e.Type() {
+	case replication.EnumRowsEventTypeInsert:
+		for _, r := range e.Rows {
+			after, err := rowFromBinlog(ts.cols, r)
+			if err != nil {
+				return fmt.Errorf("read binlog event: insert into %s: %w", name, err)
+			}
+			change(connectors.OpCreate, after, nil)
+		}
+	case replication.EnumRowsEventTypeDelete:
+		for _, r := range e.Rows {
+			before, err := rowFromBinlog(ts.cols, r)
+			if err != nil {
+				return fmt.Errorf("read binlog event: delete from %s: %w", name, err)
+			}
+			change(connectors.OpDelete, nil, before)
+		}
+	case replication.EnumRowsEventTypeUpdate:
+		if len(e.Rows)%2 != 0 {
+			return fmt.Errorf("read binlog event: update of %s has %d row images", name, len(e.Rows))
+		}
+		for i := 0; i < len(e.Rows); i += 2 {
+			after, err := rowFromBinlog(ts.cols, e.Rows[i+1])
+			if err != nil {
+				return fmt.Errorf("read binlog event: update of %s: %w", name, err)
+			}
+			before, changed, err := keyChange(ts, e.Rows[i], after)
+			if err != nil {
+				return fmt.Errorf("read binlog event: update of %s: %w", name, err)
+			}
+			if !changed {
+				before = nil
+			}
+			change(connectors.OpUpdate, after, before)
+		}
+	}
+	return nil
+}
+
+// keyChange converts an update's before image if the update moved the row
+// to another primary key.
+func keyChange(ts *tableState, raw []any, after []any) ([]any, bool, error) {
+	for _, k := range ts.table.Key {
+		v, err := ts.cols[k].fromBinlog(raw[k])
+		if err != nil {
+			return nil, false, err
+		}
+		if !sameValue(v, after[k]) {
+			before, err := rowFromBinlog(ts.cols, raw)
+			return before, true, err
+		}
+	}
+	return nil, false, nil
+}
+
+func sameValue(a, b any) bool {
+	if x, ok := a.([]byte); ok {
+		y, ok := b.([]byte)
+		return ok && bytes.Equal(x, y)
+	}
+	switch a.(type) {
+	case nil, bool, int32, int64, float32, float64, string:
+		return a == b
+	}
+	return reflect.DeepEqual(a, b)
+}

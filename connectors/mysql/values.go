@@ -1,0 +1,472 @@
+package mysql
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+)
+
+// This file holds the conversions from MySQL values to the neutral forms of
+// connectors.Kind. A column's value reaches one conversion function from
+// either side: fromBinlog takes what go-mysql decoded from a row event,
+// fromSnapshot what a binary-protocol SELECT returned. Each side only
+// unwraps its carrier (an int8, a FieldValue) before calling the shared
+// function, so the snapshot and the stream cannot disagree.
+//
+// Zero dates ('0000-00-00', and any date with a zero month or day, which
+// MySQL accepts outside strict mode) and zero datetimes and timestamps have
+// no instant: they become NULL.
+
+// fromBinlog converts a value decoded by go-mysql's RowsEvent (with
+// ParseTime off, UseDecimal off and timestamps formatted in UTC).
+func (c *column) fromBinlog(v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch c.conv {
+	case convInt32, convInt64, convUint64:
+		switch n := v.(type) {
+		case int8:
+			return c.intValue(int64(n)), nil
+		case int16:
+			return c.intValue(int64(n)), nil
+		case int32:
+			return c.intValue(int64(n)), nil
+		case int64:
+			return c.intValue(n), nil
+		case int:
+			return c.intValue(int64(n)), nil
+		case uint8:
+			return c.uintValue(uint64(n)), nil
+		case uint16:
+			return c.uintValue(uint64(n)), nil
+		case uint32:
+			return c.uintValue(uint64(n)), nil
+		case uint64:
+			return c.uintValue(n), nil
+		}
+	case convDecimal:
+		if s, ok := v.(string); ok {
+			return decimalValue(viewBytes(s))
+		}
+	case convFloat32:
+		if f, ok := v.(float32); ok {
+			return f, nil
+		}
+	case convFloat64:
+		if f, ok := v.(float64); ok {
+			return f, nil
+		}
+	case convString, convJSONText:
+		if b, ok := bytesOf(v); ok {
+			return c.text.decode(b), nil
+		}
+	case convBytes:
+		if b, ok := bytesOf(v); ok {
+			return cloneBytes(b), nil
+		}
+	case convBinary:
+		if b, ok := bytesOf(v); ok {
+			return binaryValue(b, c.width), nil
+		}
+	case convGeometry:
+		if b, ok := bytesOf(v); ok {
+			return geometryValue(b)
+		}
+	case convEnum:
+		if n, ok := v.(int64); ok {
+			return enumValue(c.labels, n)
+		}
+	case convSet:
+		if n, ok := v.(int64); ok {
+			return setValue(c.labels, n)
+		}
+	case convBool, convBits:
+		if n, ok := v.(int64); ok {
+			b := make([]byte, 8)
+			binary.BigEndian.PutUint64(b, uint64(n))
+			return c.bitsValue(b[8-(c.width+7)/8:])
+		}
+	case convDate:
+		if s, ok := v.(string); ok {
+			return dateValue(viewBytes(s))
+		}
+	case convDatetime, convTimestamp:
+		if s, ok := v.(string); ok {
+			return datetimeValue(viewBytes(s))
+		}
+	case convTime:
+		if s, ok := v.(string); ok {
+			return timeValue(viewBytes(s))
+		}
+	case convJSON:
+		switch j := v.(type) {
+		case string:
+			return jsonValue(viewBytes(j))
+		case []byte:
+			return jsonValue(j)
+		case *replication.JsonDiff:
+			return nil, errors.New("a partial JSON update (set binlog_row_value_options to '')")
+		}
+	}
+	return nil, fmt.Errorf("binlog value %T for a %s column", v, c.conv)
+}
+
+// fromSnapshot converts a value of a binary-protocol result row, read in a
+// session with character_set_results = NULL (strings in the column's own
+// character set) and time_zone = '+00:00'.
+func (c *column) fromSnapshot(fv *gomysql.FieldValue) (any, error) {
+	switch fv.Type {
+	case gomysql.FieldValueTypeNull:
+		return nil, nil
+	case gomysql.FieldValueTypeSigned:
+		if c.conv == convInt32 || c.conv == convInt64 || c.conv == convUint64 {
+			return c.intValue(fv.AsInt64()), nil
+		}
+	case gomysql.FieldValueTypeUnsigned:
+		if c.conv == convInt32 || c.conv == convInt64 || c.conv == convUint64 {
+			return c.uintValue(fv.AsUint64()), nil
+		}
+	case gomysql.FieldValueTypeFloat:
+		switch c.conv {
+		case convFloat32:
+			// The protocol widened the column's float32; this is exact.
+			return float32(fv.AsFloat64()), nil
+		case convFloat64:
+			return fv.AsFloat64(), nil
+		}
+	case gomysql.FieldValueTypeString:
+		b := fv.AsString()
+		switch c.conv {
+		case convDecimal:
+			return decimalValue(b)
+		case convString, convJSONText, convEnum:
+			return c.text.decode(b), nil
+		case convSet:
+			return setText(c.text.decode(b)), nil
+		case convBytes:
+			return cloneBytes(b), nil
+		case convBinary:
+			return binaryValue(b, c.width), nil
+		case convGeometry:
+			return geometryValue(b)
+		case convBool, convBits:
+			return c.bitsValue(b)
+		case convDate:
+			return dateValue(b)
+		case convDatetime, convTimestamp:
+			return datetimeValue(b)
+		case convTime:
+			return timeValue(b)
+		case convJSON:
+			return jsonValue(b)
+		}
+	}
+	return nil, fmt.Errorf("snapshot value of type %d for a %s column", fv.Type, c.conv)
+}
+
+// viewBytes returns the bytes of s without copying; they must not be
+// changed.
+func viewBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+func bytesOf(v any) ([]byte, bool) {
+	switch b := v.(type) {
+	case []byte:
+		return b, true
+	case string:
+		return viewBytes(b), true
+	}
+	return nil, false
+}
+
+func (c *column) intValue(n int64) any {
+	switch c.conv {
+	case convInt32:
+		return int32(n)
+	case convUint64:
+		return strconv.FormatUint(uint64(n), 10)
+	}
+	return n
+}
+
+func (c *column) uintValue(n uint64) any {
+	switch c.conv {
+	case convInt32:
+		return int32(n)
+	case convInt64:
+		return int64(n)
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+// decimalValue checks that b is plain decimal text and returns it, with a
+// negative zero made positive.
+func decimalValue(b []byte) (any, error) {
+	s := string(b)
+	digits, seenDot := 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !seenDot && digits > 0:
+			seenDot = true
+		case c == '-' && i == 0:
+		default:
+			return nil, fmt.Errorf("decimal %q is not plain decimal text", s)
+		}
+	}
+	if digits == 0 || s[len(s)-1] == '.' {
+		return nil, fmt.Errorf("decimal %q is not plain decimal text", s)
+	}
+	if s[0] == '-' && strings.Trim(s[1:], "0.") == "" {
+		s = s[1:]
+	}
+	return s, nil
+}
+
+// cloneBytes copies b; an empty value is an empty slice, never nil (NULL).
+func cloneBytes(b []byte) []byte { return append(make([]byte, 0, len(b)), b...) }
+
+// binaryValue pads a BINARY(n) value to n bytes: the binlog drops the
+// trailing zero bytes that a SELECT returns.
+func binaryValue(b []byte, n int) []byte {
+	out := make([]byte, max(n, len(b)))
+	copy(out, b)
+	return out
+}
+
+// geometryValue drops the 4-byte SRID that MySQL puts before the WKB.
+func geometryValue(b []byte) (any, error) {
+	if len(b) < 4 {
+		return nil, fmt.Errorf("geometry of %d bytes has no SRID", len(b))
+	}
+	return cloneBytes(b[4:]), nil
+}
+
+// bitsValue takes a BIT(n) value as big-endian bytes.
+func (c *column) bitsValue(b []byte) (any, error) {
+	if c.conv == convBool {
+		if len(b) != 1 {
+			return nil, fmt.Errorf("bit(1) value of %d bytes", len(b))
+		}
+		return b[0] != 0, nil
+	}
+	return cloneBytes(b), nil
+}
+
+// enumValue maps an ENUM index to its label; 0 is the empty string MySQL
+// stores for an invalid value.
+func enumValue(labels []string, n int64) (any, error) {
+	if n == 0 {
+		return "", nil
+	}
+	if n < 0 || n > int64(len(labels)) {
+		return nil, fmt.Errorf("enum index %d of %d values", n, len(labels))
+	}
+	return labels[n-1], nil
+}
+
+// setValue maps a SET bitmask to its labels, in declaration order.
+func setValue(labels []string, mask int64) (any, error) {
+	out := []any{}
+	for i, l := range labels {
+		if mask&(1<<i) != 0 {
+			out = append(out, l)
+		}
+	}
+	if len(labels) < 64 && uint64(mask)>>len(labels) != 0 {
+		return nil, fmt.Errorf("set bitmask %#x of %d values", mask, len(labels))
+	}
+	return out, nil
+}
+
+// setText splits a SET value as a SELECT prints it ("a,b"); labels cannot
+// contain commas.
+func setText(s string) any {
+	out := []any{}
+	if s == "" {
+		return out
+	}
+	for l := range strings.SplitSeq(s, ",") {
+		out = append(out, l)
+	}
+	return out
+}
+
+// jsonValue compacts JSON text, so that MySQL's own text (with spaces after
+// ':' and ',') and go-mysql's rendering of binary JSON agree. An empty
+// document, which MySQL can store outside strict mode, is JSON null.
+func jsonValue(b []byte) (any, error) {
+	if len(b) == 0 {
+		return "null", nil
+	}
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		return nil, fmt.Errorf("json: %w", err)
+	}
+	return out.String(), nil
+}
+
+const (
+	microsPerSecond = int64(time.Second / time.Microsecond)
+	microsPerDay    = 86400 * microsPerSecond
+)
+
+// dateValue reads YYYY-MM-DD into days since 1970-01-01, or nil for a zero
+// or impossible date.
+func dateValue(b []byte) (any, error) {
+	days, ok, err := parseDate(b)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return int32(days), nil
+}
+
+func parseDate(b []byte) (days int64, ok bool, err error) {
+	if len(b) != 10 || b[4] != '-' || b[7] != '-' {
+		return 0, false, fmt.Errorf("date %q is not YYYY-MM-DD", b)
+	}
+	y, e1 := atoi(b[0:4])
+	m, e2 := atoi(b[5:7])
+	d, e3 := atoi(b[8:10])
+	if e1 || e2 || e3 {
+		return 0, false, fmt.Errorf("date %q is not YYYY-MM-DD", b)
+	}
+	if m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+		return 0, false, nil
+	}
+	return daysFromCivil(y, m, d), true, nil
+}
+
+// datetimeValue reads "YYYY-MM-DD HH:MM:SS[.ffffff]" into microseconds
+// since 1970-01-01 00:00 (a DATETIME's wall clock, or a TIMESTAMP read in
+// UTC), or nil for a zero or impossible date.
+func datetimeValue(b []byte) (any, error) {
+	if len(b) < 19 || b[10] != ' ' || b[13] != ':' || b[16] != ':' {
+		return nil, fmt.Errorf("datetime %q is not YYYY-MM-DD HH:MM:SS", b)
+	}
+	days, ok, err := parseDate(b[:10])
+	if err != nil {
+		return nil, fmt.Errorf("datetime %q is not YYYY-MM-DD HH:MM:SS", b)
+	}
+	h, e1 := atoi(b[11:13])
+	m, e2 := atoi(b[14:16])
+	s, e3 := atoi(b[17:19])
+	frac, e4 := fraction(b[19:])
+	if e1 || e2 || e3 || e4 || h > 23 || m > 59 || s > 59 {
+		return nil, fmt.Errorf("datetime %q is not YYYY-MM-DD HH:MM:SS", b)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return days*microsPerDay + (h*3600+m*60+s)*microsPerSecond + frac, nil
+}
+
+// timeValue reads "[-]HHH:MM:SS[.ffffff]" into signed microseconds.
+func timeValue(b []byte) (any, error) {
+	neg := len(b) > 0 && b[0] == '-'
+	rest := b
+	if neg {
+		rest = b[1:]
+	}
+	c1 := bytes.IndexByte(rest, ':')
+	if c1 < 1 || len(rest) < c1+6 || rest[c1+3] != ':' {
+		return nil, fmt.Errorf("time %q is not HH:MM:SS", b)
+	}
+	h, e1 := atoi(rest[:c1])
+	m, e2 := atoi(rest[c1+1 : c1+3])
+	s, e3 := atoi(rest[c1+4 : c1+6])
+	frac, e4 := fraction(rest[c1+6:])
+	if e1 || e2 || e3 || e4 || m > 59 || s > 59 || h > 838 {
+		return nil, fmt.Errorf("time %q is not HH:MM:SS", b)
+	}
+	v := (h*3600+m*60+s)*microsPerSecond + frac
+	if neg {
+		v = -v
+	}
+	return v, nil
+}
+
+// fraction reads an optional ".f" to ".ffffff" into microseconds.
+func fraction(b []byte) (int64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	if b[0] != '.' || len(b) < 2 || len(b) > 7 {
+		return 0, true
+	}
+	n, bad := atoi(b[1:])
+	for range 7 - len(b) {
+		n *= 10
+	}
+	return n, bad
+}
+
+// atoi reads unsigned decimal digits; bad is true for anything else.
+func atoi(b []byte) (n int64, bad bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, true
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, true
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, false
+}
+
+func daysIn(y, m int64) int64 {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil is Howard Hinnant's days_from_civil: days since 1970-01-01
+// of a proleptic Gregorian date.
+func daysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}
+
+// rowFromBinlog converts one row image of a rows event.
+func rowFromBinlog(cols []column, row []any) ([]any, error) {
+	if len(row) != len(cols) {
+		return nil, fmt.Errorf("row of %d values for %d columns", len(row), len(cols))
+	}
+	out := make([]any, len(cols))
+	for i := range cols {
+		v, err := cols[i].fromBinlog(row[i])
+		if err != nil {
+			return nil, fmt.Errorf("column %s (%s): %w", cols[i].Name, cols[i].SQLType, err)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
