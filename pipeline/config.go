@@ -16,6 +16,7 @@ import (
 
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/connectors/kafka"
+	"github.com/liberator-cdc/liberator/connectors/mysql"
 	"github.com/liberator-cdc/liberator/connectors/postgres"
 )
 
@@ -49,14 +50,7 @@ type SourceConfig struct {
 	// database.table (MySQL).
 	Tables   []string         `yaml:"tables"`
 	Postgres postgres.Options `yaml:"postgres"`
-	MySQL    MySQLOptions     `yaml:"mysql"`
-}
-
-// MySQLOptions is the source.mysql section.
-type MySQLOptions struct {
-	// ServerID is the replica id used on the binlog connection. It must be
-	// unique among the server's replicas. Default 4242.
-	ServerID uint32 `yaml:"server_id"`
+	MySQL    mysql.Options    `yaml:"mysql"`
 }
 
 // SnapshotConfig is the snapshot section.
@@ -99,9 +93,6 @@ func (c *Config) defaults() {
 	}
 	if c.Snapshot.Mode == "" {
 		c.Snapshot.Mode = connectors.SnapshotInitial
-	}
-	if c.Source.MySQL.ServerID == 0 {
-		c.Source.MySQL.ServerID = 4242
 	}
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = "127.0.0.1:8080"

@@ -1,11 +1,11 @@
 package pipeline
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/mysql"
 	"github.com/liberator-cdc/liberator/connectors/postgres"
 )
 
@@ -30,10 +30,19 @@ func (c *Config) newSource(log *slog.Logger) (connectors.Source, error) {
 	return nil, fmt.Errorf("source.kind: %q is not a source", c.Source.Kind)
 }
 
-func (c *Config) validateMySQL() error {
-	return errors.New("source.kind: mysql and mariadb are not available in this build")
+func (c *Config) mysqlConfig(log *slog.Logger) mysql.Config {
+	return mysql.Config{
+		Flavor:   c.Source.Kind,
+		DSN:      c.Source.DSN,
+		Tables:   c.Source.Tables,
+		ServerID: c.Source.MySQL.ServerID,
+		Snapshot: c.Snapshot.Mode,
+		Logger:   log,
+	}
 }
 
-func (c *Config) newMySQL(*slog.Logger) (connectors.Source, error) {
-	return nil, c.validateMySQL()
+func (c *Config) validateMySQL() error { return c.mysqlConfig(nil).Validate() }
+
+func (c *Config) newMySQL(log *slog.Logger) (connectors.Source, error) {
+	return mysql.New(c.mysqlConfig(log))
 }
