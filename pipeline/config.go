@@ -220,9 +220,6 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("source.kind: %q is not a source (use postgres, mysql or mariadb)", c.Source.Kind))
 	}
-	if !c.Snapshot.Mode.Valid() && c.Source.Kind != "postgres" {
-		errs = append(errs, fmt.Errorf("snapshot.mode: %q is not a mode (use initial, never or only)", c.Snapshot.Mode))
-	}
 	if err := c.Kafka.Validate(); err != nil {
 		errs = append(errs, err)
 	}
