@@ -244,3 +244,20 @@ const (
 func (m SnapshotMode) Valid() bool {
 	return m == SnapshotInitial || m == SnapshotNever || m == SnapshotOnly
 }
+
+// Lag is how far a source is behind its database.
+type Lag struct {
+	// Bytes is the distance from the position Kafka has acknowledged to the
+	// end of the database's log (WAL bytes, or binlog bytes when both are in
+	// one file), or -1 when unknown.
+	Bytes int64
+	// LastCommit is the commit time of the newest transaction seen, zero
+	// before the first.
+	LastCommit time.Time
+}
+
+// LagReporter is implemented by sources that know their lag. It may be
+// called from any goroutine.
+type LagReporter interface {
+	Lag() Lag
+}

@@ -21,6 +21,8 @@ type checkpointer struct {
 	seq     uint64 // bumped when latest moves
 	err     error  // the first produce failure; nothing moves after it
 	changed chan struct{}
+	// onAck, if set, is called for every acknowledged record.
+	onAck func(*kgo.Record)
 }
 
 // inflight is one batch on its way to Kafka.
@@ -59,6 +61,8 @@ func (f *inflight) promise(r *kgo.Record, err error) {
 		f.cp.mu.Lock()
 		f.failed = true
 		f.cp.mu.Unlock()
+	} else if f.cp.onAck != nil {
+		f.cp.onAck(r)
 	}
 	f.release()
 }

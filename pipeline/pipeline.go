@@ -14,6 +14,8 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,12 +41,17 @@ type Pipeline struct {
 	log *slog.Logger
 
 	status  *Status
+	metrics *metrics
 	started atomic.Bool // the source opened at least once
+	// source is the source of the current attempt, for lag reporting.
+	source atomic.Value // connectors.Source
 }
 
 // New returns a pipeline for a validated config. It does no I/O.
 func New(cfg *Config, log *slog.Logger) *Pipeline {
-	return &Pipeline{cfg: cfg, log: log, status: newStatus()}
+	p := &Pipeline{cfg: cfg, log: log, status: newStatus()}
+	p.metrics = newMetrics(p)
+	return p
 }
 
 // Run runs until ctx is cancelled, the snapshot of snapshot mode only is
@@ -73,12 +80,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		// At start a failure is reported at once, so that a wrong address or
 		// a missing privilege is seen; once the pipeline has run, a lost
 		// connection is retried.
-		if !connectors.IsRetryable(err) || !p.started.Load() {
+		retry := connectors.IsRetryable(err) && p.started.Load()
+		p.metrics.errors.WithLabelValues(strconv.FormatBool(retry)).Inc()
+		if !retry {
 			return err
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
 		p.log.Warn("pipeline failed; retrying", "error", err, "attempt", attempt, "in", wait.Round(time.Millisecond))
-		p.status.retries.Add(1)
+		p.metrics.retries.Inc()
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
@@ -114,10 +123,14 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	if err := src.Open(ctx, resume); err != nil {
 		return errors.Join(err, src.Close(context.WithoutCancel(ctx)))
 	}
+	p.source.Store(src)
 	p.status.setState("running")
+	p.metrics.ready.Set(1)
+	defer p.metrics.ready.Set(0)
 	p.started.Store(true)
 
 	r := &runner{p: p, src: src, sink: sink, reg: reg, cp: newCheckpointer(), tables: map[*connectors.Table]*tableState{}}
+	r.cp.onAck = r.acked
 	// The produce context outlives ctx: records already buffered are
 	// delivered during the drain, not failed by the cancellation.
 	produceCtx, abortProduce := context.WithCancel(context.WithoutCancel(ctx))
@@ -168,6 +181,7 @@ type runner struct {
 	reg        *schema.Registry
 	cp         *checkpointer
 	tables     map[*connectors.Table]*tableState
+	byTopic    sync.Map // topic -> *tableMetrics
 	produceCtx context.Context
 
 	committedSeq uint64
@@ -229,6 +243,11 @@ func (r *runner) table(ctx context.Context, t *connectors.Table) (*tableState, e
 	}
 	ts := &tableState{topic: topic, codec: codec, keyID: keyID, valID: valID}
 	r.tables[t] = ts
+	if _, ok := r.byTopic.Load(topic); !ok {
+		r.byTopic.Store(topic, r.p.metrics.forTable(t.ID()))
+	}
+	r.p.metrics.schemaID.WithLabelValues(topic + "-key").Set(float64(keyID))
+	r.p.metrics.schemaID.WithLabelValues(topic + "-value").Set(float64(valID))
 	r.p.log.Info("publishing table", "table", t.ID(), "topic", topic, "key_schema_id", keyID, "value_schema_id", valID)
 	return ts, nil
 }
@@ -246,7 +265,6 @@ func (r *runner) produceChange(ctx context.Context, ts *tableState, c *connector
 		arena = a
 		r.produce(ctx, f, promise, &kgo.Record{Topic: ts.topic, Key: key, Headers: tombstoneHeaders(headers), Timestamp: c.CommitTime})
 		if c.Op == connectors.OpDelete {
-			r.p.status.count(c.Op)
 			return arena, nil
 		}
 	}
@@ -261,7 +279,6 @@ func (r *runner) produceChange(ctx context.Context, ts *tableState, c *connector
 	}
 	val := arena[start:len(arena):len(arena)]
 	r.produce(ctx, f, promise, &kgo.Record{Topic: ts.topic, Key: key, Value: val, Headers: headers, Timestamp: c.CommitTime})
-	r.p.status.count(c.Op)
 	return arena, nil
 }
 
@@ -303,6 +320,21 @@ func tombstoneHeaders(h []kgo.RecordHeader) []kgo.RecordHeader {
 	copy(out, h)
 	out[0].Value = []byte{byte(connectors.OpDelete)}
 	return out
+}
+
+// acked counts an event that Kafka acknowledged.
+func (r *runner) acked(rec *kgo.Record) {
+	v, ok := r.byTopic.Load(rec.Topic)
+	if !ok {
+		return
+	}
+	tm := v.(*tableMetrics)
+	op := connectors.Op(rec.Headers[0].Value[0])
+	tm.events[opIndex(op)].Inc()
+	tm.bytes.Add(float64(len(rec.Key) + len(rec.Value)))
+	if op != connectors.OpRead {
+		r.p.metrics.commitToAck.Observe(time.Since(rec.Timestamp).Seconds())
+	}
 }
 
 // commitLoop stores the latest acknowledged checkpoint every commit
