@@ -1,0 +1,199 @@
+package mysql
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/google/go-cmp/cmp"
+)
+
+func signed(n int64) gomysql.FieldValue {
+	return gomysql.NewFieldValue(gomysql.FieldValueTypeSigned, uint64(n), nil)
+}
+
+func unsigned(n uint64) gomysql.FieldValue {
+	return gomysql.NewFieldValue(gomysql.FieldValueTypeUnsigned, n, nil)
+}
+
+func float(f float64) gomysql.FieldValue {
+	return gomysql.NewFieldValue(gomysql.FieldValueTypeFloat, math.Float64bits(f), nil)
+}
+
+func text(s string) gomysql.FieldValue {
+	return gomysql.NewFieldValue(gomysql.FieldValueTypeString, 0, []byte(s))
+}
+
+func col(c conv, charset string) column {
+	out := column{conv: c}
+	if charset != "" {
+		out.text = decoderFor(charset)
+	}
+	return out
+}
+
+func withWidth(c column, w int) column { c.width = w; return c }
+
+func withLabels(c column, l ...string) column { c.labels = l; return c }
+
+func TestSnapshotAndBinlogValuesConvergeOnOneForm(t *testing.T) {
+	wkb := []byte{1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0, 0, 0, 0, 0, 0, 0, 0x40}
+	srid := append([]byte{0xe6, 0x10, 0, 0}, wkb...)
+	tests := []struct {
+		name   string
+		col    column
+		binlog any
+		snap   gomysql.FieldValue
+		want   any
+	}{
+		{"NULL is nil", col(convInt32, ""), nil, gomysql.FieldValue{}, nil},
+		{"the smallest TINYINT", col(convInt32, ""), int8(-128), signed(-128), int32(-128)},
+		{"the largest TINYINT UNSIGNED", col(convInt32, ""), uint8(255), unsigned(255), int32(255)},
+		{"the largest MEDIUMINT UNSIGNED", col(convInt32, ""), uint32(16777215), unsigned(16777215), int32(16777215)},
+		{"the largest INT UNSIGNED", col(convInt64, ""), uint32(math.MaxUint32), unsigned(math.MaxUint32), int64(math.MaxUint32)},
+		{"the smallest BIGINT", col(convInt64, ""), int64(math.MinInt64), signed(math.MinInt64), int64(math.MinInt64)},
+		{"the largest BIGINT UNSIGNED", col(convUint64, ""), uint64(math.MaxUint64), unsigned(math.MaxUint64), "18446744073709551615"},
+		{"a YEAR", col(convInt32, ""), 2155, unsigned(2155), int32(2155)},
+		{"a negative DECIMAL", col(convDecimal, ""), "-0.50", text("-0.50"), "-0.50"},
+		{"a wide DECIMAL", col(convDecimal, ""), "12345678901234567890123456789012345.123456789012345678901234567890",
+			text("12345678901234567890123456789012345.123456789012345678901234567890"),
+			"12345678901234567890123456789012345.123456789012345678901234567890"},
+		{"a FLOAT the text protocol would round", col(convFloat32, ""), float32(1.2345678), float(float64(float32(1.2345678))), float32(1.2345678)},
+		{"a DOUBLE", col(convFloat64, ""), -1.7976931348623157e308, float(-1.7976931348623157e308), -1.7976931348623157e308},
+		{"a utf8mb4 string", col(convString, "utf8mb4"), "héllo 🎉", text("héllo 🎉"), "héllo 🎉"},
+		{"a latin1 string with the euro sign", col(convString, "latin1"), "caf\xe9 \x80", text("caf\xe9 \x80"), "café €"},
+		{"a latin1 byte Windows-1252 leaves undefined", col(convString, "latin1"), "\x81", text("\x81"), "\u0081"},
+		{"an ascii string with a stray byte", col(convString, "ascii"), "a\xffb", text("a\xffb"), "a\ufffdb"},
+		{"a utf16 string", col(convString, "utf16"), "\x00h\xd8\x3c\xdf\x89", text("\x00h\xd8\x3c\xdf\x89"), "h🎉"},
+		{"a gbk string", col(convString, "gbk"), "\xc4\xe3\xba\xc3", text("\xc4\xe3\xba\xc3"), "你好"},
+		{"a TEXT that arrives as bytes", col(convString, "utf8mb4"), []byte("text"), text("text"), "text"},
+		{"a MariaDB JSON document as stored", col(convJSONText, "utf8mb4"), []byte(`{"a": 1}`), text(`{"a": 1}`), `{"a": 1}`},
+		{"a BLOB", col(convBytes, ""), []byte{0, 0xff}, text("\x00\xff"), []byte{0, 0xff}},
+		{"an empty VARBINARY", col(convBytes, ""), "", text(""), []byte{}},
+		{"a BINARY(4) whose trailing zeros the binlog dropped", withWidth(col(convBinary, ""), 4), "ab", text("ab\x00\x00"), []byte("ab\x00\x00")},
+		{"an ENUM", withLabels(col(convEnum, "utf8mb4"), "a", "b"), int64(2), text("b"), "b"},
+		{"an invalid ENUM value", withLabels(col(convEnum, "utf8mb4"), "a", "b"), int64(0), text(""), ""},
+		{"a SET", withLabels(col(convSet, "utf8mb4"), "x", "y", "z"), int64(5), text("x,z"), []any{"x", "z"}},
+		{"an empty SET", withLabels(col(convSet, "utf8mb4"), "x"), int64(0), text(""), []any{}},
+		{"BIT(1) set", withWidth(col(convBool, ""), 1), int64(1), text("\x01"), true},
+		{"BIT(1) clear", withWidth(col(convBool, ""), 1), int64(0), text("\x00"), false},
+		{"a BIT(10)", withWidth(col(convBits, ""), 10), int64(513), text("\x02\x01"), []byte{2, 1}},
+		{"a BIT(64)", withWidth(col(convBits, ""), 64), int64(-1), text(strings.Repeat("\xff", 8)), []byte(strings.Repeat("\xff", 8))},
+		{"a DATE before 1970", col(convDate, ""), "1969-12-31", text("1969-12-31"), int32(-1)},
+		{"the first DATE", col(convDate, ""), "0001-01-01", text("0001-01-01"), int32(-719162)},
+		{"a zero DATE", col(convDate, ""), "0000-00-00", text("0000-00-00"), nil},
+		{"a DATE with a zero day", col(convDate, ""), "2020-05-00", text("2020-05-00"), nil},
+		{"an impossible DATE", col(convDate, ""), "2021-02-29", text("2021-02-29"), nil},
+		{"a DATETIME(3)", col(convDatetime, ""), "2021-03-04 05:06:07.123", text("2021-03-04 05:06:07.123000"),
+			time.Date(2021, 3, 4, 5, 6, 7, 123e6, time.UTC).UnixMicro()},
+		{"the last DATETIME", col(convDatetime, ""), "9999-12-31 23:59:59", text("9999-12-31 23:59:59"),
+			time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).UnixMicro()},
+		{"a zero DATETIME(2)", col(convDatetime, ""), "0000-00-00 00:00:00.00", text("0000-00-00 00:00:00"), nil},
+		{"a TIMESTAMP(6)", col(convTimestamp, ""), "1970-01-01 00:00:00.000001", text("1970-01-01 00:00:00.000001"), int64(1)},
+		{"a zero TIMESTAMP", col(convTimestamp, ""), "0000-00-00 00:00:00", text("0000-00-00 00:00:00"), nil},
+		{"the smallest TIME", col(convTime, ""), "-838:59:59", text("-838:59:59"), -int64(838*3600+59*60+59) * 1e6},
+		{"a TIME(1) below zero", col(convTime, ""), "-00:00:00.5", text("-00:00:00.500000"), int64(-500000)},
+		{"midnight", col(convTime, ""), "00:00:00", text("00:00:00"), int64(0)},
+		{"MySQL JSON, rendered and printed", col(convJSON, ""), `{"a":1,"b":[1,2.0]}`, text(`{"a": 1, "b": [1, 2.0]}`), `{"a":1,"b":[1,2.0]}`},
+		{"an empty MySQL JSON document", col(convJSON, ""), []byte{}, text(""), "null"},
+		{"a GEOMETRY loses its SRID", col(convGeometry, ""), srid, text(string(srid)), wkb},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fromLog, err := tt.col.fromBinlog(tt.binlog)
+			if err != nil {
+				t.Fatalf("fromBinlog: %v", err)
+			}
+			fromSnap, err := tt.col.fromSnapshot(&tt.snap)
+			if err != nil {
+				t.Fatalf("fromSnapshot: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, fromLog); diff != "" {
+				t.Errorf("fromBinlog (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.want, fromSnap); diff != "" {
+				t.Errorf("fromSnapshot (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestValuesThatCannotBeConvertedAreErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		col    column
+		binlog any
+		want   string
+	}{
+		{"a DECIMAL with an exponent", col(convDecimal, ""), "1e5", "not plain decimal text"},
+		{"a DECIMAL ending in a dot", col(convDecimal, ""), "1.", "not plain decimal text"},
+		{"a DATE without leading zeros", col(convDate, ""), "2020-1-1", "not YYYY-MM-DD"},
+		{"a DATETIME at hour 24", col(convDatetime, ""), "2020-01-01 24:00:00", "not YYYY-MM-DD HH:MM:SS"},
+		{"a TIME at minute 60", col(convTime, ""), "12:60:00", "not HH:MM:SS"},
+		{"an ENUM index past its values", withLabels(col(convEnum, "utf8mb4"), "a"), int64(2), "enum index 2 of 1"},
+		{"a SET bit past its values", withLabels(col(convSet, "utf8mb4"), "a"), int64(2), "set bitmask"},
+		{"a partial JSON update", col(convJSON, ""), &replication.JsonDiff{}, "binlog_row_value_options"},
+		{"a GEOMETRY without its SRID", col(convGeometry, ""), []byte{1}, "no SRID"},
+		{"a value of the wrong Go type", col(convInt32, ""), "1", "binlog value string for a int32 column"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.col.fromBinlog(tt.binlog)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v does not mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestUpdatesCompareKeysByValue(t *testing.T) {
+	tests := []struct {
+		a, b any
+		same bool
+	}{
+		{int32(1), int32(1), true},
+		{int32(1), int64(1), false},
+		{"a", "a", true},
+		{[]byte("a"), []byte("a"), true},
+		{[]byte("a"), []byte("b"), false},
+		{nil, nil, true},
+		{[]any{"x"}, []any{"x"}, true},
+	}
+	for _, tt := range tests {
+		if got := sameValue(tt.a, tt.b); got != tt.same {
+			t.Errorf("sameValue(%#v, %#v) = %t", tt.a, tt.b, got)
+		}
+	}
+}
+
+// FuzzTextValues feeds arbitrary text to the decoders that parse it: they
+// may refuse it but never panic, and what they accept is well formed.
+func FuzzTextValues(f *testing.F) {
+	for _, s := range []string{"2021-03-04", "2021-03-04 05:06:07.123456", "-838:59:59.999999", "-12.30", "0000-00-00", `{"a": [1]}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := []byte(s)
+		if v, err := dateValue(b); err == nil && v != nil {
+			if d := v.(int32); d < -719528 || d > 2932896 {
+				t.Errorf("dateValue(%q) = %d, outside years 0 to 9999", s, d)
+			}
+		}
+		if v, err := datetimeValue(b); err == nil && v != nil {
+			back := time.UnixMicro(v.(int64)).UTC().Format("2006-01-02 15:04:05.000000")
+			if !strings.HasPrefix(back, s[:19]) {
+				t.Errorf("datetimeValue(%q) = %d, which is %s", s, v, back)
+			}
+		}
+		_, _ = timeValue(b)
+		if v, err := decimalValue(b); err == nil {
+			if _, err := decimalValue([]byte(v.(string))); err != nil {
+				t.Errorf("decimalValue(%q) = %q, which it refuses: %v", s, v, err)
+			}
+		}
+		_, _ = jsonValue(b)
+	})
+}
