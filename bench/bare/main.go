@@ -1,0 +1,281 @@
+// Command bare is the benchmark's baseline: the least a program must do to
+// move the benchmark table into Kafka, written with the same libraries that
+// liberator uses but none of liberator's own code. It reads rows (COPY or a
+// streamed SELECT for a snapshot, pgoutput or the binlog for a drain),
+// encodes each one with hamba/avro into the Confluent wire format, and
+// produces it with franz-go (acks=all, idempotent) until Kafka has
+// acknowledged every record.
+//
+//	bare pg-snapshot    -dsn D -table T          -brokers B -topic X -rows N
+//	bare pg-drain       -dsn D -slot S -pub P    -brokers B -topic X -rows N [-reader-only]
+//	bare mysql-snapshot -addr A -db D -table T   -brokers B -topic X -rows N
+//	bare mysql-drain    -addr A -file F -pos P -db D -table T -brokers B -topic X -rows N [-reader-only]
+//
+// With -reader-only it reads and decodes every column but neither encodes
+// nor produces. It exits 0 once it has handled -rows rows and prints one
+// JSON line: {"events":N,"elapsed_s":S}.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math/big"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// item is one row of the benchmark table, shaped like the value record that
+// liberator derives for it: the key column and NOT NULL account are plain,
+// every other column is a ["null", T] union.
+type item struct {
+	ID      int64      `avro:"id"`
+	Account int32      `avro:"account"`
+	Name    *string    `avro:"name"`
+	Amount  *big.Rat   `avro:"amount"`
+	Note    *string    `avro:"note"`
+	Created *time.Time `avro:"created"`
+	Flag    *bool      `avro:"flag"`
+}
+
+type itemKey struct {
+	ID int64 `avro:"id"`
+}
+
+const valueSchema = `{"type":"record","name":"Value","namespace":"bare.items","fields":[
+ {"name":"id","type":"long"},
+ {"name":"account","type":"int"},
+ {"name":"name","type":["null","string"],"default":null},
+ {"name":"amount","type":["null",{"type":"bytes","logicalType":"decimal","precision":12,"scale":2}],"default":null},
+ {"name":"note","type":["null","string"],"default":null},
+ {"name":"created","type":["null",{"type":"long","logicalType":"timestamp-micros"}],"default":null},
+ {"name":"flag","type":["null","boolean"],"default":null}]}`
+
+const keySchema = `{"type":"record","name":"Key","namespace":"bare.items","fields":[{"name":"id","type":"long"}]}`
+
+// Schema ids written into the wire-format header. The baseline does not
+// talk to a registry: registering two schemas once is no part of the
+// per-row cost being measured.
+const (
+	keySchemaID   = 1
+	valueSchemaID = 2
+)
+
+type options struct {
+	dsn, table, slot, pub     string
+	addr, db, file            string
+	pos                       uint
+	brokers, topic            string
+	rows                      int64
+	readerOnly                bool
+	serverID                  uint
+	linger                    time.Duration
+	maxBufferedRecs, timeoutS int
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: bare pg-snapshot|pg-drain|mysql-snapshot|mysql-drain [flags]")
+		os.Exit(2)
+	}
+	cmd := os.Args[1]
+	var o options
+	fs := flag.NewFlagSet("bare "+cmd, flag.ExitOnError)
+	fs.StringVar(&o.dsn, "dsn", "", "PostgreSQL DSN (URL form)")
+	fs.StringVar(&o.table, "table", "items", "table name")
+	fs.StringVar(&o.slot, "slot", "", "PostgreSQL replication slot, created before the changes")
+	fs.StringVar(&o.pub, "pub", "", "PostgreSQL publication")
+	fs.StringVar(&o.addr, "addr", "", "MariaDB host:port")
+	fs.StringVar(&o.db, "db", "bench", "MariaDB database")
+	fs.StringVar(&o.file, "file", "", "binlog file to start at")
+	fs.UintVar(&o.pos, "pos", 4, "binlog offset to start at")
+	fs.UintVar(&o.serverID, "server-id", 9001, "replica server id of the binlog connection")
+	fs.StringVar(&o.brokers, "brokers", "", "Kafka seed brokers, comma-separated")
+	fs.StringVar(&o.topic, "topic", "bare.items", "topic to produce to; created compacted")
+	fs.Int64Var(&o.rows, "rows", 0, "rows to expect")
+	fs.BoolVar(&o.readerOnly, "reader-only", false, "read and decode only")
+	fs.DurationVar(&o.linger, "linger", 5*time.Millisecond, "producer linger (liberator's default is 5ms)")
+	fs.IntVar(&o.maxBufferedRecs, "max-buffered-records", 20_000, "producer buffer, in records (liberator's is 20000)")
+	fs.IntVar(&o.timeoutS, "timeout", 1800, "give up after this many seconds")
+	_ = fs.Parse(os.Args[2:])
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(o.timeoutS)*time.Second)
+	defer cancel()
+	start := time.Now()
+	var n int64
+	var err error
+	switch cmd {
+	case "pg-snapshot":
+		n, err = pgSnapshot(ctx, o)
+	case "pg-drain":
+		n, err = pgDrain(ctx, o)
+	case "mysql-snapshot":
+		n, err = mysqlSnapshot(ctx, o)
+	case "mysql-drain":
+		n, err = mysqlDrain(ctx, o)
+	default:
+		err = fmt.Errorf("unknown command %q", cmd)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bare %s: %v\n", cmd, err)
+		os.Exit(1)
+	}
+	_ = json.NewEncoder(os.Stdout).Encode(map[string]any{"events": n, "elapsed_s": time.Since(start).Seconds()})
+}
+
+// producer encodes items and produces them, counting acknowledgements.
+type producer struct {
+	cl         *kgo.Client
+	key, value avro.Schema
+	acked      atomic.Int64
+	failed     atomic.Pointer[error]
+	promise    func(*kgo.Record, error)
+}
+
+func newProducer(ctx context.Context, o options) (*producer, error) {
+	p := &producer{}
+	var err error
+	if p.value, err = avro.Parse(valueSchema); err != nil {
+		return nil, err
+	}
+	if p.key, err = avro.Parse(keySchema); err != nil {
+		return nil, err
+	}
+	p.cl, err = kgo.NewClient(
+		kgo.SeedBrokers(strings.Split(o.brokers, ",")...),
+		kgo.DefaultProduceTopic(o.topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotence is on by default
+		kgo.ProducerLinger(o.linger),
+		kgo.MaxBufferedRecords(o.maxBufferedRecs),
+	)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := kadm.NewClient(p.cl).CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, o.topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		p.cl.Close()
+		return nil, fmt.Errorf("create topic %s: %w", o.topic, err)
+	}
+	p.promise = func(_ *kgo.Record, err error) {
+		if err != nil {
+			p.failed.CompareAndSwap(nil, &err)
+			return
+		}
+		p.acked.Add(1)
+	}
+	return p, nil
+}
+
+// wire prefixes an Avro body with the Confluent wire-format header.
+func wire(id int, body []byte) []byte {
+	b := make([]byte, 5+len(body))
+	b[1], b[2], b[3], b[4] = byte(id>>24), byte(id>>16), byte(id>>8), byte(id)
+	copy(b[5:], body)
+	return b
+}
+
+func (p *producer) produce(ctx context.Context, it *item) error {
+	if e := p.failed.Load(); e != nil {
+		return *e
+	}
+	k, err := avro.Marshal(p.key, itemKey{ID: it.ID})
+	if err != nil {
+		return fmt.Errorf("encode key: %w", err)
+	}
+	v, err := avro.Marshal(p.value, it)
+	if err != nil {
+		return fmt.Errorf("encode value: %w", err)
+	}
+	p.cl.Produce(ctx, &kgo.Record{Key: wire(keySchemaID, k), Value: wire(valueSchemaID, v)}, p.promise)
+	return nil
+}
+
+// finish waits until every record is acknowledged.
+func (p *producer) finish(ctx context.Context, want int64) error {
+	defer p.cl.Close()
+	if err := p.cl.Flush(ctx); err != nil {
+		return err
+	}
+	if e := p.failed.Load(); e != nil {
+		return *e
+	}
+	if got := p.acked.Load(); got != want {
+		return fmt.Errorf("%d records acknowledged, want %d", got, want)
+	}
+	return nil
+}
+
+// handler is what a reader hands each decoded row to.
+type handler struct {
+	p    *producer // nil when reading only
+	seen int64
+}
+
+func (h *handler) row(ctx context.Context, it *item) error {
+	h.seen++
+	if h.p == nil {
+		return nil
+	}
+	return h.p.produce(ctx, it)
+}
+
+func newHandler(ctx context.Context, o options) (*handler, error) {
+	if o.readerOnly {
+		return &handler{}, nil
+	}
+	p, err := newProducer(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &handler{p: p}, nil
+}
+
+func (h *handler) finish(ctx context.Context, want int64) (int64, error) {
+	if h.seen != want {
+		return h.seen, fmt.Errorf("read %d rows, want %d", h.seen, want)
+	}
+	if h.p == nil {
+		return h.seen, nil
+	}
+	return h.seen, h.p.finish(ctx, want)
+}
+
+// parseDecimal parses plain decimal text ("-12.30") into r.
+func parseDecimal(r *big.Rat, s []byte) error {
+	var num int64
+	den := int64(1)
+	neg, frac := false, false
+	for i, c := range s {
+		switch {
+		case c == '-' && i == 0:
+			neg = true
+		case c == '.' && !frac:
+			frac = true
+		case c >= '0' && c <= '9':
+			num = num*10 + int64(c-'0')
+			if frac {
+				den *= 10
+			}
+		default:
+			return fmt.Errorf("bad decimal %q", s)
+		}
+	}
+	if neg {
+		num = -num
+	}
+	r.SetFrac64(num, den)
+	return nil
+}
+
+var errDone = errors.New("done")

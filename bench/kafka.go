@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// debug prints progress while waiting (BENCH_DEBUG=1).
+var debug = os.Getenv("BENCH_DEBUG") == "1"
+
+// endOffset returns the end offset (the high watermark: records Kafka has
+// acknowledged) of partition 0 of topic, or -1 if the topic does not exist
+// yet.
+func endOffset(ctx context.Context, adm *kadm.Client, topic string) (int64, error) {
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return -1, err
+	}
+	o, ok := ends.Lookup(topic, 0)
+	if !ok || o.Err != nil {
+		return -1, nil
+	}
+	return o.Offset, nil
+}
+
+func newAdmin(brokerAddr string) (*kgo.Client, *kadm.Client, error) {
+	// ListEndOffsets caches topic metadata for MetadataMinAge (5s by
+	// default), so a topic created after the first poll would be seen
+	// seconds late.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.MetadataMinAge(10*time.Millisecond))
+	if err != nil {
+		return nil, nil, err
+	}
+	return cl, kadm.NewClient(cl), nil
+}
+
+// waitOffset polls topic's end offset every 10 ms until it reaches want.
+// It fails early if p (when given) exits.
+func waitOffset(ctx context.Context, brokerAddr, topic string, want int64, timeout time.Duration, p *proc) error {
+	cl, adm, err := newAdmin(brokerAddr)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(timeout)
+	last := int64(-1)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		off, err := endOffset(qctx, adm, topic)
+		cancel()
+		if err == nil {
+			if debug && off != last {
+				fmt.Fprintf(os.Stderr, "bench: %s %s end offset %d\n", time.Now().Format("15:04:05.000"), topic, off)
+			}
+			last = off
+			if off >= want {
+				return nil
+			}
+		}
+		if p != nil && p.exited() {
+			return fmt.Errorf("%s exited with %d of %d events in %s (%v)\n%s", p.name(), max(last, 0), want, topic, p.err, p.logTail())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s has %d of %d events after %s", topic, max(last, 0), want, timeout)
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// checkOffset checks that topic holds exactly want records.
+func checkOffset(ctx context.Context, brokerAddr, topic string, want int64) error {
+	cl, adm, err := newAdmin(brokerAddr)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	off, err := endOffset(ctx, adm, topic)
+	if err != nil {
+		return err
+	}
+	if off != want {
+		return fmt.Errorf("%s holds %d records, want %d", topic, off, want)
+	}
+	return nil
+}
+
+// createTopic creates a compacted topic with one partition, as liberator
+// would.
+func createTopic(ctx context.Context, brokerAddr, topic string) error {
+	cl, adm, err := newAdmin(brokerAddr)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	return err
+}
+
+// status is the part of liberator's /status that the benchmark reads.
+type status struct {
+	State    string           `json:"state"`
+	Position string           `json:"position"`
+	Events   map[string]int64 `json:"events"`
+}
+
+func getStatus(ctx context.Context, admin string) (status, error) {
+	var st status
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/status", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	return st, err
+}
+
+// waitStreaming waits until liberator reports state running and has stored
+// a position: the source is open and streaming, and a restart resumes from
+// a stored position.
+func waitStreaming(ctx context.Context, p *proc, admin string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var st status
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s, err := getStatus(qctx, admin)
+		cancel()
+		if err == nil {
+			st = s
+			if st.State == "running" && st.Position != "" {
+				return nil
+			}
+		}
+		if p.exited() {
+			return fmt.Errorf("liberator exited before streaming (%v)\n%s", p.err, p.logTail())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("liberator not streaming after %s (state %q, position %q)\n%s", timeout, st.State, st.Position, p.logTail())
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

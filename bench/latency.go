@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// latencyWriters is how many connections share the paced writes, so that
+// one slow commit does not hold back the schedule.
+const latencyWriters = 4
+
+// latencyMethod says how latency-<source> measures, in its BENCH line.
+//
+// Each row's latency is the time from its INSERT's commit returning to the
+// writer to a consumer in the benchmark process receiving the row's event
+// from Kafka; both instants are read from the one monotonic clock of the
+// benchmark process. The commit_ts header is not used for the headline
+// figure because MariaDB's binlog timestamps are whole seconds; for
+// PostgreSQL, whose commit time has microseconds, receive time minus the
+// header is reported as well (hdr_p50_ms, hdr_p99_ms).
+//
+// The consumer's fetch is answered as soon as a record is acknowledged
+// (kfake wakes waiting fetches on produce), so the figure is the
+// acknowledgement latency plus one fetch round trip on loopback.
+const latencyMethod = "commit_return_to_consumer_receive"
+
+func runLatency(ctx context.Context, e *env, s source) (measure, error) {
+	if ok, why := e.supports(ctx, s); !ok {
+		return skipped(why), nil
+	}
+	tps := envInt("LATENCY_TPS", 2000)
+	secs := envInt("LATENCY_SECONDS", 20)
+	n := tps * secs
+	warm := int64(0)
+	if secs > 2 {
+		warm = 2 * tps
+	}
+	st, err := startStreaming(ctx, e, s, true)
+	if err != nil {
+		return measure{}, err
+	}
+	defer st.stop()
+	topic := s.topic(streamTable)
+
+	base := time.Now()
+	commitAt := make([]int64, n+1) // ns since base
+	recvAt := make([]int64, n+1)
+	hdrLat := make([]int64, n+1) // receive wall time minus commit_ts, ns
+
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(st.b.addr),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+	)
+	if err != nil {
+		return measure{}, err
+	}
+	defer cl.Close()
+	cctx, cancelConsume := context.WithCancel(ctx)
+	defer cancelConsume()
+	consumed := make(chan error, 1)
+	go func() {
+		got := int64(0)
+		for got < n {
+			fs := cl.PollFetches(cctx)
+			if cctx.Err() != nil {
+				consumed <- fmt.Errorf("consumer received %d of %d events", got, n)
+				return
+			}
+			now := time.Now()
+			at := int64(now.Sub(base))
+			fs.EachRecord(func(r *kgo.Record) {
+				if len(r.Key) < 6 {
+					return
+				}
+				id, k := binary.Varint(r.Key[5:])
+				if k <= 0 || id < 1 || id > n || recvAt[id] != 0 {
+					return
+				}
+				recvAt[id] = at
+				got++
+				for _, h := range r.Headers {
+					if h.Key == "commit_ts" {
+						if ts, err := time.Parse("2006-01-02T15:04:05.999999Z", string(h.Value)); err == nil {
+							hdrLat[id] = int64(now.Sub(ts))
+						}
+					}
+				}
+			})
+		}
+		consumed <- nil
+	}()
+
+	cpu0 := st.p.cpu()
+	ids := make(chan int64, n)
+	var wg sync.WaitGroup
+	errs := make([]error, latencyWriters)
+	for w := range latencyWriters {
+		insert, closeConn, err := s.newWriter(ctx)
+		if err != nil {
+			close(ids)
+			wg.Wait()
+			return measure{}, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer closeConn()
+			for id := range ids {
+				if errs[w] != nil {
+					continue
+				}
+				if err := insert(id); err != nil {
+					errs[w] = err
+					continue
+				}
+				commitAt[id] = int64(time.Since(base))
+			}
+		}()
+	}
+	start := time.Now()
+	interval := time.Second / time.Duration(tps)
+	for i := int64(1); i <= n; i++ {
+		if d := time.Until(start.Add(time.Duration(i-1) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		ids <- i
+	}
+	close(ids)
+	wg.Wait()
+	achieved := rate(n, time.Since(start))
+	if err := errors.Join(errs...); err != nil {
+		return measure{}, err
+	}
+	select {
+	case err := <-consumed:
+		if err != nil {
+			return measure{}, err
+		}
+	case <-time.After(timeoutFor(n)):
+		cancelConsume()
+		return measure{}, <-consumed
+	}
+
+	lat := make([]float64, 0, n-warm)
+	hdr := make([]float64, 0, n-warm)
+	for id := warm + 1; id <= n; id++ {
+		lat = append(lat, float64(recvAt[id]-commitAt[id])/1e6)
+		hdr = append(hdr, float64(hdrLat[id])/1e6)
+	}
+	m := newMeasure()
+	m.Fields["p50_ms"], m.Fields["p99_ms"] = percentile(lat, 0.50), percentile(lat, 0.99)
+	if s.commitTSPrecise() {
+		m.Fields["hdr_p50_ms"], m.Fields["hdr_p99_ms"] = percentile(hdr, 0.50), percentile(hdr, 0.99)
+	}
+	m.Fields["achieved_tx_per_s"] = achieved
+	m.Fields["cpu_s"] = st.p.cpu() - cpu0
+	m.Fields["peak_rss_mb"], _ = st.p.memMB("VmHWM")
+	m.Notes["latency_method"] = latencyMethod
+	return m, nil
+}
+
+// percentile returns the q-quantile of v (nearest rank); it sorts v.
+func percentile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	sort.Float64s(v)
+	return v[int(q*float64(len(v)-1)+0.5)]
+}

@@ -1,0 +1,306 @@
+// Command bench is liberator's benchmark suite (`make bench`). It starts a
+// throwaway PostgreSQL and MariaDB (internal/harness), a kfake broker in a
+// process of its own (bench/kfakebroker, restarted for every measured phase
+// because kfake keeps every record in memory) and an in-process srfake
+// registry, and measures the real liberator binary against a bare pipeline
+// (bench/bare) built from the same libraries without liberator's code.
+//
+// Cases, for each source (postgres, mariadb):
+//
+//	snapshot-<source>  `liberator snapshot` of ROWS rows, against bare COPY /
+//	                   streamed SELECT + hamba/avro + franz-go
+//	drain-<source>     ROWS inserts written while liberator is stopped, then
+//	                   the time until Kafka has acknowledged them all, against
+//	                   a bare pgoutput / binlog reader (+ encode + produce)
+//	latency-<source>   commit-to-Kafka latency at a steady rate of single-row
+//	                   transactions (p50, p99)
+//	bigtxn-<source>    liberator's peak RSS while one transaction of ROWS rows
+//	                   streams through
+//	idle-<source>      liberator's RSS once streaming is up and idle
+//
+// Environment:
+//
+//	ROWS=N            table size and change count (default 1000000)
+//	BENCH=a,b         run only these cases (names as above)
+//	RUNS=N            repeat each case N times and report the median (default 1)
+//	PROFILE=1         also run snapshot and drain once with the pipeline
+//	                  in-process under the CPU profiler (bench/inproc) and
+//	                  save bench/results/<case>.pprof
+//	LATENCY_TPS=N     latency case rate (default 2000)
+//	LATENCY_SECONDS=N latency case duration (default 20; the first 2 s are
+//	                  not counted)
+//	IDLE_SECONDS=N    how long idle-<source> waits before reading RSS (default 10)
+//
+// Each measurement is printed as one line,
+//
+//	BENCH <case> events_per_s=… bare_events_per_s=… ratio=… reader_events_per_s=… cpu_s=… peak_rss_mb=…
+//
+// (fields that do not apply are left out), and all of them are written to
+// bench/results/latest.json.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// caseFunc measures one run of a case.
+type caseFunc func(ctx context.Context, e *env, s source) (measure, error)
+
+var caseKinds = []struct {
+	kind string
+	run  caseFunc
+}{
+	{"snapshot", runSnapshot},
+	{"drain", runDrain},
+	{"latency", runLatency},
+	{"bigtxn", runBigTxn},
+	{"idle", runIdle},
+}
+
+var sourceNames = []string{"postgres", "mariadb"}
+
+// measure is the outcome of one run of a case.
+type measure struct {
+	Fields map[string]float64 `json:"fields,omitempty"`
+	Notes  map[string]string  `json:"notes,omitempty"`
+}
+
+func newMeasure() measure {
+	return measure{Fields: map[string]float64{}, Notes: map[string]string{}}
+}
+
+// fieldOrder is the order of fields on a BENCH line; others follow sorted.
+var fieldOrder = []string{
+	"events_per_s", "bare_events_per_s", "ratio", "reader_events_per_s",
+	"p50_ms", "p99_ms", "hdr_p50_ms", "hdr_p99_ms", "achieved_tx_per_s",
+	"cpu_s", "peak_rss_mb", "rss_mb",
+}
+
+func (m measure) line(name string, extra ...string) string {
+	var b strings.Builder
+	b.WriteString("BENCH ")
+	b.WriteString(name)
+	for _, x := range extra {
+		b.WriteString(" " + x)
+	}
+	if r, ok := m.Notes["skipped"]; ok {
+		// The reason goes first; the bare figures, if any, follow.
+		fmt.Fprintf(&b, " skipped=%q", r)
+	}
+	keys := make([]string, 0, len(m.Fields))
+	for k := range m.Fields {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, c := slices.Index(fieldOrder, keys[i]), slices.Index(fieldOrder, keys[j])
+		if a < 0 {
+			a = len(fieldOrder)
+		}
+		if c < 0 {
+			c = len(fieldOrder)
+		}
+		if a != c {
+			return a < c
+		}
+		return keys[i] < keys[j]
+	})
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s=%s", k, formatValue(k, m.Fields[k]))
+	}
+	notes := make([]string, 0, len(m.Notes))
+	for k := range m.Notes {
+		notes = append(notes, k)
+	}
+	sort.Strings(notes)
+	for _, k := range notes {
+		if k == "skipped" {
+			continue
+		}
+		fmt.Fprintf(&b, " %s=%s", k, m.Notes[k])
+	}
+	return b.String()
+}
+
+func formatValue(k string, v float64) string {
+	switch {
+	case strings.HasSuffix(k, "_per_s"):
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case k == "ratio":
+		return strconv.FormatFloat(v, 'f', 3, 64)
+	case strings.HasSuffix(k, "_ms"):
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+// median takes, field by field, the median over the runs. Notes are those of
+// the last run.
+func median(runs []measure) measure {
+	out := newMeasure()
+	vals := map[string][]float64{}
+	for _, r := range runs {
+		for k, v := range r.Fields {
+			vals[k] = append(vals[k], v)
+		}
+		for k, v := range r.Notes {
+			out.Notes[k] = v
+		}
+	}
+	for k, vs := range vals {
+		sort.Float64s(vs)
+		n := len(vs)
+		if n%2 == 1 {
+			out.Fields[k] = vs[n/2]
+		} else {
+			out.Fields[k] = (vs[n/2-1] + vs[n/2]) / 2
+		}
+	}
+	return out
+}
+
+type caseResult struct {
+	Runs   []measure `json:"runs"`
+	Median measure   `json:"median"`
+}
+
+type report struct {
+	Started  time.Time              `json:"started"`
+	Rows     int64                  `json:"rows"`
+	Runs     int                    `json:"runs"`
+	CPUs     int                    `json:"cpus"`
+	Go       string                 `json:"go"`
+	Commit   string                 `json:"commit,omitempty"`
+	Cases    map[string]*caseResult `json:"cases"`
+	Profiles map[string]string      `json:"profiles,omitempty"`
+}
+
+func envInt(name string, def int64) int64 {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(strings.ReplaceAll(v, "_", ""), 10, 64)
+	if err != nil || n <= 0 {
+		fmt.Fprintf(os.Stderr, "bench: %s=%q is not a positive integer\n", name, v)
+		os.Exit(2)
+	}
+	return n
+}
+
+func main() {
+	rows := envInt("ROWS", 1_000_000)
+	runs := int(envInt("RUNS", 1))
+	var selected []string
+	all := map[string]bool{}
+	for _, s := range sourceNames {
+		for _, c := range caseKinds {
+			all[c.kind+"-"+s] = true
+		}
+	}
+	if b := os.Getenv("BENCH"); b != "" {
+		for _, name := range strings.Split(b, ",") {
+			name = strings.TrimSpace(name)
+			if !all[name] {
+				fmt.Fprintf(os.Stderr, "bench: BENCH names an unknown case %q\n", name)
+				os.Exit(2)
+			}
+			selected = append(selected, name)
+		}
+	}
+	want := func(name string) bool { return len(selected) == 0 || slices.Contains(selected, name) }
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	e, err := newEnv(ctx, rows, os.Getenv("PROFILE") == "1")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+	defer e.Close()
+
+	rep := &report{Started: time.Now().UTC(), Rows: rows, Runs: runs, CPUs: runtime.NumCPU(), Go: runtime.Version(),
+		Commit: e.commit, Cases: map[string]*caseResult{}, Profiles: map[string]string{}}
+	fmt.Printf("bench: ROWS=%d RUNS=%d on %d CPUs; liberator %s\n", rows, runs, runtime.NumCPU(), e.commit)
+	failed := false
+	for _, sname := range sourceNames {
+		var s source
+		for _, c := range caseKinds {
+			name := c.kind + "-" + sname
+			if !want(name) {
+				continue
+			}
+			if s == nil {
+				if s, err = e.source(ctx, sname); err != nil {
+					fmt.Fprintf(os.Stderr, "bench: start %s: %v\n", sname, err)
+					os.Exit(1)
+				}
+			}
+			cr := &caseResult{}
+			for i := 1; i <= runs; i++ {
+				m, err := c.run(ctx, e, s)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "bench: %s run %d: %v\n", name, i, err)
+					failed = true
+					if ctx.Err() != nil {
+						break
+					}
+					continue
+				}
+				cr.Runs = append(cr.Runs, m)
+				if runs > 1 {
+					fmt.Println(m.line(name, fmt.Sprintf("run=%d", i)))
+				}
+				if _, skipped := m.Notes["skipped"]; skipped {
+					break
+				}
+			}
+			if len(cr.Runs) > 0 {
+				cr.Median = median(cr.Runs)
+				rep.Cases[name] = cr
+				if runs > 1 {
+					fmt.Println(cr.Median.line(name, fmt.Sprintf("median_of=%d", len(cr.Runs))))
+				} else {
+					fmt.Println(cr.Median.line(name))
+				}
+			}
+			if e.profile && (c.kind == "snapshot" || c.kind == "drain") && ctx.Err() == nil {
+				path, m, err := profileCase(ctx, e, s, c.kind, name)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "bench: profile %s: %v\n", name, err)
+					failed = true
+				} else if path != "" {
+					rel, _ := filepath.Rel(e.root, path)
+					rep.Profiles[name] = rel
+					fmt.Println(strings.Replace(m.line(name, "profile="+rel), "BENCH ", "PROFILE ", 1))
+				}
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	out := filepath.Join(e.root, "bench", "results", "latest.json")
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: write results: %v\n", err)
+		failed = true
+	} else {
+		fmt.Printf("bench: results in %s\n", out)
+	}
+	if failed {
+		e.Close()
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/liberator-cdc/liberator/internal/harness"
+)
+
+type pgSource struct {
+	srv    *harness.PostgresServer
+	dsn    string
+	loaded int64 // rows in snapshotTable
+}
+
+func startPG(ctx context.Context, e *env) (*pgSource, error) {
+	srv, err := harness.StartPostgres(
+		// Keep checkpoints out of the measured phases.
+		harness.PostgresSetting("max_wal_size", "16GB"),
+		harness.PostgresSetting("shared_buffers", "512MB"),
+	)
+	if err != nil {
+		return nil, err
+	}
+	s := &pgSource{srv: srv}
+	if s.dsn, err = srv.CreateDatabase("bench"); err != nil {
+		return nil, fmt.Errorf("%w (close: %v)", err, srv.Close())
+	}
+	return s, nil
+}
+
+func (s *pgSource) Name() string                  { return "postgres" }
+func (s *pgSource) Close() error                  { return s.srv.Close() }
+func (s *pgSource) qualified(table string) string { return "public." + table }
+func (s *pgSource) topic(table string) string     { return topicPrefix + ".public." + table }
+func (s *pgSource) commitTSPrecise() bool         { return true }
+
+func (s *pgSource) configSection(table string) string {
+	return fmt.Sprintf("  kind: postgres\n  dsn: %s\n  tables: [%s]", s.dsn, s.qualified(table))
+}
+
+func (s *pgSource) exec(ctx context.Context, sqls ...string) error {
+	conn, err := pgx.Connect(ctx, s.dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, q := range sqls {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+func pgCreate(table string) string {
+	return `CREATE TABLE ` + table + ` (id bigint PRIMARY KEY, account integer NOT NULL, name text, amount numeric(12,2), note text, created timestamptz, flag boolean)`
+}
+
+// pgFill inserts ids from..to, each row about 200 bytes.
+func pgFill(table, from, to string) string {
+	return `INSERT INTO ` + table + ` SELECT g, g % 10000, 'item ' || g || ' ' || left(md5(g::text), 16),
+	  ((g * 7919) % 10000000) / 100.0,
+	  md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text) || left(md5((g + 3)::text), 24),
+	  timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second' + (g % 1000000) * interval '1 microsecond',
+	  g % 2 = 0
+	FROM generate_series(` + from + `::bigint, ` + to + `::bigint) g`
+}
+
+// dropSlotsSQL drops every replication slot and the publications of earlier
+// runs.
+const dropSlotsSQL = `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots`
+
+func (s *pgSource) ensureSnapshotTable(ctx context.Context, rows int64) error {
+	if s.loaded == rows {
+		return nil
+	}
+	err := s.exec(ctx,
+		"DROP TABLE IF EXISTS "+snapshotTable,
+		pgCreate(snapshotTable),
+		pgFill(snapshotTable, "1", fmt.Sprint(rows)),
+		"VACUUM ANALYZE "+snapshotTable)
+	if err != nil {
+		return err
+	}
+	s.loaded = rows
+	return nil
+}
+
+func (s *pgSource) resetSnapshot(ctx context.Context) error {
+	return s.exec(ctx, dropSlotsSQL, "DROP PUBLICATION IF EXISTS liberator", "DROP PUBLICATION IF EXISTS bare", "CHECKPOINT")
+}
+
+func (s *pgSource) bareSnapshotArgs() []string {
+	return []string{"pg-snapshot", "-dsn", s.dsn, "-table", snapshotTable}
+}
+
+func (s *pgSource) resetStream(ctx context.Context) error {
+	return s.exec(ctx, dropSlotsSQL, "DROP PUBLICATION IF EXISTS liberator", "DROP PUBLICATION IF EXISTS bare",
+		"DROP TABLE IF EXISTS "+streamTable, pgCreate(streamTable), "CHECKPOINT")
+}
+
+func (s *pgSource) markBare(ctx context.Context) (drain, reader []string, err error) {
+	err = s.exec(ctx,
+		"CREATE PUBLICATION bare FOR TABLE "+streamTable,
+		"SELECT pg_create_logical_replication_slot('bare_drain', 'pgoutput')",
+		"SELECT pg_create_logical_replication_slot('bare_reader', 'pgoutput')")
+	if err != nil {
+		return nil, nil, err
+	}
+	args := func(slot string) []string {
+		return []string{"pg-drain", "-dsn", s.dsn, "-slot", slot, "-pub", "bare", "-table", streamTable}
+	}
+	return args("bare_drain"), append(args("bare_reader"), "-reader-only"), nil
+}
+
+func (s *pgSource) insertRange(ctx context.Context, from, n, perTx int64) error {
+	conn, err := pgx.Connect(ctx, s.dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	q := pgFill(streamTable, "$1", "$2")
+	for lo := from; lo < from+n; lo += perTx {
+		hi := min(lo+perTx, from+n) - 1
+		if _, err := conn.Exec(ctx, q, lo, hi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *pgSource) newWriter(ctx context.Context) (func(int64) error, func(), error) {
+	conn, err := pgx.Connect(ctx, s.dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	q := pgFill(streamTable, "$1", "$1")
+	if _, err := conn.Prepare(ctx, "one", q); err != nil {
+		conn.Close(ctx)
+		return nil, nil, err
+	}
+	insert := func(id int64) error {
+		_, err := conn.Exec(ctx, "one", id)
+		return err
+	}
+	return insert, func() { conn.Close(context.WithoutCancel(ctx)) }, nil
+}

@@ -1,0 +1,49 @@
+package main
+
+import "context"
+
+// Tables of the benchmark. Both have the shape
+// items(id bigint pk, account int, name text, amount numeric(12,2), note text, created timestamptz, flag boolean),
+// about 200 bytes a row.
+const (
+	// snapshotTable holds ROWS rows, loaded once, for the snapshot cases.
+	snapshotTable = "items"
+	// streamTable is re-created empty before every streaming case.
+	streamTable = "stream_items"
+)
+
+// source is one database under test.
+type source interface {
+	// Name is postgres or mariadb.
+	Name() string
+	Close() error
+	// qualified is table as written in source.tables.
+	qualified(table string) string
+	// configSection is the body of the config's source section (indented
+	// two spaces) for table.
+	configSection(table string) string
+	// topic is the topic liberator writes table's events to.
+	topic(table string) string
+
+	// ensureSnapshotTable loads snapshotTable with rows rows the first time.
+	ensureSnapshotTable(ctx context.Context, rows int64) error
+	// resetSnapshot removes what an earlier snapshot left behind (slots).
+	resetSnapshot(ctx context.Context) error
+	// bareSnapshotArgs are the bare program's arguments for a snapshot.
+	bareSnapshotArgs() []string
+
+	// resetStream re-creates streamTable empty and removes slots and
+	// publications of earlier runs.
+	resetStream(ctx context.Context) error
+	// markBare records, before changes are written, where the bare drain
+	// and the bare reader start, and returns their arguments.
+	markBare(ctx context.Context) (drain, reader []string, err error)
+	// insertRange inserts ids from..from+n-1 into streamTable in
+	// transactions of perTx rows.
+	insertRange(ctx context.Context, from, n, perTx int64) error
+	// newWriter opens a connection that inserts one row per transaction.
+	newWriter(ctx context.Context) (insert func(id int64) error, close func(), err error)
+	// commitTSPrecise reports whether the commit_ts header of this source's
+	// events has sub-millisecond precision.
+	commitTSPrecise() bool
+}
