@@ -465,3 +465,35 @@ func TestIntegrationUncapturedTablesOnlyMoveTheCheckpoint(t *testing.T) {
 		return cp.GTID == "0-1-4"
 	})
 }
+
+func TestIntegrationCloseStopsASnapshotMidway(t *testing.T) {
+	s := startMariaDB(t)
+	s.exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20))",
+		"INSERT INTO d.t SELECT seq, 'x' FROM d.seq_1_to_50000")
+	src := s.source(t, connectors.SnapshotInitial, "d.t")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	require.NoError(t, src.Open(ctx, nil))
+	b, err := src.Read(ctx)
+	require.NoError(t, err)
+	require.Len(t, b.Changes, maxBatch)
+	require.Nil(t, b.Checkpoint)
+	// The snapshot goroutine is now blocked handing over its next batch;
+	// goleak in TestMain checks that Close ends it.
+	require.NoError(t, src.Close(ctx))
+	require.NoError(t, src.Close(ctx), "closing twice")
+}
+
+func TestIntegrationReadHonoursItsContext(t *testing.T) {
+	s := startMariaDB(t)
+	s.exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY)")
+	src := s.source(t, connectors.SnapshotNever, "d.t")
+	open(t, src, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := src.Read(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	// The source is still usable.
+	s.exec(t, "INSERT INTO d.t VALUES (1)")
+	require.Len(t, changesOf(readBatches(t, src, untilChanges(1))), 1)
+}

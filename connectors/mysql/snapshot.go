@@ -264,10 +264,13 @@ func (s *Source) readSnapshot(ctx context.Context) (connectors.Batch, error) {
 		select {
 		case it, ok := <-s.snap.out:
 			if !ok {
-				err := s.snap.g.Wait()
+				err := s.snap.close()
+				s.snap = nil
 				if err == nil {
 					err = errors.New("snapshot ended without its last batch")
 				}
+				// Read does not go on after a failed snapshot.
+				s.failed = err
 				return connectors.Batch{}, err
 			}
 			if it.table != nil {

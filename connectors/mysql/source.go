@@ -73,6 +73,7 @@ type Source struct {
 
 	snap     *snapshot // set while a snapshot is read
 	finished bool      // a snapshot-only run has returned its last batch
+	failed   error     // a snapshot failed; Read returns this from then on
 
 	syncer *replication.BinlogSyncer
 	stream *replication.BinlogStreamer
@@ -184,6 +185,9 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 func (s *Source) Read(ctx context.Context) (connectors.Batch, error) {
 	if s.ctx == nil {
 		return connectors.Batch{}, errors.New("read: the source is not open")
+	}
+	if s.failed != nil {
+		return connectors.Batch{}, s.failed
 	}
 	if s.finished {
 		return connectors.Batch{}, io.EOF
