@@ -497,3 +497,32 @@ func TestIntegrationReadHonoursItsContext(t *testing.T) {
 	s.exec(t, "INSERT INTO d.t VALUES (1)")
 	require.Len(t, changesOf(readBatches(t, src, untilChanges(1))), 1)
 }
+
+func TestIntegrationALostServerIsARetryableError(t *testing.T) {
+	s := startMariaDB(t)
+	s.exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY)")
+	src := s.source(t, connectors.SnapshotNever, "d.t")
+	open(t, src, nil)
+	s.exec(t, "INSERT INTO d.t VALUES (1)")
+	batches := readBatches(t, src, untilChanges(1))
+	acked := batches[len(batches)-1].Checkpoint
+	require.NoError(t, src.Ack(context.Background(), acked))
+
+	_ = s.conn.Close()
+	require.NoError(t, s.Stop())
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	_, err := src.Read(ctx)
+	require.Error(t, err)
+	require.True(t, connectors.IsRetryable(err), "error %v is not retryable", err)
+
+	require.NoError(t, s.Start())
+	s.conn, err = s.Connect(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.conn.Close() })
+	s.exec(t, "INSERT INTO d.t VALUES (2)")
+	again := s.source(t, connectors.SnapshotNever, "d.t")
+	open(t, again, acked.Encode())
+	changes := changesOf(readBatches(t, again, untilChanges(1)))
+	require.Equal(t, []any{int32(2)}, changes[0].After)
+}
