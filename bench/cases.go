@@ -166,7 +166,7 @@ func liberatorDrainSetup(ctx context.Context, e *env, s source, bin string, extr
 		b.stop()
 		return nil, err
 	}
-	err = waitStreaming(ctx, p, admin, 2*time.Minute)
+	err = waitStreaming(ctx, p, admin, 2*time.Minute, s.nudge)
 	if serr := p.stop(time.Minute); err == nil {
 		err = serr
 	}
@@ -285,7 +285,7 @@ func startStreaming(ctx context.Context, e *env, s source, precreate bool) (*str
 		return nil, err
 	}
 	st := &streaming{b: b, p: p, admin: admin}
-	if err := waitStreaming(ctx, p, admin, 2*time.Minute); err != nil {
+	if err := waitStreaming(ctx, p, admin, 2*time.Minute, s.nudge); err != nil {
 		st.stop()
 		return nil, err
 	}

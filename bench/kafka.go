@@ -134,11 +134,19 @@ func getStatus(ctx context.Context, admin string) (status, error) {
 
 // waitStreaming waits until liberator reports state running and has stored
 // a position: the source is open and streaming, and a restart resumes from
-// a stored position.
-func waitStreaming(ctx context.Context, p *proc, admin string, timeout time.Duration) error {
+// a stored position. While it runs without a position, nudge is called
+// every 200 ms to make the source produce one (see source.nudge).
+func waitStreaming(ctx context.Context, p *proc, admin string, timeout time.Duration, nudge func(context.Context) error) error {
 	deadline := time.Now().Add(timeout)
+	nextNudge := time.Now()
 	var st status
 	for {
+		if st.State == "running" && st.Position == "" && !time.Now().Before(nextNudge) {
+			if err := nudge(ctx); err != nil {
+				return err
+			}
+			nextNudge = time.Now().Add(200 * time.Millisecond)
+		}
 		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		s, err := getStatus(qctx, admin)
 		cancel()

@@ -37,6 +37,10 @@ func (s *pgSource) qualified(table string) string { return "public." + table }
 func (s *pgSource) topic(table string) string     { return topicPrefix + ".public." + table }
 func (s *pgSource) commitTSPrecise() bool         { return true }
 
+// nudge does nothing: the slot keeps PostgreSQL's position, and an idle
+// pipeline stores one from the server's keepalives.
+func (s *pgSource) nudge(context.Context) error { return nil }
+
 func (s *pgSource) configSection(table string) string {
 	return fmt.Sprintf("  kind: postgres\n  dsn: %s\n  tables: [%s]", s.dsn, s.qualified(table))
 }

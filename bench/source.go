@@ -43,6 +43,9 @@ type source interface {
 	insertRange(ctx context.Context, from, n, perTx int64) error
 	// newWriter opens a connection that inserts one row per transaction.
 	newWriter(ctx context.Context) (insert func(id int64) error, close func(), err error)
+	// nudge writes something the captured table does not see, for a
+	// source that stores a position only once its log moves.
+	nudge(ctx context.Context) error
 	// commitTSPrecise reports whether the commit_ts header of this source's
 	// events has sub-millisecond precision.
 	commitTSPrecise() bool
