@@ -425,6 +425,11 @@ func TestIntegrationSnapshotOnlyEndsAfterItsCheckpoint(t *testing.T) {
 	require.NotEmpty(t, cp.File)
 	_, err := src.Read(ctx)
 	require.ErrorIs(t, err, io.EOF, "Read stays at EOF")
+
+	again := s.source(t, connectors.SnapshotOnly, "d.t", "d.empty")
+	open(t, again, cp.Encode())
+	_, err = again.Read(ctx)
+	require.ErrorIs(t, err, io.EOF, "a snapshot-only source with a position has nothing to do")
 }
 
 func TestIntegrationHugeTransactionsArriveInBoundedBatches(t *testing.T) {

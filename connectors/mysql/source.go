@@ -163,6 +163,11 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 			return fmt.Errorf("open: resume position %s has no file and offset, and the server's gtid_mode is not ON", from)
 		}
 		s.start = *from
+		if s.cfg.Snapshot == connectors.SnapshotOnly {
+			s.log.Info("snapshot already taken; nothing to do", "position", s.start.String())
+			s.finished = true
+			return nil
+		}
 		s.log.Info("resuming binlog stream", "position", s.start.String())
 	case s.cfg.Snapshot == connectors.SnapshotNever:
 		if s.start, err = currentPosition(ctx, s.meta, s.cfg.Flavor, s.setup.gtid); err != nil {
