@@ -66,7 +66,10 @@ type pgEnv struct {
 	client  *schema.Registry
 }
 
-func newPGEnv(t *testing.T, ctx context.Context, extra string) *pgEnv {
+// newPGEnv starts the servers and writes a config; extra is appended at the
+// top level, and pgExtra (lines indented for the source.postgres section)
+// goes under source.postgres.
+func newPGEnv(t *testing.T, ctx context.Context, extra string, pgExtra ...string) *pgEnv {
 	t.Helper()
 	e := &pgEnv{pg: harness.Postgres(t), kafka: harness.Kafka(t), reg: harness.Registry(t)}
 	var err error
@@ -85,6 +88,9 @@ source:
   kind: postgres
   dsn: %s
   tables: [public.items, public.accounts]
+  postgres:
+    slot: liberator
+%s
 kafka:
   brokers: [%s]
   topic_prefix: shop
@@ -93,7 +99,7 @@ registry:
 http:
   listen: 127.0.0.1:0
 commit_interval: 100ms
-%s`, e.dsn, strings.Join(e.kafka.Brokers, ","), e.reg.URL, extra))
+%s`, e.dsn, strings.Join(pgExtra, "\n"), strings.Join(e.kafka.Brokers, ","), e.reg.URL, extra))
 	if e.client, err = schema.NewRegistry(schema.RegistryConfig{URL: e.reg.URL}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/kafka"
 )
 
 // checkpointer tracks the batches whose records are in flight and finds the
@@ -57,7 +58,11 @@ func (f *inflight) seal() { f.release() }
 // promise is the produce callback of every record of the batch.
 func (f *inflight) promise(r *kgo.Record, err error) {
 	if err != nil {
-		f.cp.fail(fmt.Errorf("produce to topic %q: %w", r.Topic, err))
+		err = fmt.Errorf("produce to topic %q: %w", r.Topic, err)
+		if kafka.RetryableProduceError(err) {
+			err = connectors.MarkRetryable(err)
+		}
+		f.cp.fail(err)
 		f.cp.mu.Lock()
 		f.failed = true
 		f.cp.mu.Unlock()

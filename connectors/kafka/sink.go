@@ -163,6 +163,12 @@ func (s *Sink) Open(ctx context.Context) error {
 		kgo.MaxBufferedRecords(20_000),
 		kgo.MaxBufferedBytes(64<<20),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		// By default franz-go goes on producing after it detects that a
+		// partition may have lost or reordered records (an out-of-order
+		// sequence number, an unknown producer id). Failing the records
+		// instead keeps the position from passing them: the pipeline starts
+		// over from the last stored position and sends them again.
+		kgo.StopProducerOnDataLossDetected(),
 		kgo.WithLogger(slogLogger{s.log}),
 	)
 	if err != nil {
@@ -244,6 +250,20 @@ func (s *Sink) checkCompacted(ctx context.Context, topic string) error {
 // Records of one key reach one partition in the order they are produced.
 func (s *Sink) Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
 	s.cl.Produce(ctx, r, promise)
+}
+
+// RetryableProduceError reports whether a record that failed with err may
+// succeed when the pipeline starts over: a retriable Kafka error, or one of
+// the producer-state errors that StopProducerOnDataLossDetected turns into
+// failures. Errors such as a record too large or a missing ACL are not.
+func RetryableProduceError(err error) bool {
+	return kerr.IsRetriable(err) ||
+		errors.Is(err, kerr.OutOfOrderSequenceNumber) ||
+		errors.Is(err, kerr.UnknownProducerID) ||
+		errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.InvalidProducerIDMapping) ||
+		errors.Is(err, kgo.ErrRecordTimeout) ||
+		errors.Is(err, kgo.ErrRecordRetries)
 }
 
 // Flush waits until every buffered record is acknowledged or failed.

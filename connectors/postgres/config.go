@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -21,6 +22,21 @@ type Options struct {
 	// missing, for the configured tables, and tables missing from an
 	// existing publication are added to it. Default "liberator".
 	Publication string `yaml:"publication"`
+	// HeartbeatInterval is how often a heartbeat is written while
+	// streaming, so that the slot keeps moving while the captured tables
+	// are idle. Default 10s; 0s turns heartbeats off.
+	HeartbeatInterval *time.Duration `yaml:"heartbeat_interval"`
+	// HeartbeatQuery is the statement a heartbeat runs. Default
+	// SELECT pg_logical_emit_message(false, 'liberator.heartbeat', now()::text);
+	// set it to, for instance, an UPDATE of a heartbeat table.
+	HeartbeatQuery string `yaml:"heartbeat_query"`
+	// RetainedWALWarn logs a warning when the slot retains more WAL than
+	// this. Default 1GB.
+	RetainedWALWarn ByteSize `yaml:"retained_wal_warn"`
+	// RetainedWALLimit stops liberator, with an error, when the slot
+	// retains more WAL than this, before the server's disk fills. Default
+	// 0: no limit.
+	RetainedWALLimit ByteSize `yaml:"retained_wal_limit"`
 }
 
 // Config configures a Source.
@@ -34,6 +50,9 @@ type Config struct {
 	// Snapshot says when the tables' existing rows are read. Default
 	// connectors.SnapshotInitial.
 	Snapshot connectors.SnapshotMode
+	// Snapshots tunes how snapshots read the tables (chunk size,
+	// parallelism); zero fields take their defaults.
+	Snapshots connectors.SnapshotOptions
 	// Logger receives the connector's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -49,6 +68,13 @@ func (c *Config) setDefaults() {
 	}
 	if c.Snapshot == "" {
 		c.Snapshot = connectors.SnapshotInitial
+	}
+	if c.HeartbeatInterval == nil {
+		d := 10 * time.Second
+		c.HeartbeatInterval = &d
+	}
+	if c.RetainedWALWarn == 0 {
+		c.RetainedWALWarn = 1 << 30
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -86,8 +112,17 @@ func (c Config) Validate() error {
 	if !identRE.MatchString(c.Publication) {
 		errs = append(errs, fmt.Errorf("source.postgres.publication: %q is not a valid publication name (use a-z, 0-9, _; at most 63 characters)", c.Publication))
 	}
+	if *c.HeartbeatInterval < 0 {
+		errs = append(errs, fmt.Errorf("source.postgres.heartbeat_interval: %s must not be negative", *c.HeartbeatInterval))
+	}
+	if c.RetainedWALLimit > 0 && c.RetainedWALWarn > c.RetainedWALLimit {
+		errs = append(errs, fmt.Errorf("source.postgres.retained_wal_warn: %s is above retained_wal_limit %s", c.RetainedWALWarn, c.RetainedWALLimit))
+	}
 	if !c.Snapshot.Valid() {
 		errs = append(errs, fmt.Errorf("snapshot.mode: %q is not a mode (use initial, never or only)", c.Snapshot))
+	}
+	if err := c.Snapshots.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
