@@ -50,7 +50,13 @@ func Tail(ctx context.Context, cfg *Config, opts TailOptions, w io.Writer) error
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(opts.Topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	kcfg := cfg.Kafka
+	kcfg.Brokers = brokers
+	copts, err := kcfg.ClientOptions()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(copts, kgo.ConsumeTopics(opts.Topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		return fmt.Errorf("kafka.brokers: %w", err)
 	}

@@ -17,8 +17,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/internal/tlsconfig"
 )
 
 // Config is the kafka section of the config file.
@@ -47,6 +51,55 @@ type Config struct {
 	Compression string `yaml:"compression"`
 	// ClientID identifies liberator to the brokers. Default "liberator".
 	ClientID string `yaml:"client_id"`
+	// TLS to the brokers.
+	TLS tlsconfig.Config `yaml:"tls"`
+	// SASL authentication.
+	SASL SASLConfig `yaml:"sasl"`
+}
+
+// SASLConfig is the kafka.sasl section.
+type SASLConfig struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty for none.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	// Password, best given as ${ENV} or ${file:/path}.
+	Password string `yaml:"password"`
+}
+
+func (c SASLConfig) mechanism() sasl.Mechanism {
+	switch c.Mechanism {
+	case "PLAIN":
+		return plain.Auth{User: c.Username, Pass: c.Password}.AsMechanism()
+	case "SCRAM-SHA-256":
+		return scram.Auth{User: c.Username, Pass: c.Password}.AsSha256Mechanism()
+	case "SCRAM-SHA-512":
+		return scram.Auth{User: c.Username, Pass: c.Password}.AsSha512Mechanism()
+	}
+	return nil
+}
+
+// clientOpts are the connection options every client of the sink uses.
+func (c Config) clientOpts() ([]kgo.Opt, error) {
+	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.ClientID(c.ClientID)}
+	tc, err := c.TLS.Load("kafka.tls")
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if m := c.SASL.mechanism(); m != nil {
+		opts = append(opts, kgo.SASL(m))
+	}
+	return opts, nil
+}
+
+// ClientOptions are the options that connect a franz-go client to the
+// configured brokers, with TLS and SASL, for consumers such as the tail
+// command.
+func (c Config) ClientOptions() ([]kgo.Opt, error) {
+	c.Defaults()
+	return c.clientOpts()
 }
 
 // Defaults fills in the defaults documented on each field.
@@ -110,6 +163,18 @@ func (c Config) Validate() error {
 	if c.Linger < 0 {
 		errs = append(errs, fmt.Errorf("kafka.linger: %s must not be negative", c.Linger))
 	}
+	if err := c.TLS.Validate("kafka.tls"); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.SASL.Mechanism {
+	case "":
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.SASL.Username == "" {
+			errs = append(errs, errors.New("kafka.sasl.username: is empty"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("kafka.sasl.mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASL.Mechanism))
+	}
 	if p, ok := c.TopicConfigs["cleanup.policy"]; ok && !strings.Contains(p, "compact") {
 		errs = append(errs, fmt.Errorf("kafka.topic_configs.cleanup.policy: %q would not keep the latest row per key; leave it out (topics are compacted)", p))
 	}
@@ -154,9 +219,11 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 
 // Open connects to the brokers.
 func (s *Sink) Open(ctx context.Context) error {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(s.cfg.Brokers...),
-		kgo.ClientID(s.cfg.ClientID),
+	opts, err := s.cfg.clientOpts()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(opts,
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(s.cfg.Linger),
 		kgo.ProducerBatchCompression(codecs[s.cfg.Compression]),
@@ -170,7 +237,7 @@ func (s *Sink) Open(ctx context.Context) error {
 		// over from the last stored position and sends them again.
 		kgo.StopProducerOnDataLossDetected(),
 		kgo.WithLogger(slogLogger{s.log}),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("kafka.brokers: %w", err)
 	}
@@ -300,12 +367,14 @@ func (s *Sink) ReadOffset(ctx context.Context, key string) ([]byte, error) {
 	if end.Offset == 0 {
 		return nil, nil
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(s.cfg.Brokers...),
-		kgo.ClientID(s.cfg.ClientID),
+	opts, err := s.cfg.clientOpts()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(opts,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("read offsets topic %q: %w", topic, err)
 	}
