@@ -261,3 +261,20 @@ type Lag struct {
 type LagReporter interface {
 	Lag() Lag
 }
+
+// Check is one preflight check and its outcome.
+type Check struct {
+	// Name says what was checked, as in "wal_level is logical".
+	Name string
+	// Err is nil when the check passed; otherwise it says what is wrong and
+	// how to fix it.
+	Err error
+}
+
+// Checker is implemented by sources that can check, without changing
+// anything, that the database can serve them: settings, privileges, tables.
+// Check reports every problem, not only the first. Open runs the same checks
+// implicitly.
+type Checker interface {
+	Check(ctx context.Context) []Check
+}

@@ -122,6 +122,17 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	}
 	if err := src.Open(ctx, resume); err != nil {
 		return errors.Join(err, src.Close(context.WithoutCancel(ctx)))
+	if c, ok := src.(connectors.Checker); ok && !p.started.Load() {
+		var errs []error
+		for _, check := range c.Check(ctx) {
+			if check.Err != nil {
+				errs = append(errs, check.Err)
+			}
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("the source is not ready (liberator check lists every check):\n%w", errors.Join(errs...))
+		}
+	}
 	}
 	p.source.Store(src)
 	p.status.setState("running")

@@ -34,7 +34,9 @@ const usage = `usage: liberator <command> [flags]
 commands:
   run      --config FILE        stream changes to Kafka (snapshot first if due)
   snapshot --config FILE        snapshot the tables, record where streaming begins, exit
-  check    --config FILE        check that the databases, Kafka and the registry are ready
+           [--table T]...       instead ask the running daemon to snapshot T while it
+           [--admin HOST:PORT]  streams (its admin listener; default http.listen)
+  check    --config FILE        check that the database, Kafka and the registry are ready (exit 0) or say what to fix (exit 1)
   tail     --config FILE TOPIC  print a topic's events as JSON lines [--follow]
   version                       print the version
 `
@@ -81,8 +83,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	switch cmd {
 	case "check":
-		fmt.Fprintln(stderr, "liberator check: not available yet; run starts with the same connection checks")
-		return 1
+		if !pipeline.PrintChecks(stdout, pipeline.Check(ctx, cfg, log)) {
+			fmt.Fprintln(stderr, "liberator check: not ready; fix what FAIL says")
+			return 1
+		}
+		fmt.Fprintln(stdout, "ready")
+		return 0
 	case "tail":
 		if fs.NArg() != 1 {
 			fmt.Fprintln(stderr, "liberator tail: name one TOPIC")

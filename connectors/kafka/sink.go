@@ -292,6 +292,29 @@ func (s *Sink) ensureTopic(ctx context.Context, topic string, partitions int32) 
 	return nil
 }
 
+// CheckTopic checks, without creating anything, that topic either exists
+// compacted or could be created by this client.
+func (s *Sink) CheckTopic(ctx context.Context, topic string) error {
+	configs := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+	for k, v := range s.cfg.TopicConfigs {
+		configs[k] = kadm.StringPtr(v)
+	}
+	resp, err := s.adm.ValidateCreateTopics(ctx, s.cfg.Partitions, s.cfg.ReplicationFactor, configs, topic)
+	if err != nil {
+		return fmt.Errorf("validate creating topic %q: %w", topic, err)
+	}
+	r, err := resp.On(topic, nil)
+	switch {
+	case err != nil:
+		return fmt.Errorf("validate creating topic %q: %w", topic, err)
+	case errors.Is(r.Err, kerr.TopicAlreadyExists):
+		return s.checkCompacted(ctx, topic)
+	case r.Err != nil:
+		return fmt.Errorf("topic %q cannot be created: %w %s (grant CREATE on the cluster or topic, or create it compacted beforehand)", topic, r.Err, r.ErrMessage)
+	}
+	return nil
+}
+
 func (s *Sink) checkCompacted(ctx context.Context, topic string) error {
 	rcs, err := s.adm.DescribeTopicConfigs(ctx, topic)
 	if err != nil {

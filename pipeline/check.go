@@ -1,0 +1,87 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/kafka"
+	"github.com/liberator-cdc/liberator/schema"
+)
+
+// Check runs every preflight check: the source's (settings, privileges,
+// tables), Kafka's (reachable, topics creatable or compacted, the offsets
+// topic) and the registry's (reachable). It changes nothing. It returns all
+// the checks; the config is ready when none has an error.
+func Check(ctx context.Context, cfg *Config, log *slog.Logger) []connectors.Check {
+	var out []connectors.Check
+	src, err := cfg.newSource(log)
+	if err != nil {
+		return []connectors.Check{{Name: "the source config is valid", Err: err}}
+	}
+	if c, ok := src.(connectors.Checker); ok {
+		out = append(out, c.Check(ctx)...)
+	}
+
+	if len(cfg.Kafka.Brokers) == 1 && cfg.Kafka.Brokers[0] == Embedded {
+		out = append(out, connectors.Check{Name: "Kafka is embedded (nothing to check)"})
+	} else {
+		out = append(out, checkKafka(ctx, cfg, log)...)
+	}
+
+	if cfg.Registry.URL == Embedded {
+		out = append(out, connectors.Check{Name: "the registry is embedded (nothing to check)"})
+	} else {
+		reg, err := newRegistry(cfg)
+		if err == nil {
+			_, err = reg.Client().Subjects(ctx)
+		}
+		if err != nil {
+			err = fmt.Errorf("list subjects at %s: %w (check registry.url and its credentials)", cfg.Registry.URL, err)
+		}
+		out = append(out, connectors.Check{Name: "the schema registry is reachable", Err: err})
+	}
+	return out
+}
+
+func checkKafka(ctx context.Context, cfg *Config, log *slog.Logger) []connectors.Check {
+	sink, err := kafka.New(cfg.Kafka, log)
+	if err == nil {
+		err = sink.Open(ctx)
+	}
+	if err != nil {
+		return []connectors.Check{{Name: "Kafka is reachable", Err: err}}
+	}
+	defer sink.Close()
+	out := []connectors.Check{{Name: "Kafka is reachable"}}
+	out = append(out, connectors.Check{Name: "the offsets topic " + cfg.Kafka.OffsetsTopic + " is usable", Err: sink.CheckTopic(ctx, cfg.Kafka.OffsetsTopic)})
+	for _, t := range cfg.Source.Tables {
+		if !strings.Contains(t, ".") { // a bare PostgreSQL table name is in schema public
+			t = "public." + t
+		}
+		topic := cfg.Kafka.TopicPrefix + "." + t
+		out = append(out, connectors.Check{Name: "topic " + topic + " is compacted or can be created", Err: sink.CheckTopic(ctx, topic)})
+	}
+	return out
+}
+
+func newRegistry(cfg *Config) (*schema.Registry, error) {
+	return schema.NewRegistry(schema.RegistryConfig{URL: cfg.Registry.URL, Username: cfg.Registry.Username, Password: cfg.Registry.Password})
+}
+
+// PrintChecks writes one line per check and reports whether all passed.
+func PrintChecks(w io.Writer, checks []connectors.Check) bool {
+	ok := true
+	for _, c := range checks {
+		if c.Err == nil {
+			fmt.Fprintf(w, "ok    %s\n", c.Name)
+			continue
+		}
+		ok = false
+		fmt.Fprintf(w, "FAIL  %s\n      %v\n", c.Name, c.Err)
+	}
+	return ok
+}
