@@ -111,4 +111,3 @@ func when(bad bool, format string, args ...any) error {
 	}
 	return fmt.Errorf(format, args...)
 }
-
