@@ -1,0 +1,55 @@
+package kafka
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/liberator-cdc/liberator/internal/tlsconfig"
+)
+
+func TestValidateNamesEveryBadKey(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want []string
+	}{
+		{"a valid config passes", Config{Brokers: []string{"k:9092"}, TopicPrefix: "shop"}, nil},
+		{"embedded passes alone", Config{Brokers: []string{"embedded"}, TopicPrefix: "shop"}, nil},
+		{"every problem at once", Config{
+			Brokers: []string{"embedded", "nohost"}, TopicPrefix: "sh op", Partitions: -1, ReplicationFactor: -2,
+			Compression: "brotli", TopicConfigs: map[string]string{"cleanup.policy": "delete"},
+			SASL: SASLConfig{Mechanism: "GSSAPI"}, TLS: tlsconfig.Config{CertFile: "/nonexistent"},
+		}, []string{
+			"kafka.brokers[0]: embedded cannot be combined", `kafka.brokers[1]: "nohost" is not host:port`,
+			`kafka.topic_prefix: "sh op"`, "kafka.partitions: -1", "kafka.replication_factor: -2",
+			`kafka.compression: "brotli"`, "kafka.topic_configs.cleanup.policy", `kafka.sasl.mechanism: "GSSAPI"`,
+			"kafka.tls: cert_file and key_file go together", "kafka.tls.cert_file",
+		}},
+		{"SASL needs a user", Config{Brokers: []string{"k:9092"}, TopicPrefix: "p", SASL: SASLConfig{Mechanism: "PLAIN"}}, []string{"kafka.sasl.username: is empty"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Validate() = nil")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not say %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestRetryableProduceError(t *testing.T) {
+	if RetryableProduceError(nil) {
+		t.Error("nil is not a retryable error")
+	}
+}
