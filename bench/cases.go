@@ -42,6 +42,9 @@ type bareRun struct {
 // runBare runs the bare program and checks that it handled rows rows.
 func (e *env) runBare(ctx context.Context, args []string, brokerAddr string, rows int64) (bareRun, error) {
 	args = append(args, "-brokers", brokerAddr, "-rows", fmt.Sprint(rows))
+	if v := os.Getenv("KAFKA_LINGER"); v != "" {
+		args = append(args, "-linger", v)
+	}
 	cmd := exec.CommandContext(ctx, e.bare, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

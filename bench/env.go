@@ -208,14 +208,14 @@ snapshot:
   mode: %s
 kafka:
   brokers: [%s]
-  topic_prefix: %s
+  topic_prefix: %s%s
 registry:
   url: %s
 http:
   listen: %s
 log:
   level: info
-`, s.configSection(table), mode, brokerAddr, topicPrefix, e.reg.URL, admin)
+`, s.configSection(table), mode, brokerAddr, topicPrefix, lingerYAML(), e.reg.URL, admin)
 	f, err := os.CreateTemp(e.dir, "liberator-*.yaml")
 	if err != nil {
 		return "", "", err
@@ -225,6 +225,14 @@ log:
 		return "", "", err
 	}
 	return f.Name(), admin, nil
+}
+
+// lingerYAML sets kafka.linger from KAFKA_LINGER (a Go duration), if given.
+func lingerYAML() string {
+	if v := os.Getenv("KAFKA_LINGER"); v != "" {
+		return "\n  linger: " + v
+	}
+	return ""
 }
 
 // topicPrefix is the kafka.topic_prefix of every liberator run.

@@ -30,6 +30,10 @@
 //	LATENCY_SECONDS=N latency case duration (default 20; the first 2 s are
 //	                  not counted)
 //	IDLE_SECONDS=N    how long idle-<source> waits before reading RSS (default 10)
+//	KAFKA_LINGER=D    kafka.linger for liberator and -linger for the bare
+//	                  producer (a Go duration; default: liberator's 5ms)
+//	BENCH_KEEP=1      keep the scratch directory with configs and logs
+//	BENCH_DEBUG=1     print end offsets while waiting for them
 //
 // Each measurement is printed as one line,
 //
