@@ -19,7 +19,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"math/big"
@@ -277,5 +276,3 @@ func parseDecimal(r *big.Rat, s []byte) error {
 	r.SetFrac64(num, den)
 	return nil
 }
-
-var errDone = errors.New("done")
