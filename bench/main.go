@@ -32,6 +32,8 @@
 //	IDLE_SECONDS=N    how long idle-<source> waits before reading RSS (default 10)
 //	KAFKA_LINGER=D    kafka.linger for liberator and -linger for the bare
 //	                  producer (a Go duration; default: liberator's 5ms)
+//	QUIET_WAIT=N      wait at most N seconds (default 300) before each run
+//	                  for the machine to be quiet (see waitQuiet)
 //	BENCH_KEEP=1      keep the scratch directory with configs and logs
 //	BENCH_DEBUG=1     print end offsets while waiting for them
 //
@@ -141,7 +143,7 @@ func formatValue(k string, v float64) string {
 	switch {
 	case strings.HasSuffix(k, "_per_s"):
 		return strconv.FormatFloat(v, 'f', 0, 64)
-	case k == "ratio":
+	case k == "ratio" || k == "host_busy_before":
 		return strconv.FormatFloat(v, 'f', 3, 64)
 	case strings.HasSuffix(k, "_ms"):
 		return strconv.FormatFloat(v, 'f', 2, 64)
@@ -253,7 +255,11 @@ func main() {
 			}
 			cr := &caseResult{}
 			for i := 1; i <= runs; i++ {
+				busy := waitQuiet(ctx)
 				m, err := c.run(ctx, e, s)
+				if err == nil {
+					m.Fields["host_busy_before"] = busy
+				}
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "bench: %s run %d: %v\n", name, i, err)
 					failed = true
@@ -280,6 +286,7 @@ func main() {
 				}
 			}
 			if e.profile && (c.kind == "snapshot" || c.kind == "drain") && ctx.Err() == nil {
+				waitQuiet(ctx)
 				path, m, err := profileCase(ctx, e, s, c.kind, name)
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "bench: profile %s: %v\n", name, err)
