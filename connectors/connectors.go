@@ -134,6 +134,12 @@ type Column struct {
 	// "numeric(12,2)" or "int(10) unsigned"; it is recorded in the schema's
 	// field doc and in error messages.
 	SQLType string
+	// Default is the neutral value form (see Kind) of a constant SQL
+	// default, nil if the column has none or its default is not a constant
+	// (a function call such as now(), a sequence, an expression). Schema
+	// derivation makes it the Avro field's default, so that adding a column
+	// with a default is a compatible schema change.
+	Default any
 }
 
 // Type is a column's neutral type.
