@@ -47,8 +47,12 @@ type Codec struct {
 type field struct {
 	col      int    // index into the row
 	column   string // column name, for error messages
-	nullable bool   // encoded as the union ["null", T]
-	typ      plan
+	nullable bool   // encoded as a union of null and T
+	// valueFirst says the union is [T, "null"] rather than ["null", T],
+	// because the column has a non-null default (Avro takes a union's
+	// default from its first branch).
+	valueFirst bool
+	typ        plan
 }
 
 // plan is the encoding plan of one Avro type.
@@ -63,8 +67,15 @@ type plan struct {
 //
 // Field names come from FieldName; each field's doc is "column <name>,
 // <SQL type>". A nullable column becomes the union ["null", T] with default
-// null, except that key columns are never nullable, in either record. The
-// types map as follows:
+// null, except that key columns are never nullable, in either record. A
+// column with a constant SQL default (connectors.Column.Default) gets it as
+// its value field's Avro default; a nullable one then becomes [T, "null"],
+// since the Avro specification takes a union's default from its first
+// branch. Defaults that Avro cannot hold are left out: NaN and infinite
+// floats, and arrays that are not empty; so are the defaults of time
+// columns and of nullable date and timestamp columns, which hamba/avro
+// v2.31.0 misreads (see avroDefault and unionDefaultUnreadable). Key fields have no defaults. The types map as
+// follows:
 //
 //	bool            boolean
 //	int32           int
@@ -123,8 +134,16 @@ func NewCodec(namespace string, t *connectors.Table) (*Codec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("derive schema of table %s: column %q (%s): %w", t.ID(), col.Name, col.SQLType, err)
 		}
+		def, hasDef, err := avroDefault(col.Default, col.Type)
+		if err != nil {
+			return nil, fmt.Errorf("derive schema of table %s: column %q (%s): default: %w", t.ID(), col.Name, col.SQLType, err)
+		}
 		f := field{col: i, column: col.Name, nullable: col.Nullable && !isKey[i], typ: p}
-		af, err := newAvroField(name, col, typ, f.nullable)
+		if f.nullable && hasDef && def != nil && unionDefaultUnreadable(col.Type.Kind) {
+			def = nil
+		}
+		f.valueFirst = f.nullable && hasDef && def != nil
+		af, err := newAvroField(name, col, typ, f.nullable, def, hasDef)
 		if err != nil {
 			return nil, fmt.Errorf("derive schema of table %s: column %q: %w", t.ID(), col.Name, err)
 		}
@@ -137,7 +156,7 @@ func NewCodec(namespace string, t *connectors.Table) (*Codec, error) {
 		c.key[i] = c.value[k]
 		// A record owns its fields, so the key record gets its own copies.
 		col := t.Columns[k]
-		af, err := newAvroField(valueFields[k].Name(), col, valueFields[k].Type(), false)
+		af, err := newAvroField(valueFields[k].Name(), col, keyType(valueFields[k].Type()), false, nil, false)
 		if err != nil {
 			return nil, fmt.Errorf("derive schema of table %s: column %q: %w", t.ID(), col.Name, err)
 		}
@@ -154,21 +173,60 @@ func NewCodec(namespace string, t *connectors.Table) (*Codec, error) {
 	return c, nil
 }
 
-// newAvroField builds the record field for col with the Avro type typ,
-// wrapped in ["null", typ] with default null when nullable.
-func newAvroField(name string, col connectors.Column, typ avro.Schema, nullable bool) (*avro.Field, error) {
+// newAvroField builds the record field for col with the Avro type typ. A
+// nullable field is the union ["null", typ] with default null, or [typ,
+// "null"] with default def when def is not nil. hasDef says whether the
+// field has a default at all (def, in the form hamba's WithDefault takes).
+func newAvroField(name string, col connectors.Column, typ avro.Schema, nullable bool, def any, hasDef bool) (*avro.Field, error) {
 	doc := "column " + col.Name
 	if col.SQLType != "" {
 		doc += ", " + col.SQLType
 	}
+	opts := []avro.SchemaOption{avro.WithDoc(doc)}
 	if !nullable {
-		return avro.NewField(name, typ, avro.WithDoc(doc))
+		if hasDef {
+			opts = append(opts, avro.WithDefault(def))
+		}
+		return avro.NewField(name, typ, opts...)
 	}
-	u, err := avro.NewUnionSchema([]avro.Schema{avro.NewNullSchema(), typ})
+	branches := []avro.Schema{avro.NewNullSchema(), typ}
+	if hasDef && def != nil {
+		branches[0], branches[1] = typ, branches[0]
+	} else {
+		def = nil
+	}
+	u, err := avro.NewUnionSchema(branches)
 	if err != nil {
 		return nil, err
 	}
-	return avro.NewField(name, u, avro.WithDoc(doc), avro.WithDefault(nil))
+	return avro.NewField(name, u, append(opts, avro.WithDefault(def))...)
+}
+
+// unionDefaultUnreadable reports the kinds whose default hamba/avro
+// v2.31.0 cannot apply when it decodes generically (into an any) and the
+// default belongs to the first branch of a union: an int or long with a
+// logical type ("avro: unknown union type long"). A nullable column of such
+// a kind keeps ["null", T] with default null rather than give Go consumers
+// events they cannot read.
+func unionDefaultUnreadable(k connectors.Kind) bool {
+	switch k {
+	case connectors.KindDate, connectors.KindTimestamp, connectors.KindLocalTimestamp, connectors.KindTime:
+		return true
+	}
+	return false
+}
+
+// keyType is the type of a value field as a key field: key fields are
+// never nullable, so a union is unwrapped to its non-null branch.
+func keyType(s avro.Schema) avro.Schema {
+	if u, ok := s.(*avro.UnionSchema); ok {
+		for _, b := range u.Types() {
+			if b.Type() != avro.Null {
+				return b
+			}
+		}
+	}
+	return s
 }
 
 // derive returns the encoding plan and the Avro schema of a column type.

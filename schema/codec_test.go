@@ -119,6 +119,7 @@ func TestNewCodec(t *testing.T) {
 	}{
 		{"a column of every kind maps to its Avro type", "every_kind", Namespace("app.public.every_kind"), everyKindTable()},
 		{"column names that are not Avro names are rewritten", "names", Namespace("shop.Order Lines"), namesTable()},
+		{"constant SQL defaults become Avro defaults", "defaults", Namespace("app.public.defaults"), defaultsTable()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,7 +127,15 @@ func TestNewCodec(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := json.Marshal(map[string]any{"key": c.Key, "value": c.Value})
+			key, err := marshalSchema(c.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			value, err := marshalSchema(c.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := json.Marshal(map[string]json.RawMessage{"key": key, "value": value})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -139,7 +148,7 @@ func TestNewCodec(t *testing.T) {
 
 			// The registry gets the JSON: it must parse back to the same schema.
 			for _, s := range []avro.Schema{c.Key, c.Value} {
-				text, err := json.Marshal(s)
+				text, err := marshalSchema(s)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -149,6 +158,9 @@ func TestNewCodec(t *testing.T) {
 				}
 				if diff := cmp.Diff(s.String(), parsed.String()); diff != "" {
 					t.Errorf("canonical form changes when the schema is parsed back (-derived +parsed):\n%s", diff)
+				}
+				if diff := cmp.Diff(fieldDefaults(s), fieldDefaults(parsed)); diff != "" {
+					t.Errorf("defaults change when the schema is parsed back (-derived +parsed):\n%s", diff)
 				}
 			}
 		})

@@ -72,11 +72,11 @@ func (c *Codec) appendRecord(dst []byte, fields []field, row []any) ([]byte, err
 			if !f.nullable {
 				return dst[:start], &ValueError{Table: c.table, Column: f.column, Err: errNull}
 			}
-			dst = append(dst, 0) // union branch 0: null
+			dst = append(dst, f.nullBranch())
 			continue
 		}
 		if f.nullable {
-			dst = append(dst, 2) // union branch 1, zigzag encoded
+			dst = append(dst, f.valueBranch())
 		}
 		var err error
 		if dst, err = appendValue(dst, &f.typ, v); err != nil {
@@ -84,6 +84,23 @@ func (c *Codec) appendRecord(dst []byte, fields []field, row []any) ([]byte, err
 		}
 	}
 	return dst, nil
+}
+
+// nullBranch is the zigzag-encoded union index of null in a nullable field:
+// 0 for ["null", T], 1 (encoded 2) for [T, "null"].
+func (f *field) nullBranch() byte {
+	if f.valueFirst {
+		return 2
+	}
+	return 0
+}
+
+// valueBranch is the zigzag-encoded union index of the value's type.
+func (f *field) valueBranch() byte {
+	if f.valueFirst {
+		return 0
+	}
+	return 2
 }
 
 // appendValue appends the encoding of the non-nil value v of type p.
