@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -50,6 +49,8 @@ type registration struct {
 	// hashes the Parsing Canonical Form, which drops docs and defaults; the
 	// registry keeps those, so a change to them is a new schema there.
 	schema [32]byte
+	// key is set for RegisterKey, whose answer can differ from Register's.
+	key bool
 }
 
 // flight is one fetch that concurrent callers share: the first caller does
@@ -94,39 +95,42 @@ func (r *Registry) Client() *sr.Client { return r.cl }
 // Register registers s under subject and returns the schema's id. The
 // registry returns the existing id when s is already registered there.
 //
+// A schema that is new to the subject is first checked against the
+// subject's registered versions under its compatibility level (see Check),
+// because a registry may not check (srfake answers every check with
+// "compatible"); an incompatible schema is not sent, and the error is an
+// *IncompatibleError.
+//
 // Ids are cached by subject and schema (its full JSON, docs included), so
 // the same schema is sent at most once per subject, also when several
 // goroutines register it at the same time. Failures are not cached. An
 // error that the registry might not repeat (a connection failure, a 5xx or
 // 429 status) is marked retryable with connectors.MarkRetryable.
 func (r *Registry) Register(ctx context.Context, subject string, s avro.Schema) (int, error) {
-	text, err := json.Marshal(s)
+	return r.registerAs(ctx, subject, s, false)
+}
+
+func (r *Registry) registerAs(ctx context.Context, subject string, s avro.Schema, isKey bool) (int, error) {
+	text, err := marshalSchema(s)
 	if err != nil {
 		return 0, fmt.Errorf("register schema for subject %q: marshal schema: %w", subject, err)
 	}
-	key := registration{subject: subject, schema: sha256.Sum256(text)}
+	key := registration{subject: subject, schema: sha256.Sum256(text), key: isKey}
 	return shared(ctx, &r.mu, r.ids, key, func() (int, error) {
-		return r.register(ctx, subject, s, string(text))
+		return r.register(ctx, subject, s, string(text), isKey)
 	})
 }
 
-func (r *Registry) register(ctx context.Context, subject string, s avro.Schema, text string) (int, error) {
-	if err := r.checkCompatibility(ctx, subject, s); err != nil {
-		return 0, fmt.Errorf("register schema for subject %q: %w", subject, err)
+func (r *Registry) register(ctx context.Context, subject string, s avro.Schema, text string, isKey bool) (int, error) {
+	id, err := r.decide(ctx, subject, s, text, isKey)
+	if err != nil || id > 0 {
+		return id, wrapDecision("register schema for subject", subject, err)
 	}
-	id, err := r.cl.RegisterSchema(ctx, subject, sr.Schema{Schema: text, Type: sr.TypeAvro}, -1, -1)
+	id, err = r.cl.RegisterSchema(ctx, subject, sr.Schema{Schema: text, Type: sr.TypeAvro}, -1, -1)
 	if err != nil {
 		return 0, markTransient(ctx, fmt.Errorf("register schema for subject %q: %w", subject, err))
 	}
 	return id, nil
-}
-
-// checkCompatibility is where Register will check s against the latest
-// schema of subject (with hamba's avro.SchemaCompatibility) before it sends
-// s, so that an incompatible change fails here with a clear message rather
-// than at the registry. It accepts every schema for now.
-func (r *Registry) checkCompatibility(_ context.Context, _ string, _ avro.Schema) error {
-	return nil
 }
 
 // SchemaByID returns the Avro schema the registry holds under id, parsed.

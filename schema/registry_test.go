@@ -166,7 +166,7 @@ func TestRegister(t *testing.T) {
 		if err == nil {
 			t.Fatal("Register succeeded, want an error")
 		}
-		if diff := cmp.Diff(`register schema for subject "orders-value": backend unavailable`, err.Error()); diff != "" {
+		if diff := cmp.Diff(`register schema for subject "orders-value": look up schema: backend unavailable`, err.Error()); diff != "" {
 			t.Errorf("error (-want +got):\n%s", diff)
 		}
 		if !connectors.IsRetryable(err) {
