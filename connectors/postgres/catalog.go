@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -47,6 +48,8 @@ type column struct {
 	typmod  int32
 	notNull bool
 	sqlType string
+	// def is the column's default as pg_get_expr prints it, "" if none.
+	def string
 }
 
 // catalog answers questions about tables and types over a regular connection
@@ -54,10 +57,24 @@ type column struct {
 type catalog struct {
 	conn  *pgx.Conn
 	types map[uint32]pgType
+	// keyColumns key the tables without a primary key (Config.KeyColumns).
+	keyColumns map[tableName][]string
 }
 
 func newCatalog(conn *pgx.Conn) *catalog {
 	return &catalog{conn: conn, types: map[uint32]pgType{}}
+}
+
+// withKeys sets the key columns of tables without a primary key, from
+// Config.KeyColumns ("schema.table" to column names).
+func (c *catalog) withKeys(keys map[string][]string) *catalog {
+	c.keyColumns = map[tableName][]string{}
+	for t, cols := range keys {
+		if tn, err := parseTableName(t); err == nil {
+			c.keyColumns[tn] = cols
+		}
+	}
+	return c
 }
 
 // builtinBases are the base types that baseType maps, which need no catalog
@@ -97,14 +114,16 @@ func (c *catalog) describe(ctx context.Context, tn tableName) (cols []column, ke
 	}
 	identity = ident8[0]
 	rows, err := c.conn.Query(ctx,
-		`SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, format_type(a.atttypid, a.atttypmod)
-		 FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, relid)
+		`SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, format_type(a.atttypid, a.atttypmod),
+		        CASE WHEN a.attgenerated = '' THEN coalesce(pg_get_expr(d.adbin, d.adrelid), '') ELSE '' END
+		 FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, relid)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("describe columns of %s: %w", tn, err)
 	}
 	for rows.Next() {
 		var col column
-		if err := rows.Scan(&col.name, &col.typeOID, &col.typmod, &col.notNull, &col.sqlType); err != nil {
+		if err := rows.Scan(&col.name, &col.typeOID, &col.typmod, &col.notNull, &col.sqlType, &col.def); err != nil {
 			rows.Close()
 			return nil, nil, 0, fmt.Errorf("describe columns of %s: %w", tn, err)
 		}
@@ -126,7 +145,14 @@ func (c *catalog) describe(ctx context.Context, tn tableName) (cols []column, ke
 		return nil, nil, 0, fmt.Errorf("describe primary key of %s: %w", tn, err)
 	}
 	if len(key) == 0 {
-		return nil, nil, 0, fmt.Errorf("%w: %s (add a primary key; a compacted topic needs one to key its events)", ErrNoPrimaryKey, tn)
+		kc, ok := c.keyColumns[tn]
+		if !ok {
+			return nil, nil, 0, fmt.Errorf("%w: %s (add a primary key, or name key columns in mapping.%s.key; a compacted topic needs a key for its events)", ErrNoPrimaryKey, tn, tn)
+		}
+		if err := checkKeyColumns(tn, cols, kc, identity); err != nil {
+			return nil, nil, 0, err
+		}
+		key = kc
 	}
 	return cols, key, identity, nil
 }
@@ -236,7 +262,8 @@ func (c *catalog) buildRelation(ctx context.Context, tn tableName, cols []column
 		if err != nil {
 			return nil, fmt.Errorf("column %q of %s (%s): %w", col.name, tn, col.sqlType, err)
 		}
-		t.Columns = append(t.Columns, connectors.Column{Name: col.name, Type: typ, Nullable: !col.notNull, SQLType: col.sqlType})
+		t.Columns = append(t.Columns, connectors.Column{Name: col.name, Type: typ, Nullable: !col.notNull, SQLType: col.sqlType,
+			Default: parseDefault(col.def, typ, col.typeOID, col.typmod, dec)})
 		rel.decoders = append(rel.decoders, dec)
 		index[col.name] = i
 	}
@@ -277,7 +304,7 @@ func sameShape(a, b *connectors.Table) bool {
 	}
 	for i := range a.Columns {
 		ca, cb := a.Columns[i], b.Columns[i]
-		if ca.Name != cb.Name || ca.Nullable != cb.Nullable || ca.SQLType != cb.SQLType || !sameType(ca.Type, cb.Type) {
+		if ca.Name != cb.Name || ca.Nullable != cb.Nullable || ca.SQLType != cb.SQLType || !sameType(ca.Type, cb.Type) || !sameDefault(ca.Default, cb.Default) {
 			return false
 		}
 	}
@@ -294,4 +321,25 @@ func sameType(a, b connectors.Type) bool {
 		return false
 	}
 	return a.Elem == nil || sameType(*a.Elem, *b.Elem)
+}
+
+// checkKeyColumns checks the configured key columns of a table without a
+// primary key: they exist, and the replica identity is FULL, so that
+// updates and deletes carry them in their old tuple.
+func checkKeyColumns(tn tableName, cols []column, key []string, identity byte) error {
+	for _, k := range key {
+		i := slices.IndexFunc(cols, func(c column) bool { return c.name == k })
+		if i < 0 {
+			return fmt.Errorf("%w: %s: key column %q (mapping.%s.key) is not a column of the table", ErrNoPrimaryKey, tn, k, tn)
+		}
+		if !cols[i].notNull {
+			return fmt.Errorf("%w: %s: key column %q (mapping.%s.key) may be NULL, which cannot key an event: ALTER TABLE %s ALTER COLUMN %s SET NOT NULL",
+				ErrNoPrimaryKey, tn, k, tn, pgx.Identifier{tn.schema, tn.name}.Sanitize(), pgx.Identifier{k}.Sanitize())
+		}
+	}
+	if identity != 'f' {
+		return fmt.Errorf("%w: %s is keyed by mapping.%s.key, so its updates and deletes must carry every column: ALTER TABLE %s REPLICA IDENTITY FULL",
+			ErrNoPrimaryKey, tn, tn, pgx.Identifier{tn.schema, tn.name}.Sanitize())
+	}
+	return nil
 }

@@ -56,7 +56,7 @@ func (s *Source) Check(ctx context.Context) []connectors.Check {
 	for _, t := range s.cfg.Tables {
 		tn, _ := parseTableName(t)
 		ident := pgx.Identifier{tn.schema, tn.name}.Sanitize()
-		_, key, identity, err := newCatalog(conn).describe(ctx, tn)
+		_, key, identity, err := newCatalog(conn).withKeys(s.cfg.KeyColumns).describe(ctx, tn)
 		if err != nil {
 			add("table "+tn.String()+" exists and has a primary key", err)
 			continue

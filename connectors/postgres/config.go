@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,6 +55,12 @@ type Config struct {
 	// Snapshots tunes how snapshots read the tables (chunk size,
 	// parallelism); zero fields take their defaults.
 	Snapshots connectors.SnapshotOptions
+	// KeyColumns keys tables that have no primary key: "schema.table" to
+	// the columns that identify a row (config: mapping.<table>.key). They
+	// must be NOT NULL and the table's REPLICA IDENTITY FULL, so that
+	// updates and deletes carry them. A table with a primary key is keyed
+	// by it and its entry is not used.
+	KeyColumns map[string][]string
 	// Logger receives the connector's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -123,6 +131,18 @@ func (c Config) Validate() error {
 	}
 	if err := c.Snapshots.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	for _, t := range slices.Sorted(maps.Keys(c.KeyColumns)) {
+		cols := c.KeyColumns[t]
+		tn, err := parseTableName(t)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("mapping.%s.key: %w", t, err))
+		case !seen[tn.String()]:
+			errs = append(errs, fmt.Errorf("mapping.%s.key: %s is not in source.tables", t, tn))
+		case len(cols) == 0:
+			errs = append(errs, fmt.Errorf("mapping.%s.key: is empty (list the columns that identify a row)", t))
+		}
 	}
 	return errors.Join(errs...)
 }
