@@ -63,7 +63,7 @@ func (s *Source) Check(ctx context.Context) []connectors.Check {
 
 	for _, t := range s.cfg.Tables {
 		tn, _ := parseTableName(t)
-		ts, err := readTable(ctx, conn, s.cfg.Flavor, tn)
+		ts, err := s.readKeyedTable(ctx, conn, tn)
 		if err == nil {
 			_, _, err = ts.describe()
 		}

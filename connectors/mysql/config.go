@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,6 +57,12 @@ type Config struct {
 	// Snapshot says when the tables' existing rows are read. Default
 	// connectors.SnapshotInitial.
 	Snapshot connectors.SnapshotMode
+	// KeyColumns keys tables that have no primary key: "database.table" to
+	// the columns that identify a row (config: mapping.<table>.key). They
+	// must be NOT NULL; binlog_row_image=FULL makes updates and deletes
+	// carry them. A table with a primary key is keyed by it and its entry
+	// is not used.
+	KeyColumns map[string][]string
 	// Logger receives the connector's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -103,6 +111,17 @@ func (c Config) Validate() error {
 	}
 	if !c.Snapshot.Valid() {
 		errs = append(errs, fmt.Errorf("snapshot.mode: %q is not a mode (use initial, never or only)", c.Snapshot))
+	}
+	for _, t := range slices.Sorted(maps.Keys(c.KeyColumns)) {
+		tn, err := parseTableName(t)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("mapping.%s.key: %w", t, err))
+		case !seen[tn]:
+			errs = append(errs, fmt.Errorf("mapping.%s.key: %s is not in source.tables", t, tn))
+		case len(c.KeyColumns[t]) == 0:
+			errs = append(errs, fmt.Errorf("mapping.%s.key: is empty (list the columns that identify a row)", t))
+		}
 	}
 	return errors.Join(errs...)
 }

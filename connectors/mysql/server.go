@@ -218,7 +218,7 @@ type tableSchema struct {
 func readTable(ctx context.Context, conn *client.Conn, flavor string, t tableName) (tableSchema, error) {
 	cols, err := run(ctx, conn, `SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_NULLABLE,
 	COALESCE(CHARACTER_SET_NAME, ''), COALESCE(NUMERIC_PRECISION, 0), COALESCE(NUMERIC_SCALE, 0),
-	COALESCE(CHARACTER_OCTET_LENGTH, 0), TABLE_NAME
+	COALESCE(CHARACTER_OCTET_LENGTH, 0), TABLE_NAME, COALESCE(COLUMN_DEFAULT, ''), COLUMN_DEFAULT IS NULL, EXTRA
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, t.db, t.name)
 	if err != nil {
 		return tableSchema{}, fmt.Errorf("read columns of %s: %w", t, err)
@@ -236,7 +236,11 @@ WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`, t.db, t.name)
 			return tableSchema{}, fmt.Errorf("read check constraints of %s: %w", t, err)
 		}
 	}
-	return parseTable(t, cols, key, checks)
+	ts, err := parseTable(t, cols, key, checks)
+	for i := range ts.columns {
+		ts.columns[i].MariaDB = flavor == FlavorMariaDB
+	}
+	return ts, err
 }
 
 func parseTable(t tableName, cols, key, checks [][]string) (tableSchema, error) {
@@ -270,6 +274,10 @@ func parseTable(t tableName, cols, key, checks [][]string) (tableSchema, error) 
 			OctetLen:   atoi(r[7]),
 			JSON:       jsonCols[r[0]],
 		})
+		if len(r) > 11 {
+			ic := &ts.columns[len(ts.columns)-1]
+			ic.Default, ic.NoDefault, ic.Extra = r[9], r[10] == "1", r[11]
+		}
 	}
 	for _, r := range key {
 		ts.key = append(ts.key, r[0])

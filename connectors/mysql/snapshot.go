@@ -187,7 +187,7 @@ func (s *Source) readTables(ctx context.Context, sn *snapshot) error {
 		// Inside the transaction: a table altered after the snapshot began
 		// fails the SELECT below ("Table definition has changed"), so this
 		// description matches the rows read.
-		ts, err := readTable(ctx, sn.conn, s.cfg.Flavor, tn)
+		ts, err := s.readKeyedTable(ctx, sn.conn, tn)
 		if err != nil {
 			return fmt.Errorf("snapshot %s: %w", tn, err)
 		}

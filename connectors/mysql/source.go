@@ -145,7 +145,7 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 	var errs []error
 	for _, t := range s.cfg.Tables {
 		tn, _ := parseTableName(t)
-		ts, err := readTable(ctx, s.meta, s.cfg.Flavor, tn)
+		ts, err := s.readKeyedTable(ctx, s.meta, tn)
 		if err == nil {
 			_, _, err = ts.describe()
 		}

@@ -367,7 +367,7 @@ func (s *Source) mapTable(ctx context.Context, e *replication.TableMapEvent) err
 		// since is still decoded from the binlog.
 		return connectors.MarkRetryable(fmt.Errorf("read binlog event: table map of %s: %w", name, err))
 	}
-	cols, key, err := columnsFromTableMap(tableMeta{ev: e, collations: s.collations}, info.byName())
+	cols, key, err := columnsFromTableMap(tableMeta{ev: e, collations: s.collations, keyColumns: s.cfg.KeyColumns[name.String()]}, info.byName())
 	if err != nil {
 		return fmt.Errorf("read binlog event: table map of %s: %w", name, err)
 	}
@@ -396,7 +396,7 @@ func sameShape(table *connectors.Table, cols []column, key []int) bool {
 	}
 	for i, c := range table.Columns {
 		d := cols[i].Column
-		if c.Name != d.Name || c.Nullable != d.Nullable || c.SQLType != d.SQLType || !sameType(c.Type, d.Type) {
+		if c.Name != d.Name || c.Nullable != d.Nullable || c.SQLType != d.SQLType || !sameType(c.Type, d.Type) || !sameDefault(c.Default, d.Default) {
 			return false
 		}
 	}

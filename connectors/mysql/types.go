@@ -3,6 +3,7 @@ package mysql
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -127,6 +128,15 @@ type infoColumn struct {
 	OctetLen   int    // CHARACTER_OCTET_LENGTH
 	// JSON is set on MariaDB for a column checked with json_valid().
 	JSON bool
+	// Default is COLUMN_DEFAULT as the server spells it (see
+	// defaultLiteral); NoDefault is set when it is SQL NULL.
+	Default   string
+	NoDefault bool
+	// Extra is the EXTRA column: MySQL marks expression defaults
+	// DEFAULT_GENERATED there.
+	Extra string
+	// MariaDB says that Default is spelled the MariaDB way.
+	MariaDB bool
 }
 
 // columnFromInfo describes a column from information_schema. The snapshot
@@ -202,6 +212,9 @@ func columnFromInfo(table string, ic infoColumn) (column, error) {
 	if c.conv.temporal() {
 		c.Nullable = true
 	}
+	if lit, ok := defaultLiteral(ic); ok {
+		c.Default = defaultValue(c, lit)
+	}
 	return c, nil
 }
 
@@ -231,6 +244,8 @@ var errNoColumnNames = errors.New("the binlog's table map has no column names (b
 type tableMeta struct {
 	ev         *replication.TableMapEvent
 	collations map[uint64]string // collation id -> character set
+	// keyColumns key a table without a primary key (Config.KeyColumns).
+	keyColumns []string
 }
 
 // columnsFromTableMap describes a table from its TABLE_MAP event alone:
@@ -263,9 +278,9 @@ func columnsFromTableMap(m tableMeta, info map[string]infoColumn) ([]column, []i
 			if ci, err := columnFromInfo(table, ic); err == nil {
 				switch {
 				case ci.conv == c.conv && ci.Type.Kind == c.Type.Kind && ci.Type.Precision == c.Type.Precision && ci.Type.Scale == c.Type.Scale:
-					c.SQLType = ci.SQLType
+					c.SQLType, c.Default = ci.SQLType, ci.Default
 				case ci.conv == convJSONText && c.conv == convString && c.text.charset == ci.text.charset:
-					c.conv, c.Type, c.SQLType = convJSONText, ci.Type, ci.SQLType
+					c.conv, c.Type, c.SQLType, c.Default = convJSONText, ci.Type, ci.SQLType, ci.Default
 				}
 			} else if errors.Is(err, connectors.ErrUnsupportedType) && c.conv == convBinary {
 				// MariaDB's UUID, INET4 and INET6 are BINARY(n) in the
@@ -275,11 +290,22 @@ func columnsFromTableMap(m tableMeta, info map[string]infoColumn) ([]column, []i
 		}
 		cols[i] = c
 	}
-	if len(ev.PrimaryKey) == 0 {
-		return nil, nil, fmt.Errorf("%w: %s", ErrNoPrimaryKey, table)
+	primaryKey := ev.PrimaryKey
+	if len(primaryKey) == 0 {
+		if len(m.keyColumns) == 0 {
+			return nil, nil, fmt.Errorf("%w: %s", ErrNoPrimaryKey, table)
+		}
+		primaryKey = make([]uint64, 0, len(m.keyColumns))
+		for _, k := range m.keyColumns {
+			i := slices.Index(names, k)
+			if i < 0 {
+				return nil, nil, fmt.Errorf("%w: %s: key column %s (mapping.%s.key) is not in the binlog's table map", ErrNoPrimaryKey, table, k, table)
+			}
+			primaryKey = append(primaryKey, uint64(i))
+		}
 	}
-	key := make([]int, len(ev.PrimaryKey))
-	for i, k := range ev.PrimaryKey {
+	key := make([]int, len(primaryKey))
+	for i, k := range primaryKey {
 		if int(k) >= len(cols) {
 			return nil, nil, fmt.Errorf("table map of %s: key column %d of %d", table, k, len(cols))
 		}
