@@ -69,7 +69,7 @@ func checkKafka(ctx context.Context, cfg *Config, log *slog.Logger) []connectors
 }
 
 func newRegistry(cfg *Config) (*schema.Registry, error) {
-	return schema.NewRegistry(schema.RegistryConfig{URL: cfg.Registry.URL, Username: cfg.Registry.Username, Password: cfg.Registry.Password})
+	return cfg.newRegistry(cfg.Registry.URL)
 }
 
 // PrintChecks writes one line per check and reports whether all passed.

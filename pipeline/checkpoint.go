@@ -55,6 +55,16 @@ func (f *inflight) add() { f.pending.Add(1) }
 // seal says every record of the batch has been produced.
 func (f *inflight) seal() { f.release() }
 
+// abandon says the batch could not be produced whole. Its checkpoint, and
+// every later one, is never reached; the records it did produce are still
+// awaited, so that the checkpoints before it move on.
+func (f *inflight) abandon() {
+	f.cp.mu.Lock()
+	f.failed = true
+	f.cp.mu.Unlock()
+	f.release()
+}
+
 // promise is the produce callback of every record of the batch.
 func (f *inflight) promise(r *kgo.Record, err error) {
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/liberator-cdc/liberator/connectors/kafka"
 	"github.com/liberator-cdc/liberator/connectors/mysql"
 	"github.com/liberator-cdc/liberator/connectors/postgres"
+	"github.com/liberator-cdc/liberator/internal/tlsconfig"
 )
 
 // Config is liberator's config file. Its YAML keys are a public contract:
@@ -38,6 +39,14 @@ type Config struct {
 	// CommitInterval is how often the acknowledged position is stored and
 	// reported to the source. Default 1s.
 	CommitInterval time.Duration `yaml:"commit_interval"`
+
+	// Schema says what happens on an incompatible schema change.
+	Schema SchemaConfig `yaml:"schema"`
+	// Mapping maps tables to entities, by table as source.tables names it.
+	Mapping map[string]TableMapping `yaml:"mapping"`
+	// MappingSalt salts mapping.<table>.hash for tables without a salt of
+	// their own. Give it as ${ENV} or ${file:/path}.
+	MappingSalt string `yaml:"mapping_salt"`
 }
 
 // SourceConfig is the source section.
@@ -65,6 +74,9 @@ type RegistryConfig struct {
 	URL      string `yaml:"url"`
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// TLS to the registry, for an https URL: a CA bundle, a client
+	// certificate. Default: the system's roots.
+	TLS tlsconfig.Config `yaml:"tls"`
 }
 
 // HTTPConfig is the http section.
@@ -93,6 +105,9 @@ func (c *Config) defaults() {
 	}
 	if c.Snapshot.Mode == "" {
 		c.Snapshot.Mode = connectors.SnapshotInitial
+	}
+	if c.Schema.OnIncompatible == "" {
+		c.Schema.OnIncompatible = OnIncompatibleFail
 	}
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = "127.0.0.1:8080"
@@ -229,6 +244,15 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.Registry.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("registry.url: %q is not an http(s) URL", c.Registry.URL))
 		}
+	}
+	if err := c.Registry.TLS.Validate("registry.tls"); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.validateSchema(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.validateMapping(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.HTTP.Listen != "off" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {

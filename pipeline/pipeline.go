@@ -45,6 +45,8 @@ type Pipeline struct {
 	started atomic.Bool // the source opened at least once
 	// source is the source of the current attempt, for lag reporting.
 	source atomic.Value // connectors.Source
+	// topicState is the current topic of each table (TableTopics).
+	topicState
 }
 
 // New returns a pipeline for a validated config. It does no I/O.
@@ -108,7 +110,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 		return err
 	}
 	defer sink.Close()
-	reg, err := schema.NewRegistry(schema.RegistryConfig{URL: cfg.Registry.URL, Username: cfg.Registry.Username, Password: cfg.Registry.Password})
+	reg, err := cfg.newRegistry(cfg.Registry.URL)
 	if err != nil {
 		return &ConfigError{fmt.Errorf("registry: %w", err)}
 	}
@@ -183,6 +185,8 @@ type tableState struct {
 	topic        string
 	codec        *schema.Codec
 	keyID, valID int
+	// view maps the source's rows to the published ones (mapping).
+	view *view
 }
 
 type runner struct {
@@ -194,6 +198,10 @@ type runner struct {
 	tables     map[*connectors.Table]*tableState
 	byTopic    sync.Map // topic -> *tableMetrics
 	produceCtx context.Context
+	// topicVersions are the versioned topics of schema.on_incompatible:
+	// new_topic, by table.
+	versionsMu    sync.Mutex
+	topicVersions map[string]*topicVersions
 
 	committedSeq uint64
 }
@@ -216,13 +224,16 @@ func (r *runner) readLoop(ctx context.Context) error {
 		var arena []byte
 		for i := range b.Changes {
 			c := &b.Changes[i]
+			// A batch that could not be produced whole is abandoned, so
+			// that its checkpoint is never stored: the change that failed
+			// is read again at the next start.
 			ts, err := r.table(ctx, c.Table)
 			if err != nil {
-				f.seal()
+				f.abandon()
 				return err
 			}
 			if arena, err = r.produceChange(ctx, ts, c, f, promise, arena); err != nil {
-				f.seal()
+				f.abandon()
 				return err
 			}
 		}
@@ -236,24 +247,25 @@ func (r *runner) table(ctx context.Context, t *connectors.Table) (*tableState, e
 	if ts := r.tables[t]; ts != nil {
 		return ts, nil
 	}
-	topic := r.sink.TopicFor(t.Schema, t.Name)
-	codec, err := schema.NewCodec(schema.Namespace(topic), t)
+	m, name := r.p.cfg.mappingFor(t.ID())
+	v, err := newView(t, m, name, r.p.cfg.MappingSalt)
 	if err != nil {
-		return nil, fmt.Errorf("map table %s to avro: %w", t.ID(), err)
-	}
-	if err := r.sink.EnsureTopic(ctx, topic); err != nil {
 		return nil, err
 	}
-	keyID, err := r.reg.Register(ctx, topic+"-key", codec.Key)
-	if err != nil {
-		return nil, connectors.MarkRetryable(fmt.Errorf("register key schema of table %s: %w", t.ID(), err))
+	topic := r.sink.TopicFor(t.Schema, t.Name)
+	if m != nil && m.Topic != "" {
+		topic = m.Topic
 	}
-	valID, err := r.reg.Register(ctx, topic+"-value", codec.Value)
+	// Registry errors that may pass are marked retryable by the registry
+	// client; an incompatible schema is not.
+	pl, err := r.place(ctx, t, v, topic)
 	if err != nil {
-		return nil, connectors.MarkRetryable(fmt.Errorf("register value schema of table %s: %w", t.ID(), err))
+		return nil, err
 	}
-	ts := &tableState{topic: topic, codec: codec, keyID: keyID, valID: valID}
+	topic, keyID, valID := pl.topic, pl.keyID, pl.valID
+	ts := &tableState{topic: topic, codec: pl.codec, keyID: keyID, valID: valID, view: v}
 	r.tables[t] = ts
+	r.p.setTableTopic(t.ID(), topic)
 	if _, ok := r.byTopic.Load(topic); !ok {
 		r.byTopic.Store(topic, r.p.metrics.forTable(t.ID()))
 	}
@@ -268,8 +280,9 @@ func (r *runner) table(ctx context.Context, t *connectors.Table) (*tableState, e
 // delete). Keys and values are carved out of arena, which it returns grown.
 func (r *runner) produceChange(ctx context.Context, ts *tableState, c *connectors.Change, f *inflight, promise func(*kgo.Record, error), arena []byte) ([]byte, error) {
 	headers := r.headers(c)
+	after, before := ts.view.project(c.After), ts.view.project(c.Before)
 	if c.Op == connectors.OpDelete || c.KeyChanged() {
-		key, a, err := appendKey(arena, ts, c.Before)
+		key, a, err := appendKey(arena, ts, before)
 		if err != nil {
 			return arena, fmt.Errorf("encode key of table %s: %w", c.Table.ID(), err)
 		}
@@ -279,13 +292,13 @@ func (r *runner) produceChange(ctx context.Context, ts *tableState, c *connector
 			return arena, nil
 		}
 	}
-	key, arena, err := appendKey(arena, ts, c.After)
+	key, arena, err := appendKey(arena, ts, after)
 	if err != nil {
 		return arena, fmt.Errorf("encode key of table %s: %w", c.Table.ID(), err)
 	}
 	start := len(arena)
 	arena = schema.AppendHeader(arena, ts.valID)
-	if arena, err = ts.codec.AppendValue(arena, c.After); err != nil {
+	if arena, err = ts.codec.AppendValue(arena, after); err != nil {
 		return arena, fmt.Errorf("encode row of table %s: %w", c.Table.ID(), err)
 	}
 	val := arena[start:len(arena):len(arena)]

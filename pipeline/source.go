@@ -16,6 +16,8 @@ func (c *Config) postgresConfig(log *slog.Logger) postgres.Config {
 		Options:  c.Source.Postgres,
 		Snapshot: c.Snapshot.Mode,
 		Logger:   log,
+
+		KeyColumns: c.keyColumns(),
 	}
 }
 
@@ -38,6 +40,8 @@ func (c *Config) mysqlConfig(log *slog.Logger) mysql.Config {
 		ServerID: c.Source.MySQL.ServerID,
 		Snapshot: c.Snapshot.Mode,
 		Logger:   log,
+
+		KeyColumns: c.keyColumns(),
 	}
 }
 

@@ -46,7 +46,7 @@ func Tail(ctx context.Context, cfg *Config, opts TailOptions, w io.Writer) error
 		}
 		brokers, registry = ep.Brokers, ep.Registry
 	}
-	reg, err := schema.NewRegistry(schema.RegistryConfig{URL: registry, Username: cfg.Registry.Username, Password: cfg.Registry.Password})
+	reg, err := cfg.newRegistry(registry)
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}

@@ -96,7 +96,11 @@ type plan struct {
 // scale is out of range, or an array without an element type is an error
 // that wraps connectors.ErrUnsupportedType. Two columns whose field names
 // collide, or a bad key, are errors too.
-func NewCodec(namespace string, t *connectors.Table) (*Codec, error) {
+func NewCodec(namespace string, t *connectors.Table, opts ...CodecOption) (*Codec, error) {
+	var o codecOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if t == nil {
 		return nil, errors.New("derive schema: table is nil")
 	}
@@ -125,6 +129,9 @@ func NewCodec(namespace string, t *connectors.Table) (*Codec, error) {
 	byName := make(map[string]string, len(t.Columns)) // field name -> column name
 	for i, col := range t.Columns {
 		name := FieldName(col.Name)
+		if n, ok := o.fieldNames[col.Name]; ok {
+			name = FieldName(n)
+		}
 		if other, ok := byName[name]; ok {
 			return nil, fmt.Errorf("derive schema of table %s: columns %q and %q both map to the Avro field name %q", t.ID(), other, col.Name, name)
 		}
@@ -171,6 +178,20 @@ func NewCodec(namespace string, t *connectors.Table) (*Codec, error) {
 		return nil, fmt.Errorf("derive value schema of table %s: %w", t.ID(), err)
 	}
 	return c, nil
+}
+
+// CodecOption changes how NewCodec derives a table's schemas.
+type CodecOption func(*codecOptions)
+
+type codecOptions struct {
+	fieldNames map[string]string
+}
+
+// WithFieldNames names the fields of the columns in names (column name to
+// field name) instead of the columns themselves; FieldName still makes
+// them valid Avro names. The field doc keeps the column's name.
+func WithFieldNames(names map[string]string) CodecOption {
+	return func(o *codecOptions) { o.fieldNames = names }
 }
 
 // newAvroField builds the record field for col with the Avro type typ. A

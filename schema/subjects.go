@@ -185,3 +185,20 @@ func notFound(err error) bool {
 	var re *sr.ResponseError
 	return errors.As(err, &re) && re.StatusCode == http.StatusNotFound
 }
+
+// Registered reports whether s is registered under subject already, as
+// it is (its full JSON, docs and defaults included).
+func (r *Registry) Registered(ctx context.Context, subject string, s avro.Schema) (bool, error) {
+	text, err := marshalSchema(s)
+	if err != nil {
+		return false, fmt.Errorf("look up schema in subject %q: marshal schema: %w", subject, err)
+	}
+	_, err = r.cl.LookupSchema(ctx, subject, sr.Schema{Schema: string(text), Type: sr.TypeAvro})
+	switch {
+	case err == nil:
+		return true, nil
+	case notFound(err):
+		return false, nil
+	}
+	return false, markTransient(ctx, fmt.Errorf("look up schema in subject %q: %w", subject, err))
+}
