@@ -285,6 +285,19 @@ func keyChange(subject string, level sr.CompatibilityLevel, s avro.Schema, lates
 	}
 	return &IncompatibleError{
 		Subject: subject, Level: level.String(), Version: latest.number, Fields: fields,
-		Reason: fmt.Sprintf("the key changes from %s to %s; keys are compared as bytes in a compacted topic, so events under the old key would never be replaced or deleted", latest.schema.String(), s.String()),
+		Reason: fmt.Sprintf("the key changes from (%s) in version %d to (%s); keys are compared as bytes in a compacted topic, so events under the old key would never be replaced or deleted", fieldList(latest.schema), latest.number, fieldList(s)),
 	}
+}
+
+// fieldList spells a record's fields with their types, for messages.
+func fieldList(s avro.Schema) string {
+	r, ok := s.(*avro.RecordSchema)
+	if !ok {
+		return typeName(s)
+	}
+	parts := make([]string, len(r.Fields()))
+	for i, f := range r.Fields() {
+		parts[i] = f.Name() + " " + typeName(f.Type())
+	}
+	return strings.Join(parts, ", ")
 }
