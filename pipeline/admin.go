@@ -101,6 +101,7 @@ func (p *Pipeline) serveAdmin(ctx context.Context) (stop func(), err error) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(p.report())
 	})
+	p.registerSnapshotAdmin(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		r := p.report()
 		type row struct {

@@ -66,6 +66,8 @@ type SourceConfig struct {
 type SnapshotConfig struct {
 	// Mode is initial (default), never or only.
 	Mode connectors.SnapshotMode `yaml:"mode"`
+	// Options are parallelism, chunk_size and signal_table.
+	connectors.SnapshotOptions `yaml:",inline"`
 }
 
 // RegistryConfig is the registry section.

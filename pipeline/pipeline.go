@@ -45,6 +45,8 @@ type Pipeline struct {
 	started atomic.Bool // the source opened at least once
 	// source is the source of the current attempt, for lag reporting.
 	source atomic.Value // connectors.Source
+	// term shows snapshot progress live, when stderr is a terminal.
+	term *Terminal
 	// topicState is the current topic of each table (TableTopics).
 	topicState
 }
@@ -157,6 +159,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 		return r.readLoop(gctx)
 	})
 	g.Go(func() error { return r.commitLoop(gctx, readDone) })
+	g.Go(func() error { return p.reportSnapshots(gctx, src) })
 	err = g.Wait()
 	if errors.Is(err, io.EOF) || (err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled)) {
 		err = nil

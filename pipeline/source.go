@@ -11,11 +11,12 @@ import (
 
 func (c *Config) postgresConfig(log *slog.Logger) postgres.Config {
 	return postgres.Config{
-		DSN:      c.Source.DSN,
-		Tables:   c.Source.Tables,
-		Options:  c.Source.Postgres,
-		Snapshot: c.Snapshot.Mode,
-		Logger:   log,
+		DSN:       c.Source.DSN,
+		Tables:    c.Source.Tables,
+		Options:   c.Source.Postgres,
+		Snapshot:  c.Snapshot.Mode,
+		Snapshots: c.Snapshot.SnapshotOptions,
+		Logger:    log,
 
 		KeyColumns: c.keyColumns(),
 	}

@@ -3,6 +3,7 @@
 //
 //	liberator run      --config FILE        stream changes (snapshot first if due)
 //	liberator snapshot --config FILE        snapshot the tables, record where streaming begins, exit
+//	liberator snapshot --config FILE --table T  ask the running daemon to snapshot T while streaming
 //	liberator check    --config FILE        check that everything is ready
 //	liberator tail     --config FILE TOPIC  print a topic's events as JSON lines
 //	liberator version
@@ -53,6 +54,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "config file (YAML)")
 	follow := fs.Bool("follow", false, "tail: keep reading new events")
+	var tables tableList
+	fs.Var(&tables, "table", "snapshot: ask the running daemon to snapshot this table while streaming (repeatable)")
+	admin := fs.String("admin", "", "snapshot --table: the daemon's admin listener, host:port (default http.listen)")
 	switch cmd {
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "liberator", versionString())
@@ -77,7 +81,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "liberator: %v\n", err)
 		return 2
 	}
-	log := newLogger(cfg.Log, stderr)
+	term := terminal(stderr)
+	log := newLogger(cfg.Log, logOutput(stderr, term))
 
 	ctx, stop := signalContext(log)
 	defer stop()
@@ -100,9 +105,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "snapshot":
+		if len(tables) > 0 {
+			return requestSnapshot(ctx, cfg, *admin, tables, stdout, stderr)
+		}
 		cfg.Snapshot.Mode = connectors.SnapshotOnly
 	}
-	err = pipeline.New(cfg, log).Run(ctx)
+	pl := pipeline.New(cfg, log)
+	pl.ShowProgressOn(term)
+	err = pl.Run(ctx)
 	var cerr *pipeline.ConfigError
 	switch {
 	case err == nil:

@@ -116,25 +116,3 @@ func FuzzDecodeArray(f *testing.F) {
 		_, _ = decodeArray([]byte(s), text)
 	})
 }
-
-func TestPositionRoundTrips(t *testing.T) {
-	p := Position{LSN: 0x16B3748}
-	got, err := ParsePosition(p.Encode())
-	if err != nil || got != p {
-		t.Fatalf("ParsePosition(%q) = %v, %v; want %v", p.Encode(), got, err, p)
-	}
-	if _, err := ParsePosition([]byte("mysql:bin.000001:4")); err == nil {
-		t.Error("ParsePosition accepted another source's position")
-	}
-}
-
-func FuzzParsePosition(f *testing.F) {
-	f.Add([]byte("pg:0/16B3748"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if p, err := ParsePosition(b); err == nil {
-			if q, err := ParsePosition(p.Encode()); err != nil || q != p {
-				t.Fatalf("%q parsed to %v, which does not round-trip", b, p)
-			}
-		}
-	})
-}

@@ -34,10 +34,6 @@ import (
 	"github.com/liberator-cdc/liberator/connectors"
 )
 
-// ErrSlotLost is returned by Open when a position was stored but the slot it
-// belongs to is gone: changes since that position can no longer be read.
-var ErrSlotLost = errors.New("replication slot lost")
-
 const (
 	// maxBatch caps the changes in one batch, so that a huge transaction
 	// or table streams through in bounded memory.
@@ -66,6 +62,8 @@ type Source struct {
 	repl *pgconn.PgConn // replication=database
 	cat  *catalog
 	want map[tableName]bool
+	// snaps is the snapshot state (snapshot.go, incremental.go).
+	snaps snapshots
 
 	rels    map[uint32]*relation // by relation id, from relation messages
 	byName  map[tableName]*relation
@@ -151,7 +149,7 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 	if s.repl, err = pgconn.ConnectConfig(ctx, replCfg); err != nil {
 		return connectors.MarkRetryable(fmt.Errorf("connect to postgres for replication: %w", err))
 	}
-	if err := s.prepareSlot(ctx, resume); err != nil {
+	if err := s.prepareStart(ctx, resume); err != nil {
 		return err
 	}
 
@@ -215,74 +213,6 @@ func (s *Source) ensurePublication(ctx context.Context) error {
 		}
 		s.log.Info("added table to publication", "publication", pub, "table", tn.String())
 	}
-	return nil
-}
-
-// prepareSlot decides where streaming starts:
-//   - a stored position and its slot: stream from the position;
-//   - a stored position without its slot: ErrSlotLost;
-//   - no position, a slot, snapshot mode initial or only: the slot is left
-//     from a snapshot that never finished; drop it and start over;
-//   - no position, a slot, mode never: stream from the slot;
-//   - no position, no slot: create it, with an exported snapshot that is
-//     read first unless the mode is never.
-func (s *Source) prepareSlot(ctx context.Context, resume []byte) error {
-	slot := s.cfg.Slot
-	var plugin, db string
-	var confirmed *string
-	err := s.conn.QueryRow(ctx,
-		`SELECT coalesce(plugin, ''), coalesce(database, ''), confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, slot).
-		Scan(&plugin, &db, &confirmed)
-	exists := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("describe replication slot %q: %w", slot, err)
-	}
-	if exists && (plugin != "pgoutput" || db != s.conn.Config().Database) {
-		return fmt.Errorf("source.postgres.slot: slot %q exists for plugin %q in database %q; liberator needs pgoutput in %q (choose another slot name)", slot, plugin, db, s.conn.Config().Database)
-	}
-	if resume != nil {
-		pos, err := ParsePosition(resume)
-		if err != nil {
-			return fmt.Errorf("read stored position: %w", err)
-		}
-		if !exists {
-			return fmt.Errorf("%w: slot %q is missing but streaming had reached %s; changes since then cannot be read. Take a new snapshot: delete the stored position (see README, \"Starting over\") and start again", ErrSlotLost, slot, pos)
-		}
-		s.startAt = pos.LSN
-		s.lastCP = pos.LSN
-		s.acked.Store(uint64(pos.LSN))
-		s.log.Info("resuming stream", "slot", slot, "position", pos.String())
-		return nil
-	}
-	if exists {
-		if s.cfg.Snapshot == connectors.SnapshotNever {
-			lsn, _ := pglogrepl.ParseLSN(deref(confirmed))
-			s.startAt, s.lastCP = lsn, lsn
-			s.acked.Store(uint64(lsn))
-			s.log.Info("streaming from existing slot", "slot", slot, "position", lsn.String())
-			return nil
-		}
-		s.log.Warn("dropping replication slot left by an unfinished snapshot", "slot", slot)
-		if err := pglogrepl.DropReplicationSlot(ctx, s.repl, slot, pglogrepl.DropReplicationSlotOptions{Wait: true}); err != nil {
-			return fmt.Errorf("drop replication slot %q: %w", slot, err)
-		}
-	}
-	action := "EXPORT_SNAPSHOT"
-	if s.cfg.Snapshot == connectors.SnapshotNever {
-		action = "NOEXPORT_SNAPSHOT"
-	}
-	res, err := pglogrepl.CreateReplicationSlot(ctx, s.repl, slot, "pgoutput",
-		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: action})
-	if err != nil {
-		return fmt.Errorf("source.postgres.slot: create replication slot %q: %w (the user needs the REPLICATION attribute, and max_replication_slots a free slot)", slot, err)
-	}
-	lsn, err := pglogrepl.ParseLSN(res.ConsistentPoint)
-	if err != nil {
-		return fmt.Errorf("create replication slot %q: %w", slot, err)
-	}
-	s.startAt = lsn
-	s.snapshotName = res.SnapshotName
-	s.log.Info("created replication slot", "slot", slot, "consistent_point", lsn.String())
 	return nil
 }
 
@@ -359,8 +289,8 @@ func (s *Source) run(ctx context.Context) {
 }
 
 func (s *Source) readAll(ctx context.Context) error {
-	if s.snapshotName != "" {
-		if err := s.snapshot(ctx); err != nil {
+	if s.snaps.initial {
+		if err := s.initialSnapshot(ctx); err != nil {
 			return err
 		}
 		if s.cfg.Snapshot == connectors.SnapshotOnly {
@@ -379,50 +309,6 @@ func (s *Source) readAll(ctx context.Context) error {
 		}
 	}
 	return s.stream(ctx)
-}
-
-// snapshot reads every table inside the slot's exported snapshot.
-func (s *Source) snapshot(ctx context.Context) error {
-	if _, err := s.conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
-		return fmt.Errorf("begin snapshot: %w", err)
-	}
-	if _, err := s.conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(s.snapshotName)); err != nil {
-		return fmt.Errorf("set transaction snapshot: %w", err)
-	}
-	at := time.Now().UTC()
-	pos := Position{LSN: s.startAt}
-	for _, name := range s.cfg.Tables {
-		tn, _ := parseTableName(name)
-		rel := s.byName[tn]
-		t := rel.table
-		start, n := time.Now(), 0
-		rr := s.conn.PgConn().ExecParams(ctx, "SELECT "+selectList(t)+" FROM "+pgx.Identifier{tn.schema, tn.name}.Sanitize(), nil, nil, nil, nil)
-		for rr.NextRow() {
-			row, err := rel.decodeValues(rr.Values())
-			if err != nil {
-				rr.Close()
-				return err
-			}
-			s.pending.Changes = append(s.pending.Changes, connectors.Change{Op: connectors.OpRead, Table: t, After: row, Pos: pos, CommitTime: at})
-			n++
-			if len(s.pending.Changes) >= maxBatch {
-				if err := s.flush(ctx); err != nil {
-					rr.Close()
-					return err
-				}
-			}
-		}
-		if _, err := rr.Close(); err != nil {
-			return fmt.Errorf("snapshot table %s: %w", tn, err)
-		}
-		s.log.Info("snapshot of table read", "table", tn.String(), "rows", n, "took", time.Since(start).Round(time.Millisecond))
-	}
-	if _, err := s.conn.Exec(ctx, "COMMIT"); err != nil {
-		return fmt.Errorf("end snapshot: %w", err)
-	}
-	s.lastCP = s.startAt
-	s.pending.Checkpoint = pos
-	return s.flush(ctx)
 }
 
 func quoteLiteral(s string) string {
@@ -455,6 +341,7 @@ func (s *Source) flush(ctx context.Context) error {
 	if len(s.pending.Changes) == 0 && s.pending.Checkpoint == nil {
 		return nil
 	}
+	s.decorate()
 	var tick <-chan time.Time
 	if s.startedStreaming() {
 		t := time.NewTicker(statusInterval)
@@ -485,6 +372,7 @@ func (s *Source) offer(ctx context.Context) error {
 	if len(s.pending.Changes) == 0 && s.pending.Checkpoint == nil {
 		return nil
 	}
+	s.decorate()
 	select {
 	case s.out <- s.pending:
 		s.pending = connectors.Batch{}
@@ -522,6 +410,9 @@ func (s *Source) stream(ctx context.Context) error {
 				if err := s.offer(ctx); err != nil {
 					return err
 				}
+			}
+			if err := s.pollSnapshots(ctx); err != nil {
+				return err
 			}
 		}
 		rctx, cancel := context.WithDeadline(ctx, s.nextStatus)
@@ -586,6 +477,9 @@ func (s *Source) handleMessage(ctx context.Context, wal []byte) error {
 	if err != nil {
 		return fmt.Errorf("parse logical replication message: %w", err)
 	}
+	if m, ok := msg.(*pglogrepl.LogicalDecodingMessage); ok && m.Prefix == watermarkPrefix {
+		return s.handleWatermark(ctx, m)
+	}
 	switch m := msg.(type) {
 	case *pglogrepl.RelationMessage:
 		return s.handleRelation(ctx, m)
@@ -634,6 +528,7 @@ func (s *Source) handleMessage(ctx context.Context, wal []byte) error {
 // add appends a change of the current transaction to the pending batch.
 func (s *Source) add(ctx context.Context, c connectors.Change) error {
 	c.Pos, c.TxID, c.CommitTime = s.txPos, s.txID, s.txTime
+	s.noteChange(&c)
 	s.pending.Changes = append(s.pending.Changes, c)
 	s.pending.Checkpoint = nil
 	if len(s.pending.Changes) >= maxBatch {

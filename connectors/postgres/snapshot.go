@@ -1,0 +1,359 @@
+package postgres
+
+// # Snapshots
+//
+// The initial snapshot reads every table in primary-key chunks, several at
+// once. When the slot is new, every reader imports the slot's exported
+// snapshot (SET TRANSACTION SNAPSHOT) on a connection of its own, so all of
+// them see the database exactly at the slot's consistent point C and
+// streaming from C afterwards neither loses nor repeats a change.
+//
+// Progress (per table, the last key of the chunks that Kafka has
+// acknowledged in order) travels in the Position, with LSN C, as the
+// checkpoint of chunk ends. A snapshot interrupted half way resumes there:
+// the remaining chunks are read from a newer state of the database than C,
+// because the exported snapshot is gone. That is still exact once streamed:
+// the slot has kept everything since C, and streaming starts at C only after
+// the last chunk. For every key, either no change was committed after C, and
+// then whichever chunk holds the key reads the same row C had; or there was
+// one, and then the stream replays the key's last change after every
+// snapshot row, so a compacted topic ends with the key's current state (or
+// its tombstone). On the way the topic can show a newer row and then older
+// ones; like any replay after a restart, that is at least once, not lost.
+//
+// Incremental snapshots, read while streaming, are in incremental.go.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+// rowsPerMessage caps the rows a chunk reader hands over at once, so that a
+// large chunk streams through in bounded memory.
+const rowsPerMessage = 1024
+
+// snapshots is the Source's snapshot state. The reader goroutine owns it,
+// except for progress and the request queue, which have locks of their own.
+type snapshots struct {
+	opts connectors.SnapshotOptions
+	// tables are the captured tables, recorded in every checkpoint. The
+	// slice is never modified once checkpoints share it.
+	tables []string
+	// state is the snapshot under way, recorded in every checkpoint; nil
+	// when none. It is replaced, never modified.
+	state *SnapshotState
+	// initial is true while state is an initial snapshot still to be read
+	// before streaming.
+	initial  bool
+	progress progressTracker
+
+	// Incremental snapshots (incremental.go).
+	chunk    *chunk // the chunk between its watermarks, nil when none
+	runID    string
+	seq      uint64
+	mu       sync.Mutex
+	requests []string // guarded by mu
+}
+
+// decorate records the captured tables and the snapshot under way in the
+// pending batch's checkpoint. It is called just before a batch is handed to
+// Read: every row read so far is in that batch or an earlier one, so the
+// progress it records is covered.
+func (s *Source) decorate() {
+	if p, ok := s.pending.Checkpoint.(Position); ok {
+		p.Tables, p.Snapshot = s.snaps.tables, s.snaps.state
+		s.pending.Checkpoint = p
+	}
+}
+
+// chunkTask is one key range (lo, hi] of a table for a reader; a nil bound
+// is open.
+type chunkTask struct {
+	table int // index into the snapshot state's tables
+	seq   int // the chunk's number within its table
+	lo    []string
+	hi    []string
+}
+
+// chunkRows is what a reader hands to the emitter: rows of a chunk, and
+// with the last of them, done.
+type chunkRows struct {
+	task chunkTask
+	rows []connectors.Change
+	done bool
+}
+
+// tableFrontier tracks the chunks of one table that are read, to find the
+// last key below which every chunk is.
+type tableFrontier struct {
+	next int               // the first chunk not yet read
+	read map[int]chunkTask // chunks read ahead of next
+	rows int
+	took time.Time
+}
+
+// initialSnapshot reads the tables of the initial snapshot with parallel
+// chunk readers, hands the rows to Read, and checkpoints the progress at
+// every chunk end that completes a prefix of a table.
+func (s *Source) initialSnapshot(ctx context.Context) error {
+	sn := &s.snaps
+	st := sn.state
+	pos := Position{LSN: s.startAt}
+	if st == nil {
+		// Every table was read before a restart: only the last
+		// checkpoint is missing.
+		sn.initial = false
+		s.lastCP = s.startAt
+		s.pending.Checkpoint = pos
+		return s.flush(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	parallel := sn.opts.Parallelism
+	at := time.Now().UTC()
+
+	readers := make([]*pgx.Conn, parallel)
+	defer func() {
+		for _, c := range readers {
+			if c != nil {
+				_ = c.Close(context.WithoutCancel(ctx))
+			}
+		}
+	}()
+	for i := range readers {
+		c, err := pgx.ConnectConfig(ctx, s.conn.Config())
+		if err != nil {
+			return connectors.MarkRetryable(fmt.Errorf("connect to postgres for the snapshot: %w", err))
+		}
+		readers[i] = c
+	}
+	exported := s.snapshotName != ""
+	if exported {
+		// The exported snapshot lives until the replication connection runs
+		// its next command; every connection imports it before then.
+		for _, c := range append([]*pgx.Conn{s.conn}, readers...) {
+			if err := importSnapshot(ctx, c, s.snapshotName); err != nil {
+				return err
+			}
+		}
+		s.log.Info("snapshot started", "tables", len(st.Tables), "parallelism", parallel, "chunk_size", sn.opts.ChunkSize)
+	} else {
+		s.log.Info("snapshot resumed: the remaining chunks are read from the current state; streaming from the consistent point replays every later change",
+			"tables", len(st.Tables), "parallelism", parallel, "chunk_size", sn.opts.ChunkSize)
+	}
+	for _, t := range st.Tables {
+		sn.progress.add(t.Table, false)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	tasks := make(chan chunkTask)
+	out := make(chan chunkRows, parallel)
+	g.Go(func() error {
+		defer close(tasks)
+		return s.splitChunks(gctx, st, tasks)
+	})
+	var readersWG sync.WaitGroup
+	for _, c := range readers {
+		readersWG.Add(1)
+		g.Go(func() error {
+			defer readersWG.Done()
+			for task := range tasks {
+				if err := s.readChunk(gctx, c, st, task, pos, at, out); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	go func() {
+		readersWG.Wait()
+		close(out)
+	}()
+
+	err := s.emitChunks(ctx, st, out)
+	if err != nil {
+		cancel()
+		for range out {
+		}
+	}
+	err = errors.Join(err, g.Wait())
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return context.Canceled
+		}
+		return err
+	}
+	if exported {
+		if _, err := s.conn.Exec(ctx, "COMMIT"); err != nil {
+			return fmt.Errorf("end snapshot: %w", err)
+		}
+		s.snapshotName = ""
+	}
+	sn.state, sn.initial = nil, false
+	s.lastCP = s.startAt
+	s.pending.Checkpoint = pos
+	return s.flush(ctx)
+}
+
+// importSnapshot begins a transaction in an exported snapshot.
+func importSnapshot(ctx context.Context, c *pgx.Conn, name string) error {
+	if _, err := c.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return connectors.MarkRetryable(fmt.Errorf("begin snapshot: %w", err))
+	}
+	if _, err := c.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(name)); err != nil {
+		return fmt.Errorf("set transaction snapshot: %w", err)
+	}
+	return nil
+}
+
+// splitChunks cuts each unfinished table into key ranges of chunk_size rows,
+// in table order, and hands them to the readers. It runs ahead of them on
+// the source's own connection, reading only keys.
+func (s *Source) splitChunks(ctx context.Context, st *SnapshotState, tasks chan<- chunkTask) error {
+	n := s.snaps.opts.ChunkSize
+	for i, ts := range st.Tables {
+		if ts.Done {
+			continue
+		}
+		tn, _ := parseTableName(ts.Table)
+		rel := s.byName[tn]
+		ks := newKeyset(tn, rel.table)
+		s.snaps.progress.start(ts.Table, estimateRows(ctx, s.conn, tn))
+		lo := ts.After
+		for seq := 0; ; seq++ {
+			rr := s.conn.PgConn().ExecParams(ctx, ks.boundaryQuery(lo != nil, n), keyParams(lo, nil), nil, nil, nil)
+			var hi []string
+			for rr.NextRow() {
+				hi = keyText(&connectors.Table{Key: seqKey(len(rel.table.Key))}, rr.Values())
+			}
+			if _, err := rr.Close(); err != nil {
+				return connectors.MarkRetryable(fmt.Errorf("snapshot table %s: find chunk bounds: %w", tn, err))
+			}
+			select {
+			case tasks <- chunkTask{table: i, seq: seq, lo: lo, hi: hi}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if hi == nil {
+				break
+			}
+			lo = hi
+		}
+	}
+	return nil
+}
+
+// seqKey is [0, 1, ..., n-1]: the key positions of a row that holds only
+// the key.
+func seqKey(n int) []int {
+	k := make([]int, n)
+	for i := range k {
+		k[i] = i
+	}
+	return k
+}
+
+// readChunk reads one key range and hands its rows over in messages of at
+// most rowsPerMessage rows, the last one marked done.
+func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *SnapshotState, task chunkTask, pos Position, at time.Time, out chan<- chunkRows) error {
+	tn, _ := parseTableName(st.Tables[task.table].Table)
+	rel := s.byName[tn]
+	ks := newKeyset(tn, rel.table)
+	send := func(m chunkRows) error {
+		select {
+		case out <- m:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	rows := make([]connectors.Change, 0, min(s.snaps.opts.ChunkSize, rowsPerMessage))
+	rr := conn.PgConn().ExecParams(ctx, ks.rangeQuery(task.lo != nil, task.hi != nil), keyParams(task.lo, task.hi), nil, nil, nil)
+	for rr.NextRow() {
+		row, err := rel.decodeValues(rr.Values())
+		if err != nil {
+			rr.Close()
+			return err
+		}
+		rows = append(rows, connectors.Change{Op: connectors.OpRead, Table: rel.table, After: row, Pos: pos, CommitTime: at})
+		if len(rows) >= rowsPerMessage {
+			if err := send(chunkRows{task: task, rows: rows}); err != nil {
+				rr.Close()
+				return err
+			}
+			rows = make([]connectors.Change, 0, rowsPerMessage)
+		}
+	}
+	if _, err := rr.Close(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return connectors.MarkRetryable(fmt.Errorf("snapshot table %s: %w", tn, err))
+	}
+	return send(chunkRows{task: task, rows: rows, done: true})
+}
+
+// emitChunks hands the readers' rows to Read in the order they arrive, and
+// records a table's progress once the chunks before a chunk end are all
+// read: checkpoints then move forward in the order Read returns them.
+func (s *Source) emitChunks(ctx context.Context, st *SnapshotState, in <-chan chunkRows) error {
+	sn := &s.snaps
+	fronts := make([]tableFrontier, len(st.Tables))
+	for m := range in {
+		ts := st.Tables[m.task.table].Table
+		s.pending.Changes = append(s.pending.Changes, m.rows...)
+		sn.progress.addRows(ts, len(m.rows))
+		f := &fronts[m.task.table]
+		f.rows += len(m.rows)
+		if f.took.IsZero() {
+			f.took = time.Now()
+		}
+		if !m.done {
+			if len(s.pending.Changes) >= maxBatch {
+				if err := s.flush(ctx); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if f.read == nil {
+			f.read = map[int]chunkTask{}
+		}
+		f.read[m.task.seq] = m.task
+		moved := false
+		for {
+			t, ok := f.read[f.next]
+			if !ok {
+				break
+			}
+			delete(f.read, f.next)
+			f.next++
+			moved = true
+			sn.state = sn.state.advanced(t.table, t.hi, t.hi == nil)
+			if t.hi == nil {
+				p := sn.progress.finish(ts)
+				s.log.Info("snapshot of table read", "table", ts, "rows", f.rows, "took", time.Since(f.took).Round(time.Millisecond),
+					"rows_per_second", int64(p.Rate(time.Now())))
+			}
+		}
+		if moved {
+			s.pending.Checkpoint = Position{LSN: s.startAt}
+			if err := s.flush(ctx); err != nil {
+				return err
+			}
+		} else if len(s.pending.Changes) >= maxBatch {
+			if err := s.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

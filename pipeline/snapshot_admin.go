@@ -1,0 +1,116 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+// SnapshotRequestReply is the JSON answer of POST /snapshot.
+type SnapshotRequestReply struct {
+	// Queued are the tables queued for an incremental snapshot.
+	Queued []string `json:"queued,omitempty"`
+	// Error says why the request was refused.
+	Error string `json:"error,omitempty"`
+}
+
+// registerSnapshotAdmin adds the snapshot endpoints to the admin listener:
+//
+//	POST /snapshot?table=T[&table=U]  queue incremental snapshots of the
+//	                                  tables: 202, 400 if refused, 503 if
+//	                                  the source is not open
+//	GET  /snapshot                    snapshot progress as JSON
+func (p *Pipeline) registerSnapshotAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("POST /snapshot", func(w http.ResponseWriter, r *http.Request) {
+		reply := func(code int, rep SnapshotRequestReply) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			_ = json.NewEncoder(w).Encode(rep)
+		}
+		tables := r.URL.Query()["table"]
+		if len(tables) == 0 {
+			reply(http.StatusBadRequest, SnapshotRequestReply{Error: "name at least one table: POST /snapshot?table=schema.table"})
+			return
+		}
+		src, _ := p.source.Load().(connectors.Source)
+		if src == nil {
+			reply(http.StatusServiceUnavailable, SnapshotRequestReply{Error: "the source is not open yet; try again"})
+			return
+		}
+		req, ok := src.(connectors.SnapshotRequester)
+		if !ok {
+			reply(http.StatusNotImplemented, SnapshotRequestReply{Error: "this source cannot snapshot tables while streaming"})
+			return
+		}
+		if err := req.RequestSnapshot(r.Context(), tables); err != nil {
+			code := http.StatusInternalServerError
+			if errors.Is(err, connectors.ErrSnapshotRefused) {
+				code = http.StatusBadRequest
+			}
+			reply(code, SnapshotRequestReply{Error: err.Error()})
+			return
+		}
+		p.log.Info("incremental snapshot requested through the admin listener", "tables", tables)
+		reply(http.StatusAccepted, SnapshotRequestReply{Queued: tables})
+	})
+	mux.HandleFunc("GET /snapshot", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(p.SnapshotProgress())
+	})
+}
+
+// SnapshotProgress returns the running source's snapshot progress: empty
+// when the source reports none.
+func (p *Pipeline) SnapshotProgress() connectors.SnapshotProgress {
+	if pr, ok := p.source.Load().(connectors.SnapshotProgressReporter); ok && pr != nil {
+		return pr.SnapshotProgress()
+	}
+	return connectors.SnapshotProgress{}
+}
+
+// RequestSnapshot asks the daemon running with cfg to snapshot tables while
+// it streams, through its admin listener at admin (host:port; empty means
+// cfg's http.listen). It returns the daemon's refusal as an error.
+func RequestSnapshot(ctx context.Context, cfg *Config, admin string, tables []string) (SnapshotRequestReply, error) {
+	if admin == "" {
+		if cfg.HTTP.Listen == "off" {
+			return SnapshotRequestReply{}, errors.New("http.listen is off: the running daemon cannot be asked (pass --admin host:port)")
+		}
+		admin = cfg.HTTP.Listen
+	}
+	if strings.HasPrefix(admin, "0.0.0.0:") || strings.HasPrefix(admin, ":") {
+		admin = "127.0.0.1:" + admin[strings.LastIndex(admin, ":")+1:]
+	}
+	q := url.Values{"table": tables}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+admin+"/snapshot?"+q.Encode(), nil)
+	if err != nil {
+		return SnapshotRequestReply{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return SnapshotRequestReply{}, fmt.Errorf("ask the daemon at %s (is liberator run with this config running?): %w", admin, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return SnapshotRequestReply{}, fmt.Errorf("read the answer of %s: %w", admin, err)
+	}
+	var rep SnapshotRequestReply
+	if err := json.Unmarshal(body, &rep); err != nil {
+		return SnapshotRequestReply{}, fmt.Errorf("the answer of %s is not a snapshot reply (%s): %q", admin, resp.Status, body)
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		return rep, fmt.Errorf("the daemon refused: %s", rep.Error)
+	}
+	return rep, nil
+}
