@@ -268,6 +268,15 @@ type LagReporter interface {
 	Lag() Lag
 }
 
+// Describer is implemented by sources that can describe their configured
+// tables as they are now, before Open and without changing anything, so
+// that liberator checks its entity mapping against them at start rather
+// than when a table's first change arrives. Describe opens its own
+// connection and may run concurrently with nothing else of the source.
+type Describer interface {
+	Describe(ctx context.Context) ([]*Table, error)
+}
+
 // Check is one preflight check and its outcome.
 type Check struct {
 	// Name says what was checked, as in "wal_level is logical".

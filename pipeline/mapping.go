@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -385,4 +386,28 @@ func appendFloat(f float64, bits int) []byte {
 		return []byte(strconv.FormatFloat(f, 'g', -1, bits))
 	}
 	return strconv.AppendFloat(nil, f, 'g', -1, bits)
+}
+
+// checkMapping checks the mapping against the tables as they are now, when
+// the source can describe them before it opens, so that a column a table
+// lacks stops liberator at start rather than at the table's first change.
+// Without a mapping it does nothing.
+func (p *Pipeline) checkMapping(ctx context.Context, src connectors.Source) error {
+	d, ok := src.(connectors.Describer)
+	if !ok || len(p.cfg.Mapping) == 0 {
+		return nil
+	}
+	tables, err := d.Describe(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range tables {
+		if m, name := p.cfg.mappingFor(t.ID()); m != nil {
+			if _, err := newView(t, m, name, p.cfg.MappingSalt); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

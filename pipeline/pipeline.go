@@ -124,6 +124,11 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if !p.started.Load() {
+		if err := p.checkMapping(ctx, src); err != nil {
+			return err
+		}
+	}
 	if err := src.Open(ctx, resume); err != nil {
 		return errors.Join(err, src.Close(context.WithoutCancel(ctx)))
 	if c, ok := src.(connectors.Checker); ok && !p.started.Load() {

@@ -338,7 +338,7 @@ func checkKeyColumns(tn tableName, cols []column, key []string, identity byte) e
 		}
 	}
 	if identity != 'f' {
-		return fmt.Errorf("%w: %s is keyed by mapping.%s.key, so its updates and deletes must carry every column: ALTER TABLE %s REPLICA IDENTITY FULL",
+		return fmt.Errorf("%w: %s: it is keyed by mapping.%s.key, so its updates and deletes must carry every column: ALTER TABLE %s REPLICA IDENTITY FULL",
 			ErrNoPrimaryKey, tn, tn, pgx.Identifier{tn.schema, tn.name}.Sanitize())
 	}
 	return nil
