@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -154,3 +156,77 @@ type SnapshotRequester interface {
 // that cannot be served as asked: a table that is not captured, or a source
 // that is not streaming (snapshot mode only).
 var ErrSnapshotRefused = errors.New("snapshot request refused")
+
+// SnapshotTracker keeps the progress a source reports through
+// SnapshotProgressReporter. Its methods may be called from any goroutine.
+// The zero value is ready to use.
+type SnapshotTracker struct {
+	mu     sync.Mutex
+	tables []TableProgress
+}
+
+// Add registers a table that waits for its snapshot. A table registered
+// before starts over if its last snapshot had finished.
+func (p *SnapshotTracker) Add(table string, incremental bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i := p.find(table); i >= 0 {
+		if p.tables[i].Done {
+			p.tables[i] = TableProgress{Table: table, Incremental: incremental, Estimated: -1}
+		}
+		return
+	}
+	p.tables = append(p.tables, TableProgress{Table: table, Incremental: incremental, Estimated: -1})
+}
+
+func (p *SnapshotTracker) find(table string) int {
+	return slices.IndexFunc(p.tables, func(t TableProgress) bool { return t.Table == table })
+}
+
+// Start marks a registered table as being read, with its estimated row
+// count (-1 when unknown). A table already started keeps its start.
+func (p *SnapshotTracker) Start(table string, estimated int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i := p.find(table); i >= 0 && p.tables[i].Started.IsZero() {
+		p.tables[i].Started = time.Now()
+		p.tables[i].Estimated = estimated
+	}
+}
+
+// Started reports whether a table is being read or was read.
+func (p *SnapshotTracker) Started(table string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := p.find(table)
+	return i >= 0 && !p.tables[i].Started.IsZero()
+}
+
+// AddRows counts rows read from a table.
+func (p *SnapshotTracker) AddRows(table string, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i := p.find(table); i >= 0 {
+		p.tables[i].Rows += int64(n)
+	}
+}
+
+// Finish marks a table's snapshot as done and returns its progress.
+func (p *SnapshotTracker) Finish(table string) TableProgress {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := p.find(table)
+	if i < 0 {
+		return TableProgress{Table: table}
+	}
+	p.tables[i].Done = true
+	p.tables[i].Finished = time.Now()
+	return p.tables[i]
+}
+
+// Progress returns a copy of the progress.
+func (p *SnapshotTracker) Progress() SnapshotProgress {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return SnapshotProgress{Tables: slices.Clone(p.tables)}
+}

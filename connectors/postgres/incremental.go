@@ -106,7 +106,7 @@ func (s *Source) takeRequests() {
 			continue
 		}
 		sn.state = sn.state.with(t)
-		sn.progress.add(t, true)
+		sn.progress.Add(t, true)
 		s.log.Info("incremental snapshot requested", "table", t)
 	}
 }
@@ -128,9 +128,9 @@ func (s *Source) pollSnapshots(ctx context.Context) error {
 	ts := sn.state.Tables[i]
 	tn, _ := parseTableName(ts.Table)
 	rel := s.byName[tn]
-	if !sn.progress.started(ts.Table) {
-		sn.progress.add(ts.Table, true)
-		sn.progress.start(ts.Table, estimateRows(ctx, s.conn, tn))
+	if !sn.progress.Started(ts.Table) {
+		sn.progress.Add(ts.Table, true)
+		sn.progress.Start(ts.Table, estimateRows(ctx, s.conn, tn))
 		s.log.Info("incremental snapshot of table started", "table", ts.Table, "resumed", ts.After != nil)
 	}
 	if sn.runID == "" {
@@ -231,10 +231,10 @@ func (s *Source) closeWindow(ctx context.Context, c *chunk) error {
 	}
 	s.pending.Checkpoint = nil
 	table := sn.state.Tables[c.index].Table
-	sn.progress.addRows(table, len(c.rows))
+	sn.progress.AddRows(table, len(c.rows))
 	sn.state = sn.state.advanced(c.index, c.last, !c.full)
 	if !c.full {
-		p := sn.progress.finish(table)
+		p := sn.progress.Finish(table)
 		s.log.Info("incremental snapshot of table read", "table", table, "rows", p.Rows,
 			"took", p.Finished.Sub(p.Started).Round(time.Millisecond))
 	}

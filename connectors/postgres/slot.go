@@ -80,7 +80,7 @@ func (s *Source) prepareStart(ctx context.Context, resume []byte) error {
 		}
 		if sn.state != nil {
 			for _, t := range sn.state.Tables {
-				sn.progress.add(t.Table, true)
+				sn.progress.Add(t.Table, true)
 			}
 		}
 		s.log.Info("resuming stream", "slot", slot, "position", pos.String())
@@ -151,7 +151,7 @@ func (s *Source) replaceLostSlot(ctx context.Context, pos Position) error {
 	}
 	s.snaps.state = (*SnapshotState)(nil).with(s.snaps.tables...)
 	for _, t := range s.snaps.tables {
-		s.snaps.progress.add(t, true)
+		s.snaps.progress.Add(t, true)
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ type snapshots struct {
 	// initial is true while state is an initial snapshot still to be read
 	// before streaming.
 	initial  bool
-	progress progressTracker
+	progress connectors.SnapshotTracker
 
 	// Incremental snapshots (incremental.go).
 	chunk    *chunk // the chunk between its watermarks, nil when none
@@ -150,7 +150,7 @@ func (s *Source) initialSnapshot(ctx context.Context) error {
 			"tables", len(st.Tables), "parallelism", parallel, "chunk_size", sn.opts.ChunkSize)
 	}
 	for _, t := range st.Tables {
-		sn.progress.add(t.Table, false)
+		sn.progress.Add(t.Table, false)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -226,7 +226,7 @@ func (s *Source) splitChunks(ctx context.Context, st *SnapshotState, tasks chan<
 		tn, _ := parseTableName(ts.Table)
 		rel := s.byName[tn]
 		ks := newKeyset(tn, rel.table)
-		s.snaps.progress.start(ts.Table, estimateRows(ctx, s.conn, tn))
+		s.snaps.progress.Start(ts.Table, estimateRows(ctx, s.conn, tn))
 		lo := ts.After
 		for seq := 0; ; seq++ {
 			rr := s.conn.PgConn().ExecParams(ctx, ks.boundaryQuery(lo != nil, n), keyParams(lo, nil), nil, nil, nil)
@@ -310,7 +310,7 @@ func (s *Source) emitChunks(ctx context.Context, st *SnapshotState, in <-chan ch
 	for m := range in {
 		ts := st.Tables[m.task.table].Table
 		s.pending.Changes = append(s.pending.Changes, m.rows...)
-		sn.progress.addRows(ts, len(m.rows))
+		sn.progress.AddRows(ts, len(m.rows))
 		f := &fronts[m.task.table]
 		f.rows += len(m.rows)
 		if f.took.IsZero() {
@@ -339,7 +339,7 @@ func (s *Source) emitChunks(ctx context.Context, st *SnapshotState, in <-chan ch
 			moved = true
 			sn.state = sn.state.advanced(t.table, t.hi, t.hi == nil)
 			if t.hi == nil {
-				p := sn.progress.finish(ts)
+				p := sn.progress.Finish(ts)
 				s.log.Info("snapshot of table read", "table", ts, "rows", f.rows, "took", time.Since(f.took).Round(time.Millisecond),
 					"rows_per_second", int64(p.Rate(time.Now())))
 			}
