@@ -6,6 +6,8 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/liberator-cdc/liberator/connectors"
 )
 
 // TestColumnDefaults feeds columnFromInfo the COLUMN_DEFAULT and EXTRA
@@ -114,4 +116,48 @@ mapping.nodot.key: "nodot" is not a table name (use database.table)`
 	if d := cmp.Diff(want, err.Error()); d != "" {
 		t.Errorf("errors (-want +got):\n%s", d)
 	}
+}
+
+// FuzzColumnDefault checks that any COLUMN_DEFAULT text gives nil or a
+// value of the column kind's form, without panicking.
+func FuzzColumnDefault(f *testing.F) {
+	for _, s := range []string{"42", "'it''s'", `'a\\b'`, "b'101'", "NULL", "current_timestamp()", "'2020-01-02'", "1e300", "'a,c'"} {
+		f.Add(s, true)
+	}
+	infos := []infoColumn{
+		{DataType: "int", ColumnType: "int"}, {DataType: "bigint", ColumnType: "bigint unsigned"},
+		{DataType: "decimal", ColumnType: "decimal(10,2)", Precision: 10, Scale: 2}, {DataType: "varchar", ColumnType: "varchar(9)", Charset: "utf8mb4"},
+		{DataType: "bit", ColumnType: "bit(12)", Precision: 12}, {DataType: "date", ColumnType: "date"}, {DataType: "set", ColumnType: "set('a')", Charset: "utf8mb4"},
+		{DataType: "double", ColumnType: "double"},
+	}
+	f.Fuzz(func(t *testing.T, def string, mariadb bool) {
+		for _, ic := range infos {
+			ic.Name, ic.Default, ic.MariaDB = "c", def, mariadb
+			c, err := columnFromInfo("d.t", ic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Default == nil {
+				continue
+			}
+			var ok bool
+			switch c.Type.Kind {
+			case connectors.KindInt32, connectors.KindDate:
+				_, ok = c.Default.(int32)
+			case connectors.KindInt64:
+				_, ok = c.Default.(int64)
+			case connectors.KindDecimal, connectors.KindString:
+				_, ok = c.Default.(string)
+			case connectors.KindBytes:
+				_, ok = c.Default.([]byte)
+			case connectors.KindArray:
+				_, ok = c.Default.([]any)
+			case connectors.KindFloat64:
+				_, ok = c.Default.(float64)
+			}
+			if !ok {
+				t.Errorf("default %q of %s = %#v", def, ic.ColumnType, c.Default)
+			}
+		}
+	})
 }

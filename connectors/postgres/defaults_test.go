@@ -122,3 +122,43 @@ mapping.x.y.z.key: "x.y.z" is not a table name (use schema.table)`
 		t.Errorf("errors (-want +got):\n%s", d)
 	}
 }
+
+// FuzzParseDefault checks that any default expression gives nil or a value
+// of the column kind's form, without panicking.
+func FuzzParseDefault(f *testing.F) {
+	for _, s := range []string{"42", "'-42'::integer", "'it''s'::text", "'{1,NULL}'::integer[]", "now()", "'\x00'::bytea", "1.5", "true", "'2020-01-02'::date"} {
+		f.Add(s)
+	}
+	types := []connectors.Type{
+		{Kind: connectors.KindInt32}, {Kind: connectors.KindDecimal, Precision: 10, Scale: 2}, {Kind: connectors.KindString},
+		{Kind: connectors.KindBytes}, {Kind: connectors.KindDate}, {Kind: connectors.KindBool}, {Kind: connectors.KindFloat64},
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		for _, typ := range types {
+			d, err := decoderFor(typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := parseDefault(expr, typ, 0, -1, d)
+			if v == nil {
+				continue
+			}
+			var ok bool
+			switch typ.Kind {
+			case connectors.KindInt32, connectors.KindDate:
+				_, ok = v.(int32)
+			case connectors.KindDecimal, connectors.KindString:
+				_, ok = v.(string)
+			case connectors.KindBytes:
+				_, ok = v.([]byte)
+			case connectors.KindBool:
+				_, ok = v.(bool)
+			case connectors.KindFloat64:
+				_, ok = v.(float64)
+			}
+			if !ok {
+				t.Errorf("parseDefault(%q) for %s = %#v", expr, typ.Kind, v)
+			}
+		}
+	})
+}
