@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/big"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -308,14 +307,4 @@ func waitLog(t *testing.T, d *daemon, s string) {
 	if !d.logContains(s) {
 		t.Fatalf("log does not say %q:\n%s", s, d.logTail())
 	}
-}
-
-// keysOf lists a row set's keys, sorted, for messages.
-func keysOf(rs rowSet) string {
-	var ks []string
-	for k := range rs {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return strings.Join(ks, " ")
 }
