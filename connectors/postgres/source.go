@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/liberator-cdc/liberator/connectors"
 )
@@ -72,7 +73,10 @@ type Source struct {
 	// read before streaming.
 	snapshotName string
 
-	acked atomic.Uint64 // highest acknowledged LSN
+	acked      atomic.Uint64 // highest acknowledged LSN
+	walEnd     atomic.Uint64 // the server's WAL end, as last reported
+	lastCommit atomic.Int64  // commit time of the newest transaction, Unix µs
+	pgcfg      *pgx.ConnConfig
 
 	out    chan connectors.Batch
 	cancel context.CancelFunc
@@ -87,6 +91,8 @@ type Source struct {
 	inTx       bool
 	txPos      Position
 	txID       string
+	txXid      uint32 // the xid of txID
+	visibleXid uint32 // the last xid seen visible to new snapshots
 	txTime     time.Time
 	nextStatus time.Time
 }
@@ -118,6 +124,7 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 	for k, v := range sessionParams {
 		pgcfg.RuntimeParams[k] = v
 	}
+	s.pgcfg = pgcfg
 	replCfg := pgcfg.Config.Copy()
 	replCfg.RuntimeParams["replication"] = "database"
 
@@ -308,7 +315,10 @@ func (s *Source) readAll(ctx context.Context) error {
 			return err
 		}
 	}
-	return s.stream(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.stream(gctx) })
+	g.Go(func() error { return s.watch(gctx, s.pgcfg) })
+	return g.Wait()
 }
 
 func quoteLiteral(s string) string {
@@ -450,6 +460,7 @@ func (s *Source) handleCopyData(ctx context.Context, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("parse keepalive: %w", err)
 		}
+		s.noteWALEnd(pkm.ServerWALEnd)
 		if pkm.ReplyRequested {
 			s.nextStatus = time.Time{}
 		}
@@ -467,6 +478,7 @@ func (s *Source) handleCopyData(ctx context.Context, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("parse xlog data: %w", err)
 		}
+		s.noteWALEnd(xld.ServerWALEnd)
 		return s.handleMessage(ctx, xld.WALData)
 	}
 	return nil
@@ -487,9 +499,11 @@ func (s *Source) handleMessage(ctx context.Context, wal []byte) error {
 		s.inTx = true
 		s.txPos = Position{LSN: m.FinalLSN}
 		s.txID = strconv.FormatUint(uint64(m.Xid), 10)
+		s.txXid = m.Xid
 		s.txTime = m.CommitTime.UTC()
 	case *pglogrepl.CommitMessage:
 		s.inTx = false
+		s.lastCommit.Store(m.CommitTime.UnixMicro())
 		s.lastCP = m.TransactionEndLSN
 		s.pending.Checkpoint = Position{LSN: m.TransactionEndLSN}
 		return s.offer(ctx)
@@ -515,6 +529,14 @@ func (s *Source) handleMessage(ctx context.Context, wal []byte) error {
 			return err
 		}
 		return s.add(ctx, connectors.Change{Op: connectors.OpDelete, Table: rel.table, Before: old})
+	case *pglogrepl.LogicalDecodingMessage:
+		// A non-transactional message, such as a heartbeat, outside a
+		// transaction is a safe resume point, like a keepalive.
+		if !m.Transactional && !s.inTx && m.LSN > s.lastCP {
+			s.lastCP = m.LSN
+			s.pending.Checkpoint = Position{LSN: m.LSN}
+			return s.offer(ctx)
+		}
 	case *pglogrepl.TruncateMessage:
 		for _, id := range m.RelationIDs {
 			if rel := s.rels[id]; rel != nil {
@@ -560,6 +582,17 @@ func (s *Source) handleUpdate(ctx context.Context, m *pglogrepl.UpdateMessage) e
 	moved := old != nil && keyChanged(rel.table, old, row)
 	if unchanged {
 		found, err := s.fillUnchanged(ctx, rel, m.NewTuple, row)
+		// A moved row that is not found under its new key may not be
+		// visible yet (see waitVisible); look again for a while before
+		// concluding that a later change removed it.
+		for wait := 10 * time.Millisecond; err == nil && !found && moved && wait <= time.Second; wait *= 2 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+			found, err = s.fillUnchanged(ctx, rel, m.NewTuple, row)
+		}
 		if err != nil {
 			return err
 		}
@@ -577,6 +610,14 @@ func (s *Source) handleUpdate(ctx context.Context, m *pglogrepl.UpdateMessage) e
 		c.Before = old
 	}
 	return s.add(ctx, c)
+}
+
+func keyOf(t *connectors.Table, row []any) []any {
+	k := make([]any, len(t.Key))
+	for n, i := range t.Key {
+		k[n] = row[i]
+	}
+	return k
 }
 
 // keyChanged compares the key columns of two rows. Key values are of
@@ -602,6 +643,9 @@ func keyChanged(t *connectors.Table, old, row []any) bool {
 // fillUnchanged reads the current values of the columns that the tuple
 // marked as unchanged TOAST values. It reports false if the row is gone.
 func (s *Source) fillUnchanged(ctx context.Context, rel *relation, tup *pglogrepl.TupleData, row []any) (bool, error) {
+	if err := s.waitVisible(ctx); err != nil {
+		return false, err
+	}
 	params := make([][]byte, len(rel.table.Key))
 	for n, i := range rel.table.Key {
 		params[n] = tup.Columns[i].Data
@@ -630,6 +674,39 @@ func (s *Source) fillUnchanged(ctx context.Context, rel *relation, tup *pglogrep
 		return false, connectors.MarkRetryable(fmt.Errorf("read unchanged TOAST values of %s: %w", rel.table.ID(), err))
 	}
 	return found, nil
+}
+
+// waitVisible waits until the transaction being decoded is visible to new
+// snapshots. The walsender can decode a commit before the committing backend
+// has left the proc array; in that window a query still sees the rows as
+// they were before the transaction, and a look-up by the new key of a moved
+// row would miss it.
+func (s *Source) waitVisible(ctx context.Context) error {
+	if s.visibleXid == s.txXid {
+		return nil
+	}
+	wait := time.Millisecond
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var running bool
+		err := s.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) x WHERE (x::text::bigint & 4294967295) = $1)`, int64(s.txXid)).Scan(&running)
+		if err != nil {
+			return connectors.MarkRetryable(fmt.Errorf("wait for transaction %d to be visible: %w", s.txXid, err))
+		}
+		if !running {
+			s.visibleXid = s.txXid
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return connectors.MarkRetryable(fmt.Errorf("wait for transaction %d to be visible: still running after 30s", s.txXid))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
 }
 
 // decodeTuple decodes a pgoutput tuple. Unchanged TOAST values are taken from
