@@ -124,13 +124,6 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if !p.started.Load() {
-		if err := p.checkMapping(ctx, src); err != nil {
-			return err
-		}
-	}
-	if err := src.Open(ctx, resume); err != nil {
-		return errors.Join(err, src.Close(context.WithoutCancel(ctx)))
 	if c, ok := src.(connectors.Checker); ok && !p.started.Load() {
 		var errs []error
 		for _, check := range c.Check(ctx) {
@@ -142,6 +135,13 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 			return fmt.Errorf("the source is not ready (liberator check lists every check):\n%w", errors.Join(errs...))
 		}
 	}
+	if !p.started.Load() {
+		if err := p.checkMapping(ctx, src); err != nil {
+			return err
+		}
+	}
+	if err := src.Open(ctx, resume); err != nil {
+		return errors.Join(err, src.Close(context.WithoutCancel(ctx)))
 	}
 	p.source.Store(src)
 	p.status.setState("running")
