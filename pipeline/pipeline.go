@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -212,6 +213,8 @@ type runner struct {
 	topicVersions map[string]*topicVersions
 
 	committedSeq uint64
+	hdr          headerCache
+	arenaHint    int
 }
 
 // readLoop reads batches, encodes their changes and produces them.
@@ -229,7 +232,9 @@ func (r *runner) readLoop(ctx context.Context) error {
 		}
 		f := r.cp.begin(b.Checkpoint)
 		promise := f.promise
-		var arena []byte
+		// Start each batch's arena at the size the last one reached, so
+		// that it rarely grows by copying.
+		arena := make([]byte, 0, r.arenaHint)
 		for i := range b.Changes {
 			c := &b.Changes[i]
 			// A batch that could not be produced whole is abandoned, so
@@ -246,6 +251,7 @@ func (r *runner) readLoop(ctx context.Context) error {
 			}
 		}
 		f.seal()
+		r.arenaHint = min(cap(arena), 64<<20)
 	}
 }
 
@@ -331,18 +337,43 @@ func (r *runner) produce(ctx context.Context, f *inflight, promise func(*kgo.Rec
 }
 
 func (r *runner) headers(c *connectors.Change) []kgo.RecordHeader {
-	h := make([]kgo.RecordHeader, 0, 4)
-	h = append(h,
-		kgo.RecordHeader{Key: HeaderOp, Value: []byte{byte(c.Op)}},
-		kgo.RecordHeader{Key: HeaderCommitTS, Value: []byte(c.CommitTime.UTC().Format("2006-01-02T15:04:05.000000Z"))},
-	)
-	if c.Pos != nil {
-		h = append(h, kgo.RecordHeader{Key: HeaderPosition, Value: []byte(c.Pos.String())})
+	// Every change of a transaction, and every row of a snapshot, shares
+	// these values: build them once and share the read-only slices.
+	hc := &r.hdr
+	if hc.h == nil || c.Op != hc.op || c.TxID != hc.txID || !c.CommitTime.Equal(hc.ts) || !samePosition(c.Pos, hc.pos) {
+		h := make([]kgo.RecordHeader, 0, 4)
+		h = append(h,
+			kgo.RecordHeader{Key: HeaderOp, Value: []byte{byte(c.Op)}},
+			kgo.RecordHeader{Key: HeaderCommitTS, Value: []byte(c.CommitTime.UTC().Format("2006-01-02T15:04:05.000000Z"))},
+		)
+		if c.Pos != nil {
+			h = append(h, kgo.RecordHeader{Key: HeaderPosition, Value: []byte(c.Pos.String())})
+		}
+		if c.TxID != "" {
+			h = append(h, kgo.RecordHeader{Key: HeaderTxID, Value: []byte(c.TxID)})
+		}
+		*hc = headerCache{op: c.Op, txID: c.TxID, ts: c.CommitTime, pos: c.Pos, h: h}
 	}
-	if c.TxID != "" {
-		h = append(h, kgo.RecordHeader{Key: HeaderTxID, Value: []byte(c.TxID)})
+	return hc.h
+}
+
+// headerCache holds the headers of the last change.
+type headerCache struct {
+	op   connectors.Op
+	txID string
+	ts   time.Time
+	pos  connectors.Position
+	h    []kgo.RecordHeader
+}
+
+// samePosition reports whether two positions are equal, for positions of
+// comparable types; others never compare equal.
+func samePosition(a, b connectors.Position) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
 	}
-	return h
+	t := reflect.TypeOf(a)
+	return t == reflect.TypeOf(b) && t.Comparable() && a == b
 }
 
 // tombstoneHeaders are the headers of the tombstone that precedes the new

@@ -411,6 +411,8 @@ func (s *Source) stream(ctx context.Context) error {
 	}
 	s.log.Info("streaming", "slot", s.cfg.Slot, "from", s.startAt.String())
 	s.nextStatus = time.Now()
+	rd := &deadlineCtx{parent: ctx}
+	defer rd.stop()
 	for {
 		if !time.Now().Before(s.nextStatus) {
 			if err := s.sendStatus(ctx); err != nil {
@@ -425,9 +427,9 @@ func (s *Source) stream(ctx context.Context) error {
 				return err
 			}
 		}
-		rctx, cancel := context.WithDeadline(ctx, s.nextStatus)
-		msg, err := s.repl.ReceiveMessage(rctx)
-		cancel()
+		// One deadline context per status interval, not per message: a
+		// busy stream receives hundreds of thousands of messages a second.
+		msg, err := s.repl.ReceiveMessage(rd.until(s.nextStatus))
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -447,6 +449,30 @@ func (s *Source) stream(ctx context.Context) error {
 		default:
 			return fmt.Errorf("replication: unexpected message %T", msg)
 		}
+	}
+}
+
+// deadlineCtx hands out a context with a deadline, made anew only when the
+// deadline changes.
+type deadlineCtx struct {
+	parent   context.Context
+	ctx      context.Context
+	cancel   context.CancelFunc
+	deadline time.Time
+}
+
+func (d *deadlineCtx) until(t time.Time) context.Context {
+	if d.ctx == nil || !t.Equal(d.deadline) {
+		d.stop()
+		d.ctx, d.cancel = context.WithDeadline(d.parent, t)
+		d.deadline = t
+	}
+	return d.ctx
+}
+
+func (d *deadlineCtx) stop() {
+	if d.cancel != nil {
+		d.cancel()
 	}
 }
 
