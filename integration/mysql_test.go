@@ -13,7 +13,6 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/liberator-cdc/liberator/internal/harness"
 	"github.com/liberator-cdc/liberator/schema"
@@ -111,36 +110,8 @@ commit_interval: 100ms
 // requireConverges waits until the topic of each table equals the table.
 func (e *mdbEnv) requireConverges(t *testing.T, ctx context.Context) {
 	t.Helper()
-	const timeout = 90 * time.Second
-	deadline := time.Now().Add(timeout)
-	for {
-		var last string
-		for table, key := range mdbTables {
-			want, err := readMariaDBTable(e.conn, table, key)
-			if err != nil {
-				t.Fatalf("read table %s: %v", table, err)
-			}
-			got, err := replayTopic(ctx, e.kafka.Brokers, e.client, "mdb."+table)
-			if err != nil {
-				last += fmt.Sprintf("replay %s: %v\n", table, err)
-				continue
-			}
-			if d := cmp.Diff(want, got); d != "" {
-				last += fmt.Sprintf("table %s differs from its topic (-table +topic):\n%s\n", table, truncate(d, 6000))
-			}
-		}
-		if last == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("topics did not converge to the tables within %s:\n%s", timeout, last)
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	read := func(table string) (rowSet, error) { return readMariaDBTable(e.conn, table, mdbTables[table]) }
+	requireTopicsEqual(t, ctx, e.kafka.Brokers, e.client, read, func(table string) string { return "mdb." + table }, keysOf(mdbTables), 90*time.Second)
 }
 
 // readMariaDBTable reads a table in the binary protocol, with the server

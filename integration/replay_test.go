@@ -239,15 +239,33 @@ func canonFloat(f float64, bits int) string {
 	return strconv.FormatFloat(f, 'g', -1, bits)
 }
 
-// requireConverges waits until the topic of each table equals the table.
+// requireConverges waits until the topic of each PostgreSQL table equals
+// the table.
 func requireConverges(t *testing.T, ctx context.Context, brokers []string, reg *schema.Registry, conn *pgx.Conn, topicOf func(table string) string, tables map[string][]string, timeout time.Duration) {
 	t.Helper()
+	read := func(table string) (rowSet, error) { return readTable(ctx, conn, table, tables[table]) }
+	requireTopicsEqual(t, ctx, brokers, reg, read, topicOf, keysOf(tables), timeout)
+}
+
+func keysOf(m map[string][]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// requireTopicsEqual waits until the replayed topic of each table equals the
+// table as read reads it, and fails the test with the differences if that
+// does not happen within timeout.
+func requireTopicsEqual(t *testing.T, ctx context.Context, brokers []string, reg *schema.Registry, read func(table string) (rowSet, error), topicOf func(table string) string, tables []string, timeout time.Duration) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
-	var last string
 	for {
-		last = ""
-		for table, key := range tables {
-			want, err := readTable(ctx, conn, table, key)
+		var last string
+		for _, table := range tables {
+			want, err := read(table)
 			if err != nil {
 				t.Fatalf("read table %s: %v", table, err)
 			}
