@@ -40,6 +40,9 @@ func startDaemon(t testing.TB, command, cfg string) *daemon {
 	}
 	cmd := exec.Command(binary, command, "--config", cfg)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// If the test binary dies (a -timeout panic), the daemon dies with it
+	// instead of running on.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start liberator: %v", err)
 	}
