@@ -189,41 +189,46 @@ func storedPosition(base string) string {
 	return st.Position
 }
 
-// killMidSnapshot waits until the daemon has read at least half of
-// public.big and stored a position inside the initial snapshot, then kills
-// it with SIGKILL.
-func killMidSnapshot(t *testing.T, d *daemon) {
+// killMidSnapshot waits until Kafka has acknowledged at least half of
+// table (of bigRows rows) and a position recording the progress after that
+// is stored, then kills the daemon with SIGKILL.
+func killMidSnapshot(t *testing.T, d *daemon, table string) {
 	t.Helper()
 	base := "http://" + d.adminAddr()
+	metric := regexp.MustCompile(`liberator_events_total\{op="r",table="` + regexp.QuoteMeta(table) + `"\} (\d+)`)
+	var before string
 	require.Eventually(t, func() bool {
-		p, err := snapshotProgress(base)
+		_, body, err := get(base + "/metrics")
 		if err != nil {
 			return false
 		}
-		for _, tp := range p.Tables {
-			if tp.Table == "public.big" && tp.Rows >= bigRows/2 && !tp.Done {
-				return strings.Contains(storedPosition(base), "initial snapshot")
-			}
+		m := metric.FindStringSubmatch(body)
+		if m == nil {
+			return false
 		}
-		return false
-	}, 60*time.Second, 5*time.Millisecond, "the snapshot of public.big never got a fifth of the way with a stored position:\n%s", d.logTail())
+		n, _ := strconv.Atoi(m[1])
+		before = storedPosition(base)
+		return n >= bigRows/2
+	}, 60*time.Second, 5*time.Millisecond, "Kafka never acknowledged half of %s:\n%s", table, d.logTail())
+	require.Eventually(t, func() bool {
+		pos := storedPosition(base)
+		return pos != before && strings.Contains(pos, "initial snapshot") && strings.Contains(pos, table+" read up to")
+	}, 60*time.Second, 5*time.Millisecond, "no position inside the snapshot of %s was stored after %q:\n%s", table, before, d.logTail())
 	d.kill()
 	t.Logf("killed with the stored position inside the initial snapshot")
 }
 
-var tableReadRE = regexp.MustCompile(`msg="snapshot of table read" table=public.big rows=(\d+)`)
-
 // requireResumed checks that a restarted daemon resumed the snapshot and
-// read only part of public.big.
-func requireResumed(t *testing.T, d *daemon) {
+// read only part of table.
+func requireResumed(t *testing.T, d *daemon, table string) {
 	t.Helper()
 	require.True(t, d.logContains("resuming the initial snapshot"), "the restart did not resume the snapshot:\n%s", d.logTail())
 	b, _ := os.ReadFile(d.log)
-	m := tableReadRE.FindSubmatch(b)
-	require.NotNil(t, m, "the restart did not finish public.big:\n%s", d.logTail())
+	m := regexp.MustCompile(`msg="snapshot of table read" (?:source=\w+ )?table=` + regexp.QuoteMeta(table) + ` rows=(\d+)`).FindSubmatch(b)
+	require.NotNil(t, m, "the restart did not finish %s:\n%s", table, d.logTail())
 	n, _ := strconv.Atoi(string(m[1]))
-	require.Less(t, n, bigRows*8/10, "the restart read %d rows of public.big, nearly all of them: it started over", n)
-	t.Logf("the restart read %d of about %d rows of public.big", n, bigRows)
+	require.Less(t, n, bigRows*8/10, "the restart read %d rows of %s, nearly all of them: it started over", n, table)
+	t.Logf("the restart read %d of about %d rows of %s", n, bigRows, table)
 }
 
 // TestIntegrationPostgresSnapshotKilledMidwayResumes kills `liberator run`
@@ -240,14 +245,14 @@ func TestIntegrationPostgresSnapshotKilledMidwayResumes(t *testing.T) {
 
 	d := startDaemon(t, "run", e.cfgPath)
 	bw := startBigWriter(t, ctx, e.dsn, 11)
-	killMidSnapshot(t, d)
+	killMidSnapshot(t, d, "public.big")
 	w.run(t, ctx, e.conn, 100)
 
 	d = startDaemon(t, "run", e.cfgPath)
 	w.run(t, ctx, e.conn, 100)
 	bw.halt(t)
 	e.requireTablesConverge(t, ctx, tables...)
-	requireResumed(t, d)
+	requireResumed(t, d, "public.big")
 	require.Equal(t, 0, d.stop(30*time.Second))
 }
 
@@ -265,14 +270,14 @@ func TestIntegrationPostgresSnapshotJobResumesThenRun(t *testing.T) {
 
 	bw := startBigWriter(t, ctx, e.dsn, 12)
 	job := startDaemon(t, "snapshot", e.cfgPath)
-	killMidSnapshot(t, job)
+	killMidSnapshot(t, job, "public.big")
 	w.run(t, ctx, e.conn, 50)
 
 	retry := startDaemon(t, "snapshot", e.cfgPath)
 	if code := retry.wait(2 * time.Minute); code != 0 {
 		t.Fatalf("the retried Job exited %d, want 0:\n%s", code, retry.logTail())
 	}
-	requireResumed(t, retry)
+	requireResumed(t, retry, "public.big")
 	w.run(t, ctx, e.conn, 50) // between the Job and the daemon
 
 	d := startDaemon(t, "run", e.cfgPath)

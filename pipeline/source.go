@@ -35,12 +35,13 @@ func (c *Config) newSource(log *slog.Logger) (connectors.Source, error) {
 
 func (c *Config) mysqlConfig(log *slog.Logger) mysql.Config {
 	return mysql.Config{
-		Flavor:   c.Source.Kind,
-		DSN:      c.Source.DSN,
-		Tables:   c.Source.Tables,
-		ServerID: c.Source.MySQL.ServerID,
-		Snapshot: c.Snapshot.Mode,
-		Logger:   log,
+		Flavor:    c.Source.Kind,
+		DSN:       c.Source.DSN,
+		Tables:    c.Source.Tables,
+		ServerID:  c.Source.MySQL.ServerID,
+		Snapshot:  c.Snapshot.Mode,
+		Logger:    log,
+		Snapshots: c.Snapshot.SnapshotOptions,
 
 		KeyColumns: c.keyColumns(),
 	}

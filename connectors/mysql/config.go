@@ -57,6 +57,9 @@ type Config struct {
 	// Snapshot says when the tables' existing rows are read. Default
 	// connectors.SnapshotInitial.
 	Snapshot connectors.SnapshotMode
+	// Snapshots tunes how snapshots read the tables (chunk size,
+	// parallelism, signal table); zero fields take their defaults.
+	Snapshots connectors.SnapshotOptions
 	// KeyColumns keys tables that have no primary key: "database.table" to
 	// the columns that identify a row (config: mapping.<table>.key). They
 	// must be NOT NULL; binlog_row_image=FULL makes updates and deletes
@@ -111,6 +114,14 @@ func (c Config) Validate() error {
 	}
 	if !c.Snapshot.Valid() {
 		errs = append(errs, fmt.Errorf("snapshot.mode: %q is not a mode (use initial, never or only)", c.Snapshot))
+	}
+	if err := c.Snapshots.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if st := c.Snapshots.SignalTable; st != "" {
+		if _, err := parseTableName(st); err != nil {
+			errs = append(errs, fmt.Errorf("snapshot.signal_table: %w", err))
+		}
 	}
 	for _, t := range slices.Sorted(maps.Keys(c.KeyColumns)) {
 		tn, err := parseTableName(t)

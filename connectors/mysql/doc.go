@@ -42,12 +42,19 @@
 //
 // # Snapshot
 //
-// The snapshot reads every table in one REPEATABLE READ transaction, with
-// a streamed binary-protocol SELECT per table (rows are never held in
-// memory beyond a batch), and emits connectors.OpRead changes. Batches
-// inside the snapshot have no checkpoint; a snapshot that is interrupted
-// starts over. The last snapshot batch's checkpoint is the binlog position
-// that matches the snapshot, where streaming then begins.
+// The snapshot takes a binlog position with a consistent-snapshot
+// transaction, then reads every table in primary-key chunks with
+// snapshot.parallelism readers, streamed binary-protocol SELECTs (rows are
+// never held in memory beyond a batch), and emits connectors.OpRead
+// changes. The readers share the position's read view when the server lets
+// them (chunked.go says how, and why the result is exact when it does not).
+// Chunk ends carry a checkpoint that records each table's progress with the
+// position, so a snapshot that is interrupted resumes there. The last
+// snapshot batch's checkpoint is the position alone, where streaming then
+// begins. Tables are also snapshotted while streaming, with DBLog's
+// watermarks in a signal table (incremental.go): on request, when a table
+// is added to the config, and after the binary log at the stored position
+// was purged.
 //
 //   - MariaDB: START TRANSACTION WITH CONSISTENT SNAPSHOT records, together
 //     with the transaction's read view, the binlog position of the last
@@ -63,8 +70,8 @@
 //     snapshot; it does not block writes. FLUSH TABLES WITH READ LOCK is
 //     never taken. This path cannot be tested here, where only MariaDB runs.
 //
-// As with mysqldump --single-transaction, DDL on a table the snapshot has
-// read waits until the snapshot ends.
+// As with mysqldump --single-transaction, DDL on a table a reader's view
+// has read waits until the snapshot ends.
 //
 // # Types
 //

@@ -418,7 +418,13 @@ func TestIntegrationSnapshotOnlyEndsAfterItsCheckpoint(t *testing.T) {
 	require.Len(t, changesOf(batches), 10000)
 	for i, b := range batches {
 		require.LessOrEqual(t, len(b.Changes), maxBatch)
-		require.Equal(t, i == len(batches)-1, b.Checkpoint != nil, "only the last batch has a checkpoint")
+		if i == len(batches)-1 {
+			require.NotNil(t, b.Checkpoint, "the last batch has a checkpoint")
+			require.Nil(t, b.Checkpoint.(Position).State.Snapshot, "the last checkpoint ends the snapshot")
+		} else if b.Checkpoint != nil {
+			st := b.Checkpoint.(Position).State
+			require.True(t, st != nil && st.Snapshot != nil && st.Snapshot.Initial, "a checkpoint at a chunk end records the snapshot's progress")
+		}
 	}
 	cp := batches[len(batches)-1].Checkpoint.(Position)
 	require.Equal(t, FlavorMariaDB, cp.Flavor)

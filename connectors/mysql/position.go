@@ -32,14 +32,21 @@ type Position struct {
 	// the executed set ("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"). It is
 	// empty when the server has no GTIDs.
 	GTID string
+	// State records the captured tables and the progress of a snapshot
+	// under way (snapstate.go); nil in positions that record neither.
+	State *PositionState
 }
 
 var _ connectors.Position = Position{}
 
 const positionPrefix = "mysql:"
 
-// String is "gtid=STATE", "FILE:OFFSET" or "FILE:OFFSET gtid=STATE".
+// String is "gtid=STATE", "FILE:OFFSET" or "FILE:OFFSET gtid=STATE",
+// followed by a note on a snapshot under way.
 func (p Position) String() string {
+	if p.State != nil && p.State.Snapshot != nil {
+		return Position{Flavor: p.Flavor, File: p.File, Offset: p.Offset, GTID: p.GTID}.String() + snapshotNote(p.State.Snapshot)
+	}
 	switch {
 	case p.File == "":
 		return "gtid=" + p.GTID
@@ -59,6 +66,9 @@ func (p Position) Encode() []byte {
 	}
 	if p.GTID != "" {
 		v.Set("gtid", p.GTID)
+	}
+	if p.State != nil {
+		v.Set("state", p.State.encode())
 	}
 	return []byte(positionPrefix + v.Encode())
 }
@@ -84,7 +94,7 @@ func parsePosition(s string) (Position, error) {
 	}
 	for k, vs := range v {
 		switch k {
-		case "flavor", "file", "offset", "gtid":
+		case "flavor", "file", "offset", "gtid", "state":
 		default:
 			return Position{}, fmt.Errorf("unknown field %q", k)
 		}
@@ -114,6 +124,11 @@ func parsePosition(s string) (Position, error) {
 	}
 	if p.File == "" && p.GTID == "" {
 		return Position{}, errors.New("neither file nor gtid")
+	}
+	if st, ok := v["state"]; ok {
+		if p.State, err = parseState(st[0]); err != nil {
+			return Position{}, err
+		}
 	}
 	return p, nil
 }

@@ -5,18 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
-	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liberator-cdc/liberator/connectors"
 )
 
-// snapshot reads every table in one consistent transaction on its own
-// connection, in a goroutine that streams rows to Read through out.
+// snapshot reads the tables in chunks (chunked.go), in a goroutine that
+// streams rows to Read through out. conn is the snapshot's own connection.
 type snapshot struct {
 	conn *client.Conn
 	g    *errgroup.Group
@@ -26,11 +24,13 @@ type snapshot struct {
 }
 
 // snapshotItem is what the snapshot goroutine hands to Read: either a
-// table it is about to read, or a batch of rows, or the end.
+// table it is about to read, or a batch of rows with the checkpoint that
+// follows them (if any), or the end.
 type snapshotItem struct {
-	table   *tableState
-	changes []connectors.Change
-	final   bool
+	table      *tableState
+	changes    []connectors.Change
+	checkpoint connectors.Position
+	final      bool
 }
 
 // snapshotSession makes the text and times a snapshot reads predictable:
@@ -44,8 +44,9 @@ var snapshotSession = []string{
 	"SET SESSION net_read_timeout = 86400",
 }
 
-// beginSnapshot opens the snapshot's transaction and records the binlog
-// position it matches, then starts reading the tables in the background.
+// beginSnapshot opens a transaction to record the binlog position of its
+// read view, exactly, then starts reading the tables in chunks in the
+// background (see chunked.go for why the chunks need not share that view).
 //
 // MariaDB: START TRANSACTION WITH CONSISTENT SNAPSHOT records, atomically
 // with the transaction's read view, the binlog position of the last
@@ -93,24 +94,9 @@ func (s *Source) beginSnapshot(ctx context.Context) error {
 	if err != nil {
 		return fail(err)
 	}
-	// Strings are read raw from here on; the position queries above needed
-	// text.
-	if _, err := run(ctx, conn, "SET character_set_results = NULL"); err != nil {
-		return fail(err)
-	}
 	s.log.Info("snapshot taken", "position", s.start.String())
 
-	sn := &snapshot{conn: conn, out: make(chan snapshotItem, 1), time: time.Now().UTC(), pos: s.start}
-	var gctx context.Context
-	sn.g, gctx = errgroup.WithContext(s.ctx)
-	sn.g.Go(func() error {
-		defer close(sn.out)
-		// A blocked read of the server's rows ends when the socket closes.
-		stop := context.AfterFunc(gctx, func() { _ = conn.Conn.Conn.Close() })
-		defer stop()
-		return s.readTables(gctx, sn)
-	})
-	s.snap = sn
+	s.startChunks(conn, true)
 	return nil
 }
 
@@ -170,95 +156,9 @@ func (s *Source) mysqlLogPosition(ctx context.Context, conn *client.Conn) (Posit
 	return currentPosition(ctx, conn, FlavorMySQL, s.setup.gtid)
 }
 
-// readTables reads every configured table, in config order, within the
-// snapshot's transaction, and ends it.
-func (s *Source) readTables(ctx context.Context, sn *snapshot) error {
-	var pending []connectors.Change
-	send := func(it snapshotItem) error {
-		select {
-		case sn.out <- it:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	for _, t := range s.cfg.Tables {
-		tn, _ := parseTableName(t)
-		// Inside the transaction: a table altered after the snapshot began
-		// fails the SELECT below ("Table definition has changed"), so this
-		// description matches the rows read.
-		ts, err := s.readKeyedTable(ctx, sn.conn, tn)
-		if err != nil {
-			return fmt.Errorf("snapshot %s: %w", tn, err)
-		}
-		table, cols, err := ts.describe()
-		if err != nil {
-			return fmt.Errorf("snapshot %s: %w", tn, err)
-		}
-		if err := send(snapshotItem{table: &tableState{table: table, cols: cols}}); err != nil {
-			return err
-		}
-		names := make([]string, len(cols))
-		for i, c := range cols {
-			names[i] = quoteIdent(c.Name)
-		}
-		query := "SELECT " + strings.Join(names, ", ") + " FROM " + quoteIdent(tn.db) + "." + quoteIdent(tn.name)
-		// A prepared statement makes the server answer in the binary
-		// protocol: FLOAT arrives as its four bytes, where text would
-		// round it to six digits.
-		stmt, err := sn.conn.Prepare(query)
-		if err != nil {
-			return connectors.MarkRetryable(fmt.Errorf("snapshot %s: prepare %q: %w", tn, query, err))
-		}
-		var res gomysql.Result
-		rows := 0
-		err = stmt.ExecuteSelectStreaming(&res, func(row []gomysql.FieldValue) error {
-			after := make([]any, len(cols))
-			for i := range cols {
-				v, err := cols[i].fromSnapshot(&row[i])
-				if err != nil {
-					return fmt.Errorf("column %s (%s): %w", cols[i].Name, cols[i].SQLType, err)
-				}
-				after[i] = v
-			}
-			pending = append(pending, connectors.Change{
-				Op: connectors.OpRead, Table: table, After: after, Pos: sn.pos, CommitTime: sn.time,
-			})
-			rows++
-			if len(pending) >= maxBatch {
-				if err := send(snapshotItem{changes: pending}); err != nil {
-					return err
-				}
-				pending = nil
-			}
-			return nil
-		}, nil)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			err = fmt.Errorf("snapshot %s: %w", tn, err)
-			if myErrorCode(err) == 0 || myErrorCode(err) == gomysql.ER_TABLE_DEF_CHANGED {
-				// A lost connection, or a table altered under the
-				// snapshot: the snapshot starts over.
-				err = connectors.MarkRetryable(err)
-			}
-			return err
-		}
-		_ = stmt.Close()
-		s.log.Info("snapshot read table", "table", tn.String(), "rows", rows)
-	}
-	if _, err := run(ctx, sn.conn, "COMMIT"); err != nil {
-		return connectors.MarkRetryable(fmt.Errorf("end snapshot: %w", err))
-	}
-	if s.cfg.Flavor == FlavorMySQL {
-		_, _ = run(ctx, sn.conn, "UNLOCK INSTANCE")
-	}
-	return send(snapshotItem{changes: pending, final: true})
-}
-
-// readSnapshot returns the snapshot's next batch; the last one carries the
-// snapshot's position as its checkpoint.
+// readSnapshot returns the snapshot's next batch. Chunk ends carry the
+// snapshot's progress; the last batch carries the position where streaming
+// begins.
 func (s *Source) readSnapshot(ctx context.Context) (connectors.Batch, error) {
 	for {
 		select {
@@ -278,7 +178,7 @@ func (s *Source) readSnapshot(ctx context.Context) (connectors.Batch, error) {
 				continue
 			}
 			if !it.final {
-				return connectors.Batch{Changes: it.changes}, nil
+				return connectors.Batch{Changes: it.changes, Checkpoint: it.checkpoint}, nil
 			}
 			err := s.snap.close()
 			s.snap = nil
@@ -288,7 +188,8 @@ func (s *Source) readSnapshot(ctx context.Context) (connectors.Batch, error) {
 			if s.cfg.Snapshot == connectors.SnapshotOnly {
 				s.finished = true
 			}
-			return connectors.Batch{Changes: it.changes, Checkpoint: s.start}, nil
+			s.snaps.state, s.snaps.initial = nil, false
+			return connectors.Batch{Changes: it.changes, Checkpoint: s.decorate(s.start)}, nil
 		case <-ctx.Done():
 			return connectors.Batch{}, ctx.Err()
 		}

@@ -72,8 +72,10 @@ type Source struct {
 	start      Position // where streaming begins
 
 	snap     *snapshot // set while a snapshot is read
-	finished bool      // a snapshot-only run has returned its last batch
-	failed   error     // a snapshot failed; Read returns this from then on
+	snaps    snapshots // snapshot progress and requests (chunked.go)
+	inc      incremental
+	finished bool  // a snapshot-only run has returned its last batch
+	failed   error // a snapshot failed; Read returns this from then on
 
 	syncer *replication.BinlogSyncer
 	stream *replication.BinlogStreamer
@@ -157,12 +159,16 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 		return fmt.Errorf("open: %w", err)
 	}
 
+	s.initSnapshots()
 	switch {
 	case from != nil:
 		if from.File == "" && !s.setup.gtid {
 			return fmt.Errorf("open: resume position %s has no file and offset, and the server's gtid_mode is not ON", from)
 		}
 		s.start = *from
+		if resumed, err := s.resumeSnapshots(ctx, *from); err != nil || resumed {
+			return err
+		}
 		if s.cfg.Snapshot == connectors.SnapshotOnly {
 			s.log.Info("snapshot already taken; nothing to do", "position", s.start.String())
 			s.finished = true
@@ -205,7 +211,7 @@ func (s *Source) Read(ctx context.Context) (connectors.Batch, error) {
 			return connectors.Batch{}, err
 		}
 	}
-	return s.readStream(ctx)
+	return s.readStreamOrRecover(ctx)
 }
 
 // Ack records that everything up to pos is in Kafka. MySQL keeps its binary
@@ -245,6 +251,9 @@ func (s *Source) Close(context.Context) error {
 			if err := s.snap.close(); err != nil && !errors.Is(err, context.Canceled) {
 				errs = append(errs, err)
 			}
+		}
+		if err := s.closeIncremental(); err != nil {
+			errs = append(errs, fmt.Errorf("close snapshot connection: %w", err))
 		}
 		if s.meta != nil {
 			if err := s.meta.Close(); err != nil {

@@ -139,7 +139,7 @@ func (s *Source) decodeRows(e *replication.RowsEvent, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if !s.tracked[string(e.Table.Schema)][string(e.Table.Table)] {
+	if !s.tracked[string(e.Table.Schema)][string(e.Table.Table)] && !s.snaps.isSignal(e.Table) {
 		return nil
 	}
 	return e.DecodeData(pos, data)
@@ -153,7 +153,7 @@ func (s *Source) readStream(ctx context.Context) (connectors.Batch, error) {
 		s.st.carry = nil
 		if ev == nil {
 			var err error
-			if ev, err = s.stream.GetEvent(ctx); err != nil {
+			if ev, err = s.nextEvent(ctx); err != nil {
 				if ctx.Err() != nil {
 					return connectors.Batch{}, ctx.Err()
 				}
@@ -199,7 +199,7 @@ func rowCount(e *replication.RowsEvent) int {
 func (s *Source) flush(cp *Position) connectors.Batch {
 	b := connectors.Batch{Changes: s.st.pending}
 	if cp != nil {
-		b.Checkpoint = *cp
+		b.Checkpoint = s.decorate(*cp)
 		s.st.unreported = nil
 		s.st.txChanged = false
 	}
@@ -257,6 +257,10 @@ func (s *Source) handle(ctx context.Context, h *replication.EventHeader, ev repl
 	case *replication.TableMapEvent:
 		return nil, s.mapTable(ctx, e)
 	case *replication.RowsEvent:
+		if s.snaps.isSignal(e.Table) {
+			s.handleSignal(e)
+			return nil, nil
+		}
 		return nil, s.rows(h, e)
 	case *replication.TransactionPayloadEvent:
 		// MySQL's binlog_transaction_compression: a whole transaction in
@@ -444,6 +448,7 @@ func (s *Source) rows(h *replication.EventHeader, e *replication.RowsEvent) erro
 	name := ts.table.ID()
 	change := func(op connectors.Op, after, before []any) {
 		st.txChanged = true
+		s.noteChange(ts.table, after, before)
 		st.pending = append(st.pending, connectors.Change{
 			Op: op, Table: ts.table, After: after, Before: before,
 			Pos: st.txPos, CommitTime: st.txTime, TxID: st.txID,

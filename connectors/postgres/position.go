@@ -76,7 +76,14 @@ func (p Position) String() string {
 	if p.Snapshot.Initial {
 		kind = "initial"
 	}
-	return fmt.Sprintf("%s (%s snapshot, %d of %d tables done)", p.LSN, kind, done, len(p.Snapshot.Tables))
+	note := ""
+	for _, t := range p.Snapshot.Tables {
+		if !t.Done && t.After != nil {
+			note = fmt.Sprintf(", %s read up to key (%s)", t.Table, strings.Join(t.After, ", "))
+			break
+		}
+	}
+	return fmt.Sprintf("%s (%s snapshot, %d of %d tables done%s)", p.LSN, kind, done, len(p.Snapshot.Tables), note)
 }
 
 // positionState is the JSON part of an encoded position.

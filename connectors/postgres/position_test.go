@@ -67,6 +67,10 @@ func TestPositionStringNotesASnapshot(t *testing.T) {
 	if got, want := p.String(), "0/10 (initial snapshot, 1 of 2 tables done)"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
+	p.Snapshot.Tables[1].After = []string{"eu", "7"}
+	if got, want := p.String(), "0/10 (initial snapshot, 1 of 2 tables done, a.c read up to key (eu, 7))"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
 	if got := (Position{LSN: 0x10, Tables: []string{"a.b"}}).String(); got != "0/10" {
 		t.Errorf("String() = %q, want 0/10", got)
 	}

@@ -150,7 +150,9 @@ func (s *Source) initialSnapshot(ctx context.Context) error {
 			"tables", len(st.Tables), "parallelism", parallel, "chunk_size", sn.opts.ChunkSize)
 	}
 	for _, t := range st.Tables {
-		sn.progress.Add(t.Table, false)
+		if !t.Done {
+			sn.progress.Add(t.Table, false)
+		}
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

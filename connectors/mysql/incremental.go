@@ -1,0 +1,446 @@
+package mysql
+
+// # Incremental snapshots
+//
+// A table is read while streaming with the watermark algorithm of DBLog
+// (Andreakis and Papapanagiotou, Netflix, 2019), one chunk at a time:
+//
+//  1. write a low watermark: the row of this pipeline (its server_id) in the
+//     signal table (snapshot.signal_table, created if missing) gets the
+//     mark "low ID", in a transaction of its own;
+//  2. read the chunk: WHERE key > last ORDER BY key LIMIT chunk_size, and
+//     keep its rows in memory (one chunk at most);
+//  3. write a high watermark, "high ID".
+//
+// The binary log goes on meanwhile. Between the two watermarks' row
+// events, every key of the table that a streamed change touches is dropped
+// from the chunk, since the stream carries a state at least as new; at the
+// high watermark the rows left are emitted as snapshot reads, at that point
+// of the stream, and the table's progress moves into the checkpoint of the
+// watermark's transaction. InnoDB makes a transaction visible to other
+// sessions as it commits, in binary log order with binlog group commit, so
+// the chunk sees every transaction logged before the low watermark and none
+// logged after the high one. Reading the stream pauses while a chunk is
+// read (Read runs the steps), so the chunk is in memory before its low
+// watermark can arrive. Watermark ids carry a random id of the Source:
+// those of an earlier run, replayed after a restart, are ignored.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+// pollEvery is how often a streaming Read looks for snapshot work while
+// waiting for events.
+const pollEvery = time.Second
+
+// chunk is an incremental snapshot's chunk, between its watermarks.
+type chunk struct {
+	id      string
+	index   int // into the snapshot state's tables
+	tn      tableName
+	table   *connectors.Table
+	rows    [][]any
+	keys    []string
+	last    []string // the encoded key of the last row when the chunk is full
+	full    bool
+	open    bool
+	changed map[string]bool
+}
+
+// incremental is the connection and the table descriptions of incremental
+// snapshots, kept from one chunk to the next.
+type incremental struct {
+	conn   *client.Conn
+	tables map[string]chunkTable
+}
+
+// RequestSnapshot queues tables for an incremental snapshot while
+// streaming. See connectors.SnapshotRequester.
+func (s *Source) RequestSnapshot(_ context.Context, tables []string) error {
+	if s.cfg.Snapshot == connectors.SnapshotOnly {
+		return fmt.Errorf("%w: liberator snapshot does not stream; ask the daemon (liberator run)", connectors.ErrSnapshotRefused)
+	}
+	names := make([]string, 0, len(tables))
+	for _, t := range tables {
+		tn, err := parseTableName(t)
+		if err != nil {
+			return fmt.Errorf("%w: %w", connectors.ErrSnapshotRefused, err)
+		}
+		if !s.tracked[tn.db][tn.name] {
+			return fmt.Errorf("%w: %s is not captured (add it to source.tables)", connectors.ErrSnapshotRefused, tn)
+		}
+		names = append(names, tn.String())
+	}
+	s.snaps.mu.Lock()
+	s.snaps.requests = append(s.snaps.requests, names...)
+	s.snaps.mu.Unlock()
+	return nil
+}
+
+var (
+	_ connectors.SnapshotRequester        = (*Source)(nil)
+	_ connectors.SnapshotProgressReporter = (*Source)(nil)
+)
+
+// SnapshotProgress reports the progress of the snapshots taken since Open,
+// with estimates from information_schema.TABLES.TABLE_ROWS.
+func (s *Source) SnapshotProgress() connectors.SnapshotProgress {
+	return s.snaps.progress.Progress()
+}
+
+// takeRequests moves requested tables into the snapshot state.
+func (s *Source) takeRequests() {
+	sn := &s.snaps
+	sn.mu.Lock()
+	reqs := sn.requests
+	sn.requests = nil
+	sn.mu.Unlock()
+	for _, t := range reqs {
+		if sn.state != nil && slices.ContainsFunc(sn.state.Tables, func(ts TableSnapshot) bool { return ts.Table == t && !ts.Done }) {
+			continue
+		}
+		sn.state = sn.state.with(t)
+		sn.progress.Add(t, true)
+		s.log.Info("incremental snapshot requested", "table", t)
+	}
+}
+
+// nextEvent waits for the next binlog event, starting snapshot chunks
+// while it waits.
+func (s *Source) nextEvent(ctx context.Context) (*replication.BinlogEvent, error) {
+	sn := &s.snaps
+	for {
+		if err := s.pollSnapshots(ctx, false); err != nil {
+			return nil, err
+		}
+		// One timer per poll interval, not per event.
+		if sn.pollCtx == nil || sn.pollFor != ctx || sn.pollCtx.Err() != nil {
+			if sn.pollStop != nil {
+				sn.pollStop()
+			}
+			sn.pollFor = ctx
+			sn.pollCtx, sn.pollStop = context.WithTimeout(ctx, pollEvery)
+		}
+		ev, err := s.stream.GetEvent(sn.pollCtx)
+		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			continue
+		}
+		return ev, err
+	}
+}
+
+// pollSnapshots starts the next chunk of an incremental snapshot when none
+// is between its watermarks: every pollEvery, or at once when forced
+// (right after a chunk ends).
+func (s *Source) pollSnapshots(ctx context.Context, force bool) error {
+	sn := &s.snaps
+	if !force && time.Since(sn.polled) < pollEvery {
+		return nil
+	}
+	sn.polled = time.Now()
+	s.takeRequests()
+	for {
+		if sn.chunk != nil || sn.state == nil || sn.initial {
+			return nil
+		}
+		i := slices.IndexFunc(sn.state.Tables, func(ts TableSnapshot) bool { return !ts.Done })
+		if i < 0 {
+			sn.state = nil
+			return nil
+		}
+		ts := sn.state.Tables[i]
+		ct, err := s.incrementalTable(ctx, ts.Table)
+		if err != nil {
+			return err
+		}
+		if ct.whole {
+			s.log.Error("cannot snapshot this table while streaming: its primary key cannot be read in chunks; its rows are not read again",
+				"table", ts.Table)
+			sn.state = sn.state.advanced(i, nil, true)
+			sn.progress.Finish(ts.Table)
+			continue
+		}
+		return s.readIncrementalChunk(ctx, i, ts, ct)
+	}
+}
+
+// incrementalTable returns the description and connection of a table of
+// an incremental snapshot, and makes sure the signal table exists.
+func (s *Source) incrementalTable(ctx context.Context, table string) (chunkTable, error) {
+	inc := &s.inc
+	if inc.conn == nil {
+		conn, err := s.snapshotConn(ctx)
+		if err != nil {
+			return chunkTable{}, err
+		}
+		inc.conn = conn
+		if err := s.ensureSignalTable(ctx, conn); err != nil {
+			return chunkTable{}, err
+		}
+		if _, err := run(ctx, conn, "SET character_set_results = NULL"); err != nil {
+			return chunkTable{}, connectors.MarkRetryable(fmt.Errorf("incremental snapshot: %w", err))
+		}
+	}
+	if ct, ok := inc.tables[table]; ok {
+		return ct, nil
+	}
+	ct, err := s.chunkTable(ctx, inc.conn, table)
+	if err != nil {
+		return chunkTable{}, err
+	}
+	if inc.tables == nil {
+		inc.tables = map[string]chunkTable{}
+	}
+	inc.tables[table] = ct
+	// The chunk's rows carry the stream's *Table when the shapes agree.
+	if cur := s.st.tables()[ct.tn]; cur != nil && sameShape(cur.table, ct.state.cols, ct.state.table.Key) {
+		ct.state = &tableState{table: cur.table, cols: ct.state.cols}
+		inc.tables[table] = ct
+	} else {
+		s.st.tables()[ct.tn] = ct.state
+	}
+	return ct, nil
+}
+
+// ensureSignalTable creates the signal table if it is missing.
+func (s *Source) ensureSignalTable(ctx context.Context, conn *client.Conn) error {
+	sig := s.snaps.signal
+	stmts := []string{
+		"CREATE DATABASE IF NOT EXISTS " + quoteIdent(sig.db),
+		"CREATE TABLE IF NOT EXISTS " + quoteIdent(sig.db) + "." + quoteIdent(sig.name) +
+			" (server_id INT UNSIGNED NOT NULL PRIMARY KEY, mark VARCHAR(64) NOT NULL) COMMENT 'liberator: incremental snapshot watermarks'",
+	}
+	for _, q := range stmts {
+		if _, err := run(ctx, conn, q); err != nil {
+			if myErrorCode(err) == 0 {
+				return connectors.MarkRetryable(fmt.Errorf("incremental snapshot: %w", err))
+			}
+			return fmt.Errorf("snapshot.signal_table: create %s: %w (create it yourself: CREATE TABLE %s (server_id INT UNSIGNED NOT NULL PRIMARY KEY, mark VARCHAR(64) NOT NULL), and grant liberator INSERT and UPDATE on it)",
+				sig, err, sig)
+		}
+	}
+	return nil
+}
+
+// watermark writes a watermark: this pipeline's row of the signal table.
+func (s *Source) watermark(ctx context.Context, kind, id string) error {
+	sig := s.snaps.signal
+	_, err := run(ctx, s.inc.conn, "INSERT INTO "+quoteIdent(sig.db)+"."+quoteIdent(sig.name)+
+		" (server_id, mark) VALUES (?, ?) ON DUPLICATE KEY UPDATE mark = VALUES(mark)", s.cfg.ServerID, kind+" "+id)
+	if err != nil {
+		if myErrorCode(err) == 0 {
+			err = connectors.MarkRetryable(err)
+		}
+		return fmt.Errorf("incremental snapshot: write %s watermark in snapshot.signal_table %s: %w", kind, sig, err)
+	}
+	return nil
+}
+
+// readIncrementalChunk writes the low watermark, reads the next chunk of
+// table i and writes the high watermark.
+func (s *Source) readIncrementalChunk(ctx context.Context, i int, ts TableSnapshot, ct chunkTable) error {
+	sn := &s.snaps
+	if !sn.progress.Started(ts.Table) {
+		sn.progress.Add(ts.Table, true)
+		sn.progress.Start(ts.Table, estimateRows(ctx, s.inc.conn, ct.tn))
+		s.log.Info("incremental snapshot of table started", "table", ts.Table, "resumed", ts.After != nil)
+	}
+	if sn.runID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		sn.runID = hex.EncodeToString(b[:])
+	}
+	sn.seq++
+	c := &chunk{id: fmt.Sprintf("%s-%d", sn.runID, sn.seq), index: i, tn: ct.tn, table: ct.state.table}
+	if err := s.watermark(ctx, "low", c.id); err != nil {
+		return err
+	}
+	n := sn.opts.ChunkSize
+	q := ct.keys.pageQuery(ts.After != nil, n)
+	args, err := q.args(ts.After, nil)
+	if err != nil {
+		return fmt.Errorf("incremental snapshot of %s: %w", ct.tn, err)
+	}
+	cols := ct.state.cols
+	err = selectRows(ctx, s.inc.conn, q.sql, args, func(row []gomysql.FieldValue) error {
+		after := make([]any, len(cols))
+		for i := range cols {
+			v, err := cols[i].fromSnapshot(&row[i])
+			if err != nil {
+				return fmt.Errorf("column %s (%s): %w", cols[i].Name, cols[i].SQLType, err)
+			}
+			after[i] = v
+		}
+		c.rows = append(c.rows, after)
+		c.keys = append(c.keys, keyString(c.table, after))
+		if len(c.rows) == n {
+			var err error
+			c.last, err = keyValues(c.table, row)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("incremental snapshot of %s: %w", ct.tn, err)
+	}
+	// A chunk of fewer rows is the table's last.
+	c.full = len(c.rows) == n
+	sn.chunk = c
+	return s.watermark(ctx, "high", c.id)
+}
+
+// isSignal reports whether a table map is of the signal table.
+func (sn *snapshots) isSignal(t *replication.TableMapEvent) bool {
+	return t != nil && string(t.Table) == sn.signal.name && string(t.Schema) == sn.signal.db
+}
+
+// handleSignal reads the marks of a rows event of the signal table and
+// opens or closes the current chunk's window.
+func (s *Source) handleSignal(e *replication.RowsEvent) {
+	c := s.snaps.chunk
+	if c == nil {
+		return
+	}
+	var images [][]any
+	switch e.Type() {
+	case replication.EnumRowsEventTypeInsert:
+		images = e.Rows
+	case replication.EnumRowsEventTypeUpdate:
+		for i := 1; i < len(e.Rows); i += 2 {
+			images = append(images, e.Rows[i])
+		}
+	}
+	for _, row := range images {
+		if len(row) < 2 {
+			continue
+		}
+		var mark string
+		switch v := row[1].(type) {
+		case string:
+			mark = v
+		case []byte:
+			mark = string(v)
+		}
+		kind, id, _ := strings.Cut(mark, " ")
+		if id != c.id {
+			continue
+		}
+		switch kind {
+		case "low":
+			c.open = true
+			c.changed = map[string]bool{}
+		case "high":
+			s.closeWindow(c)
+		}
+	}
+}
+
+// noteChange records, while a chunk's window is open, the keys of its
+// table that a streamed change touches.
+func (s *Source) noteChange(t *connectors.Table, after, before []any) {
+	c := s.snaps.chunk
+	if c == nil || !c.open || t.Name != c.tn.name || t.Schema != c.tn.db {
+		return
+	}
+	if before != nil {
+		c.changed[keyString(t, before)] = true
+	}
+	if after != nil {
+		c.changed[keyString(t, after)] = true
+	}
+}
+
+// closeWindow emits the chunk's rows that no streamed change touched, as
+// snapshot reads in the watermark's transaction, and moves the table's
+// progress on. The next chunk starts on the next poll, which is forced.
+func (s *Source) closeWindow(c *chunk) {
+	sn := &s.snaps
+	st := &s.st
+	sn.chunk = nil
+	sn.polled = time.Time{}
+	if !c.open {
+		// The high watermark without the low one cannot happen; read the
+		// chunk again rather than trust it.
+		return
+	}
+	kept := 0
+	for i, row := range c.rows {
+		if c.changed[c.keys[i]] {
+			continue
+		}
+		st.pending = append(st.pending, connectors.Change{
+			Op: connectors.OpRead, Table: c.table, After: row, Pos: st.txPos, CommitTime: st.txTime,
+		})
+		kept++
+	}
+	st.txChanged = true
+	table := sn.state.Tables[c.index].Table
+	sn.progress.AddRows(table, len(c.rows))
+	sn.state = sn.state.advanced(c.index, c.last, !c.full)
+	if !c.full {
+		p := sn.progress.Finish(table)
+		delete(s.inc.tables, table)
+		s.log.Info("incremental snapshot of table read", "table", table, "rows", p.Rows,
+			"took", p.Finished.Sub(p.Started).Round(time.Millisecond))
+	}
+	if sn.state.done() {
+		sn.state = nil
+	}
+	s.log.Debug("incremental snapshot chunk", "table", table, "rows", len(c.rows), "emitted", kept, "changed_in_window", len(c.changed))
+}
+
+// readStreamOrRecover reads the binary log; when the server no longer has
+// it at the stored position, it streams from the end of the log instead
+// and snapshots every table again while streaming (unless snapshot.mode is
+// never), with a warning.
+func (s *Source) readStreamOrRecover(ctx context.Context) (connectors.Batch, error) {
+	b, err := s.readStream(ctx)
+	if err == nil || !errors.Is(err, ErrBinlogLost) || s.cfg.Snapshot == connectors.SnapshotNever {
+		return b, err
+	}
+	var pos Position
+	perr := s.metaRun(ctx, func(c *client.Conn) error {
+		var err error
+		pos, err = currentPosition(ctx, c, s.cfg.Flavor, s.setup.gtid)
+		return err
+	})
+	if perr != nil {
+		return connectors.Batch{}, errors.Join(err, connectors.MarkRetryable(perr))
+	}
+	s.log.Warn("binary log position lost: changes since the stored position cannot be read; streaming from the end of the binary log and snapshotting every table again while streaming. Rows deleted meanwhile stay in the topics",
+		"position", s.start.String(), "error", err, "from", pos.String())
+	s.syncer.Close()
+	s.syncer, s.stream = nil, nil
+	s.st = streamState{byName: s.st.byName}
+	s.start = pos
+	s.snaps.chunk = nil
+	s.snaps.state = s.snaps.state.with(s.snaps.tables...)
+	for _, t := range s.snaps.tables {
+		s.snaps.progress.Add(t, true)
+	}
+	return connectors.Batch{Checkpoint: s.decorate(pos)}, nil
+}
+
+// closeIncremental closes the incremental snapshots' connection.
+func (s *Source) closeIncremental() error {
+	if s.snaps.pollStop != nil {
+		s.snaps.pollStop()
+	}
+	if s.inc.conn == nil {
+		return nil
+	}
+	return s.inc.conn.Close()
+}
