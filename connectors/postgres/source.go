@@ -608,17 +608,6 @@ func (s *Source) handleUpdate(ctx context.Context, m *pglogrepl.UpdateMessage) e
 	moved := old != nil && keyChanged(rel.table, old, row)
 	if unchanged {
 		found, err := s.fillUnchanged(ctx, rel, m.NewTuple, row)
-		// A moved row that is not found under its new key may not be
-		// visible yet (see waitVisible); look again for a while before
-		// concluding that a later change removed it.
-		for wait := 10 * time.Millisecond; err == nil && !found && moved && wait <= time.Second; wait *= 2 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(wait):
-			}
-			found, err = s.fillUnchanged(ctx, rel, m.NewTuple, row)
-		}
 		if err != nil {
 			return err
 		}
@@ -715,7 +704,13 @@ func (s *Source) waitVisible(ctx context.Context) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var running bool
-		err := s.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) x WHERE (x::text::bigint & 4294967295) = $1)`, int64(s.txXid)).Scan(&running)
+		// Not yet visible: still in the snapshot's running set, or at or
+		// past its xmax (a snapshot can be reused from before the xid was
+		// assigned). xids compare modulo 2^32.
+		err := s.conn.QueryRow(ctx, `WITH s AS (SELECT pg_current_snapshot() AS s)
+			SELECT EXISTS (SELECT 1 FROM s, pg_snapshot_xip(s.s) x WHERE (x::text::bigint & 4294967295) = $1)
+			    OR (($1 - (pg_snapshot_xmax(s.s)::text::bigint & 4294967295)) & 4294967295) < 2147483648
+			FROM s`, int64(s.txXid)).Scan(&running)
 		if err != nil {
 			return connectors.MarkRetryable(fmt.Errorf("wait for transaction %d to be visible: %w", s.txXid, err))
 		}
