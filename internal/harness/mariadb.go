@@ -129,8 +129,13 @@ func StartMariaDB(opts ...MariaDBOption) (*MariaDBServer, error) {
 	// --auth-root-authentication-method=normal gives root@localhost,
 	// root@127.0.0.1 and root@::1 an empty password instead of unix_socket
 	// authentication, so root can connect over TCP.
+	// Each server keeps its temporary files in its own directory: servers
+	// installed at the same time otherwise collide in /tmp.
+	if err := os.MkdirAll(m.tmpDir(), 0o755); err != nil {
+		return fail(err)
+	}
 	install := exec.CommandContext(ctx, installDB, "--no-defaults", "--user="+m.user,
-		"--datadir="+m.dataDir(), "--auth-root-authentication-method=normal", "--skip-test-db")
+		"--datadir="+m.dataDir(), "--tmpdir="+m.tmpDir(), "--auth-root-authentication-method=normal", "--skip-test-db")
 	install.Dir = m.Dir
 	if out, err := install.CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("run mariadb-install-db: %w\n%s", err, out))
@@ -160,12 +165,15 @@ func StartMariaDB(opts ...MariaDBOption) (*MariaDBServer, error) {
 
 func (m *MariaDBServer) dataDir() string { return filepath.Join(m.Dir, "data") }
 
+func (m *MariaDBServer) tmpDir() string { return filepath.Join(m.Dir, "tmp") }
+
 // start starts mariadbd and waits until it accepts connections over TCP.
 func (m *MariaDBServer) start() error {
 	args := append([]string{
 		"--no-defaults",
 		"--user=" + m.user,
 		"--datadir=" + m.dataDir(),
+		"--tmpdir=" + m.tmpDir(),
 		"--socket=" + m.Socket,
 		"--pid-file=" + filepath.Join(m.Dir, "pid"),
 		"--port=" + strconv.Itoa(m.Port),
