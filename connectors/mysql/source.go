@@ -74,8 +74,12 @@ type Source struct {
 	snap     *snapshot // set while a snapshot is read
 	snaps    snapshots // snapshot progress and requests (chunked.go)
 	inc      incremental
-	finished bool  // a snapshot-only run has returned its last batch
-	failed   error // a snapshot failed; Read returns this from then on
+	finished bool // a snapshot-only run has returned its last batch
+	// announceStart is set when Open chose the end of the binary log as the
+	// start (snapshot mode never, nothing stored): the first Read returns it
+	// as a checkpoint.
+	announceStart bool
+	failed        error // a snapshot failed; Read returns this from then on
 
 	syncer *replication.BinlogSyncer
 	stream *replication.BinlogStreamer
@@ -180,6 +184,10 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 			return fmt.Errorf("open: %w", err)
 		}
 		s.log.Info("streaming from the end of the binary log", "position", s.start.String())
+		// Hand the start over as a checkpoint at once, so that it is stored
+		// even if the binlog stays idle: a restart must begin here, not at
+		// the end of a log that has moved on meanwhile.
+		s.announceStart = true
 	default:
 		if err := s.beginSnapshot(ctx); err != nil {
 			return fmt.Errorf("open: %w", err)
@@ -205,6 +213,10 @@ func (s *Source) Read(ctx context.Context) (connectors.Batch, error) {
 	}
 	if s.snap != nil {
 		return s.readSnapshot(ctx)
+	}
+	if s.announceStart {
+		s.announceStart = false
+		return connectors.Batch{Checkpoint: s.start}, nil
 	}
 	if s.stream == nil {
 		if err := s.startStream(); err != nil {
