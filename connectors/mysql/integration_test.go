@@ -445,6 +445,9 @@ func TestIntegrationHugeTransactionsArriveInBoundedBatches(t *testing.T) {
 	open(t, src, nil)
 	s.exec(t, "INSERT INTO d.t SELECT seq, 'x' FROM d.seq_1_to_10000")
 	batches := readBatches(t, src, untilChanges(10000))
+	require.Empty(t, batches[0].Changes, "the first batch announces where streaming starts")
+	require.NotNil(t, batches[0].Checkpoint, "the first batch announces where streaming starts")
+	batches = batches[1:]
 	require.Len(t, changesOf(batches), 10000)
 	require.Greater(t, len(batches), 2)
 	tx := batches[0].Changes[0].TxID
@@ -500,9 +503,12 @@ func TestIntegrationReadHonoursItsContext(t *testing.T) {
 	s.exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY)")
 	src := s.source(t, connectors.SnapshotNever, "d.t")
 	open(t, src, nil)
+	start, err := src.Read(context.Background())
+	require.NoError(t, err)
+	require.NotNil(t, start.Checkpoint, "the first batch announces where streaming starts")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err := src.Read(ctx)
+	_, err = src.Read(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	// The source is still usable.
 	s.exec(t, "INSERT INTO d.t VALUES (1)")
