@@ -627,14 +627,6 @@ func (s *Source) handleUpdate(ctx context.Context, m *pglogrepl.UpdateMessage) e
 	return s.add(ctx, c)
 }
 
-func keyOf(t *connectors.Table, row []any) []any {
-	k := make([]any, len(t.Key))
-	for n, i := range t.Key {
-		k[n] = row[i]
-	}
-	return k
-}
-
 // keyChanged compares the key columns of two rows. Key values are of
 // comparable kinds (not bytes or arrays) in all but exotic schemas; those
 // compare by their formatted value.
