@@ -125,13 +125,18 @@ func startMariaDBBigWriter(t *testing.T, ctx context.Context, e *mdbEnv, seed ui
 	go func() {
 		defer w.wg.Done()
 		defer conn.Close()
+		// At most writeRate changes a second: enough to land in every
+		// window of a snapshot, not so many that the test only measures how
+		// fast liberator catches up.
+		pace := time.NewTicker(time.Second / writeRate)
+		defer pace.Stop()
 		for {
 			select {
 			case <-w.stop:
 				return
 			case <-ctx.Done():
 				return
-			default:
+			case <-pace.C:
 			}
 			region := regions[rng.IntN(4)]
 			id := 1 + rng.Int64N(bigRows+bigRows/10)

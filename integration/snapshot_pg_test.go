@@ -26,6 +26,8 @@ import (
 const (
 	bigRows  = 100_000
 	bigChunk = 500
+	// writeRate caps the changes a second that the writers of big make.
+	writeRate = 2000
 )
 
 // pgBigSQL makes public.big, with a composite key so that chunks compare
@@ -111,13 +113,18 @@ func startBigWriter(t *testing.T, ctx context.Context, dsn string, seed uint64) 
 	go func() {
 		defer w.wg.Done()
 		defer conn.Close(context.WithoutCancel(ctx))
+		// At most writeRate changes a second: enough to land in every
+		// window of a snapshot, not so many that the test only measures how
+		// fast liberator catches up.
+		pace := time.NewTicker(time.Second / writeRate)
+		defer pace.Stop()
 		for {
 			select {
 			case <-w.stop:
 				return
 			case <-ctx.Done():
 				return
-			default:
+			case <-pace.C:
 			}
 			region := regions[rng.IntN(3)]
 			id := 1 + rng.Int64N(bigRows+bigRows/10)
