@@ -216,7 +216,7 @@ func (s *Source) Read(ctx context.Context) (connectors.Batch, error) {
 	}
 	if s.announceStart {
 		s.announceStart = false
-		return connectors.Batch{Checkpoint: s.start}, nil
+		return connectors.Batch{Checkpoint: s.decorate(s.start)}, nil
 	}
 	if s.stream == nil {
 		if err := s.startStream(); err != nil {
