@@ -356,22 +356,21 @@ func TestIntegrationResumeFromAnAckedPositionLosesNothing(t *testing.T) {
 				"INSERT INTO d.t VALUES (1)")
 			src := s.source(t, connectors.SnapshotInitial, "d.t")
 			open(t, src, nil)
-			for i := 2; i <= 10; i++ {
-				s.exec(t, fmt.Sprintf("INSERT INTO d.t VALUES (%d)", i), fmt.Sprintf("INSERT INTO d.other VALUES (%d)", i))
-			}
-			batches := readBatches(t, src, untilChanges(10))
-			// Acknowledge the checkpoint after id 5, as the pipeline would once
-			// Kafka has it.
-			var acked connectors.Position
-			seen := map[int32]bool{}
-			for _, b := range batches {
-				for _, c := range b.Changes {
-					seen[c.After[0].(int32)] = true
-				}
-				if b.Checkpoint != nil && len(seen) == 5 {
-					acked = b.Checkpoint
+			insert := func(from, to int) {
+				for i := from; i <= to; i++ {
+					s.exec(t, fmt.Sprintf("INSERT INTO d.t VALUES (%d)", i), fmt.Sprintf("INSERT INTO d.other VALUES (%d)", i))
 				}
 			}
+			// The snapshot (id 1), then the stream up to id 5: the checkpoint
+			// that ends this read is the one after id 5, as the pipeline would
+			// acknowledge it once Kafka has it.
+			require.Len(t, changesOf(readBatches(t, src, untilChanges(1))), 1)
+			insert(2, 5)
+			first := readBatches(t, src, untilChanges(4))
+			require.Len(t, changesOf(first), 4)
+			acked := first[len(first)-1].Checkpoint
+			insert(6, 10)
+			require.Len(t, changesOf(readBatches(t, src, untilChanges(5))), 5)
 			require.NotNil(t, acked)
 			require.NoError(t, src.Ack(context.Background(), acked))
 			require.Equal(t, acked, src.Acked())
