@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 	"sync"
@@ -229,4 +230,67 @@ func (p *SnapshotTracker) Progress() SnapshotProgress {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return SnapshotProgress{Tables: slices.Clone(p.tables)}
+}
+
+// ChunkFrontier follows the chunks of an initial snapshot that readers
+// read in parallel and in any order. A table's progress moves past a
+// chunk only once every chunk before it is read too, so the checkpoints
+// a source returns move forward in order.
+type ChunkFrontier struct {
+	progress *SnapshotTracker
+	log      *slog.Logger
+	tables   map[int]*chunkFront
+}
+
+type chunkFront struct {
+	next int              // the first chunk not yet read
+	read map[int][]string // the last keys of chunks read ahead of next
+	rows int
+	took time.Time
+}
+
+// NewChunkFrontier returns a frontier that counts rows in progress and
+// logs each table it finishes.
+func NewChunkFrontier(progress *SnapshotTracker, log *slog.Logger) *ChunkFrontier {
+	return &ChunkFrontier{progress: progress, log: log, tables: map[int]*chunkFront{}}
+}
+
+func (f *ChunkFrontier) front(i int) *chunkFront {
+	fr := f.tables[i]
+	if fr == nil {
+		fr = &chunkFront{read: map[int][]string{}, took: time.Now()}
+		f.tables[i] = fr
+	}
+	return fr
+}
+
+// AddRows counts n rows read of table i of st.
+func (f *ChunkFrontier) AddRows(st *SnapshotState, i, n int) {
+	f.front(i).rows += n
+	f.progress.AddRows(st.Tables[i].Table, n)
+}
+
+// ChunkRead records chunk seq of table i, whose last key is hi (nil for
+// the table's last chunk), as read. It returns st advanced past every
+// chunk now read without a gap before it, and whether it moved.
+func (f *ChunkFrontier) ChunkRead(st *SnapshotState, i, seq int, hi []string) (*SnapshotState, bool) {
+	fr := f.front(i)
+	fr.read[seq] = hi
+	moved := false
+	for {
+		last, ok := fr.read[fr.next]
+		if !ok {
+			return st, moved
+		}
+		delete(fr.read, fr.next)
+		fr.next++
+		moved = true
+		st = st.Advanced(i, last, last == nil)
+		if last == nil {
+			table := st.Tables[i].Table
+			p := f.progress.Finish(table)
+			f.log.Info("snapshot of table read", "table", table, "rows", fr.rows, "took", time.Since(fr.took).Round(time.Millisecond),
+				"rows_per_second", int64(p.Rate(time.Now())))
+		}
+	}
 }

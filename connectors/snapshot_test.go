@@ -1,6 +1,8 @@
 package connectors
 
 import (
+	"log/slog"
+	"slices"
 	"testing"
 	"time"
 )
@@ -67,5 +69,29 @@ func TestSnapshotOptionsDefaultsAndLimits(t *testing.T) {
 	}
 	if err := (SnapshotOptions{Parallelism: 4, ChunkSize: 100}).Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestChunkFrontierMovesOnlyPastChunksWithoutAGap(t *testing.T) {
+	var tr SnapshotTracker
+	tr.Add("a.b", false)
+	tr.Start("a.b", 30)
+	f := NewChunkFrontier(&tr, slog.New(slog.DiscardHandler))
+	st := (*SnapshotState)(nil).With("a.b")
+	f.AddRows(st, 0, 10)
+	st, moved := f.ChunkRead(st, 0, 1, []string{"20"})
+	if moved || st.Tables[0].After != nil {
+		t.Fatalf("the second chunk read first moves nothing: %+v", st.Tables[0])
+	}
+	st, _ = f.ChunkRead(st, 0, 2, nil)
+	if st.Done() {
+		t.Fatal("the last chunk read before the first finishes nothing")
+	}
+	st, moved = f.ChunkRead(st, 0, 0, []string{"10"})
+	if !moved || !st.Done() || !slices.Equal(st.Tables[0].After, []string{"20"}) {
+		t.Fatalf("the first chunk read moves past all three: %+v", st.Tables[0])
+	}
+	if p := tr.Progress().Tables[0]; !p.Done || p.Rows != 10 {
+		t.Errorf("progress = %+v", p)
 	}
 }

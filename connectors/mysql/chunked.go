@@ -57,49 +57,35 @@ const rowsPerItem = 1024
 // the snapshot goroutine while an initial snapshot runs, except for
 // progress and the request queue, which have locks of their own.
 type snapshots struct {
-	opts connectors.SnapshotOptions
-	// tables are the captured tables, recorded in every checkpoint.
-	tables []string
-	// state is the snapshot under way, recorded in every checkpoint; nil
-	// when none. It is replaced, never modified.
-	state *SnapshotState
-	// initial is true while state is an initial snapshot to be read before
-	// streaming.
-	initial  bool
-	recorded *PositionState // tables and state, as last recorded
-	progress connectors.SnapshotTracker
+	connectors.Snapshots
+	recorded *connectors.PositionState // tables and state, as last recorded
 
 	// Incremental snapshots (incremental.go).
 	signal   tableName
-	chunk    *chunk
-	runID    string
-	seq      uint64
 	polled   time.Time
 	pollCtx  context.Context
 	pollStop context.CancelFunc
 	pollFor  context.Context // the context pollCtx derives from
-	mu       sync.Mutex
-	requests []string // guarded by mu
 }
 
 // initSnapshots reads the snapshot options; Open calls it before deciding
 // where streaming starts.
 func (s *Source) initSnapshots() {
 	sn := &s.snaps
-	sn.opts = s.cfg.Snapshots.WithDefaults()
-	sn.tables = nil
+	sn.Opts = s.cfg.Snapshots.WithDefaults()
+	sn.Tables = nil
 	for _, t := range s.cfg.Tables {
 		tn, _ := parseTableName(t)
-		sn.tables = append(sn.tables, tn.String())
+		sn.Tables = append(sn.Tables, tn.String())
 	}
-	sn.signal, _ = parseTableName(sn.opts.SignalTable)
+	sn.signal, _ = parseTableName(sn.Opts.SignalTable)
 }
 
 // decorate returns p with the captured tables and the snapshot under way.
 func (s *Source) decorate(p Position) Position {
 	sn := &s.snaps
-	if sn.recorded == nil || sn.recorded.Snapshot != sn.state {
-		sn.recorded = &PositionState{Tables: sn.tables, Snapshot: sn.state}
+	if sn.recorded == nil || sn.recorded.Snapshot != sn.State {
+		sn.recorded = &connectors.PositionState{Tables: sn.Tables, Snapshot: sn.State}
 	}
 	p.State = sn.recorded
 	return p
@@ -115,7 +101,7 @@ func (s *Source) resumeSnapshots(ctx context.Context, from Position) (resumed bo
 		return false, nil
 	}
 	if st := from.State.Snapshot; st != nil && st.Initial {
-		sn.state = reconcile(st, sn.tables, true)
+		sn.State = st.Reconcile(sn.Tables, true)
 		s.log.Info("resuming the initial snapshot where it stopped; streaming follows from its position", "position", from.String())
 		conn, err := s.snapshotConn(ctx)
 		if err != nil {
@@ -124,20 +110,20 @@ func (s *Source) resumeSnapshots(ctx context.Context, from Position) (resumed bo
 		s.startChunks(conn, false)
 		return true, nil
 	}
-	sn.state = reconcile(from.State.Snapshot, sn.tables, false)
+	sn.State = from.State.Snapshot.Reconcile(sn.Tables, false)
 	var added []string
-	for _, t := range sn.tables {
+	for _, t := range sn.Tables {
 		if !slices.Contains(from.State.Tables, t) {
 			added = append(added, t)
 		}
 	}
 	if len(added) > 0 && s.cfg.Snapshot != connectors.SnapshotOnly {
-		sn.state = sn.state.with(added...)
+		sn.State = sn.State.With(added...)
 		s.log.Info("tables added to the config; snapshotting them while streaming", "tables", added)
 	}
-	if sn.state != nil {
-		for _, t := range sn.state.Tables {
-			sn.progress.Add(t.Table, true)
+	if sn.State != nil {
+		for _, t := range sn.State.Tables {
+			sn.Progress.Add(t.Table, true)
 		}
 	}
 	return false, nil
@@ -167,7 +153,7 @@ func (s *Source) snapshotConn(ctx context.Context) (*client.Conn, error) {
 	return conn, nil
 }
 
-// startChunks starts the snapshot goroutine, which reads s.snaps.state's
+// startChunks starts the snapshot goroutine, which reads s.snaps.State's
 // tables in chunks and streams them to Read. conn is the snapshot's own
 // connection, in text mode; with view, it is in the consistent snapshot
 // that gave s.start, which the other readers try to share.
@@ -175,9 +161,9 @@ func (s *Source) startChunks(conn *client.Conn, view bool) {
 	sn := &s.snaps
 	if view {
 		// A new view: every table is read.
-		sn.state = reconcile(nil, sn.tables, true)
+		sn.State = (*connectors.SnapshotState)(nil).Reconcile(sn.Tables, true)
 	}
-	sn.initial = true
+	sn.Initial = true
 	snap := &snapshot{conn: conn, out: make(chan snapshotItem, 1), time: time.Now().UTC(), pos: s.start}
 	var gctx context.Context
 	snap.g, gctx = errgroup.WithContext(s.ctx)
@@ -227,7 +213,7 @@ func (s *Source) readChunks(ctx context.Context, snap *snapshot, view bool) erro
 			return ctx.Err()
 		}
 	}
-	st := sn.state
+	st := sn.State
 	if st == nil {
 		return send(snapshotItem{final: true})
 	}
@@ -239,7 +225,7 @@ func (s *Source) readChunks(ctx context.Context, snap *snapshot, view bool) erro
 		if ts.Done {
 			continue
 		}
-		sn.progress.Add(ts.Table, false)
+		sn.Progress.Add(ts.Table, false)
 		ct, err := s.chunkTable(ctx, snap.conn, ts.Table)
 		if err != nil {
 			return err
@@ -249,7 +235,7 @@ func (s *Source) readChunks(ctx context.Context, snap *snapshot, view bool) erro
 			return err
 		}
 	}
-	parallel := sn.opts.Parallelism
+	parallel := sn.Opts.Parallelism
 	conns := []*client.Conn{snap.conn}
 	defer func() {
 		for _, c := range conns[1:] {
@@ -283,7 +269,7 @@ func (s *Source) readChunks(ctx context.Context, snap *snapshot, view bool) erro
 		s.log.Warn("some snapshot readers see a later state than the snapshot's position; rows changed meanwhile are replayed by the stream",
 			"readers", parallel, "in_the_same_view", shared)
 	}
-	s.log.Info("snapshot reading", "tables", len(st.Tables), "parallelism", parallel, "chunk_size", sn.opts.ChunkSize, "position", s.start.String())
+	s.log.Info("snapshot reading", "tables", len(st.Tables), "parallelism", parallel, "chunk_size", sn.Opts.ChunkSize, "position", s.start.String())
 
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range conns[1:] {
@@ -426,14 +412,14 @@ func estimateRows(ctx context.Context, conn *client.Conn, tn tableName) int64 {
 
 // splitChunks cuts each unfinished table into key ranges of chunk_size
 // rows, in table order, and hands them to the readers.
-func (s *Source) splitChunks(ctx context.Context, conn *client.Conn, st *SnapshotState, tables []chunkTable, tasks chan<- chunkTask) error {
-	n := s.snaps.opts.ChunkSize
+func (s *Source) splitChunks(ctx context.Context, conn *client.Conn, st *connectors.SnapshotState, tables []chunkTable, tasks chan<- chunkTask) error {
+	n := s.snaps.Opts.ChunkSize
 	for i, ts := range st.Tables {
 		if ts.Done {
 			continue
 		}
 		ct := tables[i]
-		s.snaps.progress.Start(ts.Table, estimateRows(ctx, conn, ct.tn))
+		s.snaps.Progress.Start(ts.Table, estimateRows(ctx, conn, ct.tn))
 		lo := ts.After
 		for seq := 0; ; seq++ {
 			var hi []string
@@ -530,7 +516,7 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 		return fmt.Errorf("snapshot %s: %w", ct.tn, err)
 	}
 	cols := ct.state.cols
-	rows := make([]connectors.Change, 0, min(s.snaps.opts.ChunkSize, rowsPerItem))
+	rows := make([]connectors.Change, 0, min(s.snaps.Opts.ChunkSize, rowsPerItem))
 	err = selectRows(ctx, conn, q.sql, args, func(row []gomysql.FieldValue) error {
 		after := make([]any, len(cols))
 		for i := range cols {
@@ -558,18 +544,11 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 // emitChunks hands the readers' rows to Read in the order they arrive, and
 // records a table's progress once the chunks before a chunk end are all
 // read: checkpoints then move forward in the order Read returns them.
-func (s *Source) emitChunks(ctx context.Context, st *SnapshotState, in <-chan chunkRows, send func(snapshotItem) error) error {
+func (s *Source) emitChunks(ctx context.Context, st *connectors.SnapshotState, in <-chan chunkRows, send func(snapshotItem) error) error {
 	sn := &s.snaps
-	type frontier struct {
-		next int
-		read map[int]chunkTask
-		rows int
-		took time.Time
-	}
-	fronts := make([]frontier, len(st.Tables))
+	front := connectors.NewChunkFrontier(&sn.Progress, s.log)
 	var pending []connectors.Change
 	for m := range in {
-		table := st.Tables[m.task.table].Table
 		if len(pending) > 0 && len(pending)+len(m.rows) > maxBatch {
 			if err := send(snapshotItem{changes: pending}); err != nil {
 				return err
@@ -577,33 +556,10 @@ func (s *Source) emitChunks(ctx context.Context, st *SnapshotState, in <-chan ch
 			pending = nil
 		}
 		pending = append(pending, m.rows...)
-		sn.progress.AddRows(table, len(m.rows))
-		f := &fronts[m.task.table]
-		f.rows += len(m.rows)
-		if f.took.IsZero() {
-			f.took = time.Now()
-		}
+		front.AddRows(st, m.task.table, len(m.rows))
 		moved := false
 		if m.done {
-			if f.read == nil {
-				f.read = map[int]chunkTask{}
-			}
-			f.read[m.task.seq] = m.task
-			for {
-				t, ok := f.read[f.next]
-				if !ok {
-					break
-				}
-				delete(f.read, f.next)
-				f.next++
-				moved = true
-				sn.state = sn.state.advanced(t.table, t.hi, t.hi == nil)
-				if t.hi == nil {
-					p := sn.progress.Finish(table)
-					s.log.Info("snapshot of table read", "table", table, "rows", f.rows, "took", time.Since(f.took).Round(time.Millisecond),
-						"rows_per_second", int64(p.Rate(time.Now())))
-				}
-			}
+			sn.State, moved = front.ChunkRead(sn.State, m.task.table, m.task.seq, m.task.hi)
 		}
 		if moved || len(pending) >= maxBatch {
 			it := snapshotItem{changes: pending}

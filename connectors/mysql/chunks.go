@@ -247,25 +247,8 @@ func keyValues(t *connectors.Table, row []gomysql.FieldValue) ([]string, error) 
 	return out, nil
 }
 
-// keyString renders the key of a converted row as a map key, so that a
-// snapshot's row and a streamed change of the same row compare equal: both
-// went through the same conversions.
-func keyString(t *connectors.Table, row []any) string {
-	var b strings.Builder
-	for n, i := range t.Key {
-		if n > 0 {
-			b.WriteByte(0)
-		}
-		switch v := row[i].(type) {
-		case nil:
-			b.WriteString("N")
-		case []byte:
-			b.WriteString("x" + hex.EncodeToString(v))
-		case string:
-			b.WriteString(strconv.Quote(v))
-		default:
-			fmt.Fprintf(&b, "%T:%v", v, v)
-		}
-	}
-	return b.String()
+// checkKeyValue checks a stored key value: it must be one keyValue wrote.
+func checkKeyValue(s string) error {
+	_, err := parseKeyValue(s)
+	return err
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/liberator-cdc/liberator/connectors"
 )
 
 // numberLiteral is a numeric default as information_schema prints it.
@@ -125,7 +126,7 @@ func defaultValue(c column, lit string) any {
 		return c.uintValue(n)
 	case convDecimal:
 		v, err := decimalValue([]byte(lit))
-		if err != nil || !fitsDecimal(v.(string), c.Type.Precision, c.Type.Scale) {
+		if err != nil || !connectors.FitsDecimal(v.(string), c.Type.Precision, c.Type.Scale) {
 			return nil
 		}
 		return v
@@ -185,16 +186,6 @@ func bitLiteral(s string, width int) ([]byte, bool) {
 		return nil, false
 	}
 	return n.FillBytes(make([]byte, size)), true
-}
-
-// fitsDecimal reports whether plain decimal text has at most precision
-// digits, at most scale of them after the point (ignoring trailing zeros).
-func fitsDecimal(s string, precision, scale int) bool {
-	s = strings.TrimLeft(s, "+-")
-	intPart, frac, _ := strings.Cut(s, ".")
-	intPart = strings.TrimLeft(intPart, "0")
-	frac = strings.TrimRight(frac, "0")
-	return len(frac) <= scale && len(intPart) <= precision-scale
 }
 
 // sameDefault reports whether two column defaults are the same value

@@ -27,11 +27,8 @@ package mysql
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -45,20 +42,6 @@ import (
 // pollEvery is how often a streaming Read looks for snapshot work while
 // waiting for events.
 const pollEvery = time.Second
-
-// chunk is an incremental snapshot's chunk, between its watermarks.
-type chunk struct {
-	id      string
-	index   int // into the snapshot state's tables
-	tn      tableName
-	table   *connectors.Table
-	rows    [][]any
-	keys    []string
-	last    []string // the encoded key of the last row when the chunk is full
-	full    bool
-	open    bool
-	changed map[string]bool
-}
 
 // incremental is the connection and the table descriptions of incremental
 // snapshots, kept from one chunk to the next.
@@ -84,9 +67,7 @@ func (s *Source) RequestSnapshot(_ context.Context, tables []string) error {
 		}
 		names = append(names, tn.String())
 	}
-	s.snaps.mu.Lock()
-	s.snaps.requests = append(s.snaps.requests, names...)
-	s.snaps.mu.Unlock()
+	s.snaps.Request(names)
 	return nil
 }
 
@@ -98,24 +79,7 @@ var (
 // SnapshotProgress reports the progress of the snapshots taken since Open,
 // with estimates from information_schema.TABLES.TABLE_ROWS.
 func (s *Source) SnapshotProgress() connectors.SnapshotProgress {
-	return s.snaps.progress.Progress()
-}
-
-// takeRequests moves requested tables into the snapshot state.
-func (s *Source) takeRequests() {
-	sn := &s.snaps
-	sn.mu.Lock()
-	reqs := sn.requests
-	sn.requests = nil
-	sn.mu.Unlock()
-	for _, t := range reqs {
-		if sn.state != nil && slices.ContainsFunc(sn.state.Tables, func(ts TableSnapshot) bool { return ts.Table == t && !ts.Done }) {
-			continue
-		}
-		sn.state = sn.state.with(t)
-		sn.progress.Add(t, true)
-		s.log.Info("incremental snapshot requested", "table", t)
-	}
+	return s.snaps.Progress.Progress()
 }
 
 // nextEvent waits for the next binlog event, starting snapshot chunks
@@ -151,17 +115,13 @@ func (s *Source) pollSnapshots(ctx context.Context, force bool) error {
 		return nil
 	}
 	sn.polled = time.Now()
-	s.takeRequests()
+	sn.TakeRequests(s.log)
 	for {
-		if sn.chunk != nil || sn.state == nil || sn.initial {
+		i, ok := sn.NextChunk()
+		if !ok {
 			return nil
 		}
-		i := slices.IndexFunc(sn.state.Tables, func(ts TableSnapshot) bool { return !ts.Done })
-		if i < 0 {
-			sn.state = nil
-			return nil
-		}
-		ts := sn.state.Tables[i]
+		ts := sn.State.Tables[i]
 		ct, err := s.incrementalTable(ctx, ts.Table)
 		if err != nil {
 			return err
@@ -169,8 +129,7 @@ func (s *Source) pollSnapshots(ctx context.Context, force bool) error {
 		if ct.whole {
 			s.log.Error("cannot snapshot this table while streaming: its primary key cannot be read in chunks; its rows are not read again",
 				"table", ts.Table)
-			sn.state = sn.state.advanced(i, nil, true)
-			sn.progress.Finish(ts.Table)
+			sn.SkipTable(i)
 			continue
 		}
 		return s.readIncrementalChunk(ctx, i, ts, ct)
@@ -251,24 +210,14 @@ func (s *Source) watermark(ctx context.Context, kind, id string) error {
 
 // readIncrementalChunk writes the low watermark, reads the next chunk of
 // table i and writes the high watermark.
-func (s *Source) readIncrementalChunk(ctx context.Context, i int, ts TableSnapshot, ct chunkTable) error {
+func (s *Source) readIncrementalChunk(ctx context.Context, i int, ts connectors.TableSnapshot, ct chunkTable) error {
 	sn := &s.snaps
-	if !sn.progress.Started(ts.Table) {
-		sn.progress.Add(ts.Table, true)
-		sn.progress.Start(ts.Table, estimateRows(ctx, s.inc.conn, ct.tn))
-		s.log.Info("incremental snapshot of table started", "table", ts.Table, "resumed", ts.After != nil)
-	}
-	if sn.runID == "" {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		sn.runID = hex.EncodeToString(b[:])
-	}
-	sn.seq++
-	c := &chunk{id: fmt.Sprintf("%s-%d", sn.runID, sn.seq), index: i, tn: ct.tn, table: ct.state.table}
-	if err := s.watermark(ctx, "low", c.id); err != nil {
+	sn.StartTable(i, func() int64 { return estimateRows(ctx, s.inc.conn, ct.tn) }, s.log)
+	w := sn.NewWindow(i, ct.state.table)
+	if err := s.watermark(ctx, "low", w.ID); err != nil {
 		return err
 	}
-	n := sn.opts.ChunkSize
+	n := sn.Opts.ChunkSize
 	q := ct.keys.pageQuery(ts.After != nil, n)
 	args, err := q.args(ts.After, nil)
 	if err != nil {
@@ -284,11 +233,10 @@ func (s *Source) readIncrementalChunk(ctx context.Context, i int, ts TableSnapsh
 			}
 			after[i] = v
 		}
-		c.rows = append(c.rows, after)
-		c.keys = append(c.keys, keyString(c.table, after))
-		if len(c.rows) == n {
+		w.Add(after)
+		if len(w.Rows) == n {
 			var err error
-			c.last, err = keyValues(c.table, row)
+			w.Last, err = keyValues(w.Table, row)
 			return err
 		}
 		return nil
@@ -297,9 +245,9 @@ func (s *Source) readIncrementalChunk(ctx context.Context, i int, ts TableSnapsh
 		return fmt.Errorf("incremental snapshot of %s: %w", ct.tn, err)
 	}
 	// A chunk of fewer rows is the table's last.
-	c.full = len(c.rows) == n
-	sn.chunk = c
-	return s.watermark(ctx, "high", c.id)
+	w.Full = len(w.Rows) == n
+	sn.Window = w
+	return s.watermark(ctx, "high", w.ID)
 }
 
 // isSignal reports whether a table map is of the signal table.
@@ -310,8 +258,8 @@ func (sn *snapshots) isSignal(t *replication.TableMapEvent) bool {
 // handleSignal reads the marks of a rows event of the signal table and
 // opens or closes the current chunk's window.
 func (s *Source) handleSignal(e *replication.RowsEvent) {
-	c := s.snaps.chunk
-	if c == nil {
+	w := s.snaps.Window
+	if w == nil {
 		return
 	}
 	var images [][]any
@@ -335,15 +283,14 @@ func (s *Source) handleSignal(e *replication.RowsEvent) {
 			mark = string(v)
 		}
 		kind, id, _ := strings.Cut(mark, " ")
-		if id != c.id {
+		if id != w.ID {
 			continue
 		}
 		switch kind {
 		case "low":
-			c.open = true
-			c.changed = map[string]bool{}
+			w.Opened()
 		case "high":
-			s.closeWindow(c)
+			s.closeWindow(w)
 		}
 	}
 }
@@ -351,55 +298,33 @@ func (s *Source) handleSignal(e *replication.RowsEvent) {
 // noteChange records, while a chunk's window is open, the keys of its
 // table that a streamed change touches.
 func (s *Source) noteChange(t *connectors.Table, after, before []any) {
-	c := s.snaps.chunk
-	if c == nil || !c.open || t.Name != c.tn.name || t.Schema != c.tn.db {
-		return
-	}
-	if before != nil {
-		c.changed[keyString(t, before)] = true
-	}
-	if after != nil {
-		c.changed[keyString(t, after)] = true
+	if w := s.snaps.Window; w != nil {
+		w.Touch(t, before, after)
 	}
 }
 
 // closeWindow emits the chunk's rows that no streamed change touched, as
 // snapshot reads in the watermark's transaction, and moves the table's
-// progress on. The next chunk starts on the next poll, which is forced.
-func (s *Source) closeWindow(c *chunk) {
-	sn := &s.snaps
+// progress on. The next chunk starts on the next poll, which is forced. A
+// window whose low watermark was never streamed cannot happen; its chunk
+// is read again rather than trusted.
+func (s *Source) closeWindow(w *connectors.Window) {
 	st := &s.st
-	sn.chunk = nil
-	sn.polled = time.Time{}
-	if !c.open {
-		// The high watermark without the low one cannot happen; read the
-		// chunk again rather than trust it.
+	s.snaps.polled = time.Time{}
+	if !w.Open {
+		s.snaps.CloseWindow(s.log)
 		return
 	}
-	kept := 0
-	for i, row := range c.rows {
-		if c.changed[c.keys[i]] {
-			continue
-		}
+	table := s.snaps.State.Tables[w.Index].Table
+	for _, row := range s.snaps.CloseWindow(s.log) {
 		st.pending = append(st.pending, connectors.Change{
-			Op: connectors.OpRead, Table: c.table, After: row, Pos: st.txPos, CommitTime: st.txTime,
+			Op: connectors.OpRead, Table: w.Table, After: row, Pos: st.txPos, CommitTime: st.txTime,
 		})
-		kept++
 	}
 	st.txChanged = true
-	table := sn.state.Tables[c.index].Table
-	sn.progress.AddRows(table, len(c.rows))
-	sn.state = sn.state.advanced(c.index, c.last, !c.full)
-	if !c.full {
-		p := sn.progress.Finish(table)
+	if !w.Full {
 		delete(s.inc.tables, table)
-		s.log.Info("incremental snapshot of table read", "table", table, "rows", p.Rows,
-			"took", p.Finished.Sub(p.Started).Round(time.Millisecond))
 	}
-	if sn.state.done() {
-		sn.state = nil
-	}
-	s.log.Debug("incremental snapshot chunk", "table", table, "rows", len(c.rows), "emitted", kept, "changed_in_window", len(c.changed))
 }
 
 // readStreamOrRecover reads the binary log; when the server no longer has
@@ -426,10 +351,10 @@ func (s *Source) readStreamOrRecover(ctx context.Context) (connectors.Batch, err
 	s.syncer, s.stream = nil, nil
 	s.st = streamState{byName: s.st.byName}
 	s.start = pos
-	s.snaps.chunk = nil
-	s.snaps.state = s.snaps.state.with(s.snaps.tables...)
-	for _, t := range s.snaps.tables {
-		s.snaps.progress.Add(t, true)
+	s.snaps.Window = nil
+	s.snaps.State = s.snaps.State.With(s.snaps.Tables...)
+	for _, t := range s.snaps.Tables {
+		s.snaps.Progress.Add(t, true)
 	}
 	return connectors.Batch{Checkpoint: s.decorate(pos)}, nil
 }

@@ -34,7 +34,7 @@ type Position struct {
 	GTID string
 	// State records the captured tables and the progress of a snapshot
 	// under way (snapstate.go); nil in positions that record neither.
-	State *PositionState
+	State *connectors.PositionState
 }
 
 var _ connectors.Position = Position{}
@@ -45,7 +45,7 @@ const positionPrefix = "mysql:"
 // followed by a note on a snapshot under way.
 func (p Position) String() string {
 	if p.State != nil && p.State.Snapshot != nil {
-		return Position{Flavor: p.Flavor, File: p.File, Offset: p.Offset, GTID: p.GTID}.String() + snapshotNote(p.State.Snapshot)
+		return Position{Flavor: p.Flavor, File: p.File, Offset: p.Offset, GTID: p.GTID}.String() + " (" + p.State.Snapshot.String() + ")"
 	}
 	switch {
 	case p.File == "":
@@ -68,7 +68,7 @@ func (p Position) Encode() []byte {
 		v.Set("gtid", p.GTID)
 	}
 	if p.State != nil {
-		v.Set("state", p.State.encode())
+		v.Set("state", string(p.State.Encode()))
 	}
 	return []byte(positionPrefix + v.Encode())
 }
@@ -126,8 +126,8 @@ func parsePosition(s string) (Position, error) {
 		return Position{}, errors.New("neither file nor gtid")
 	}
 	if st, ok := v["state"]; ok {
-		if p.State, err = parseState(st[0]); err != nil {
-			return Position{}, err
+		if p.State, err = connectors.ParsePositionState([]byte(st[0]), checkKeyValue); err != nil {
+			return Position{}, fmt.Errorf("state: %w", err)
 		}
 	}
 	return p, nil

@@ -188,7 +188,7 @@ func (s *Source) readSnapshot(ctx context.Context) (connectors.Batch, error) {
 			if s.cfg.Snapshot == connectors.SnapshotOnly {
 				s.finished = true
 			}
-			s.snaps.state, s.snaps.initial = nil, false
+			s.snaps.State, s.snaps.Initial = nil, false
 			return connectors.Batch{Changes: it.changes, Checkpoint: s.decorate(s.start)}, nil
 		case <-ctx.Done():
 			return connectors.Batch{}, ctx.Err()

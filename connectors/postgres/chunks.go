@@ -1,8 +1,6 @@
 package postgres
 
 import (
-	"encoding/hex"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -112,27 +110,4 @@ func keyText(t *connectors.Table, vals [][]byte) []string {
 		out[n] = string(vals[i])
 	}
 	return out
-}
-
-// keyString renders the key of a decoded row as a map key, so that a
-// snapshot's row and a streamed change of the same row compare equal. Both
-// were decoded by the same decoders from the same text forms.
-func keyString(t *connectors.Table, row []any) string {
-	var b strings.Builder
-	for n, i := range t.Key {
-		if n > 0 {
-			b.WriteByte(0)
-		}
-		switch v := row[i].(type) {
-		case nil:
-			b.WriteString("N")
-		case []byte:
-			b.WriteString("x" + hex.EncodeToString(v))
-		case string:
-			b.WriteString(strconv.Quote(v))
-		default:
-			fmt.Fprintf(&b, "%T:%v", v, v)
-		}
-	}
-	return b.String()
 }

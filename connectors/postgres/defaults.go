@@ -72,7 +72,7 @@ func parseDefault(expr string, typ connectors.Type, typeOID uint32, typmod int32
 		// PostgreSQL rounds the default to the column's scale when it
 		// stores a row; a default that does not fit as written has no
 		// exact Avro form.
-		if !fitsDecimal(v.(string), typ.Precision, typ.Scale) {
+		if !connectors.FitsDecimal(v.(string), typ.Precision, typ.Scale) {
 			return nil
 		}
 	case connectors.KindString:
@@ -83,16 +83,6 @@ func parseDefault(expr string, typ connectors.Type, typeOID uint32, typmod int32
 		}
 	}
 	return v
-}
-
-// fitsDecimal reports whether plain decimal text has at most precision
-// digits, at most scale of them after the point (ignoring trailing zeros).
-func fitsDecimal(s string, precision, scale int) bool {
-	s = strings.TrimLeft(s, "+-")
-	intPart, frac, _ := strings.Cut(s, ".")
-	intPart = strings.TrimLeft(intPart, "0")
-	frac = strings.TrimRight(frac, "0")
-	return len(frac) <= scale && len(intPart) <= precision-scale
 }
 
 // sameDefault reports whether two column defaults are the same value

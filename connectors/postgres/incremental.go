@@ -38,12 +38,8 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/jackc/pglogrepl"
 
@@ -52,22 +48,6 @@ import (
 
 // watermarkPrefix is the logical decoding message prefix of watermarks.
 const watermarkPrefix = "liberator"
-
-// chunk is an incremental snapshot's chunk, between its watermarks.
-type chunk struct {
-	id    string
-	index int // into the snapshot state's tables
-	tn    tableName
-	rel   *relation
-	rows  [][]any
-	keys  []string
-	last  []string // the text key of the last row; nil for no rows
-	full  bool     // chunk_size rows were read: more may follow
-	open  bool     // the low watermark has been streamed
-	// changed holds the keys of the table that streamed changes touched
-	// since the low watermark.
-	changed map[string]bool
-}
 
 // RequestSnapshot queues tables for an incremental snapshot while
 // streaming. See connectors.SnapshotRequester.
@@ -86,64 +66,31 @@ func (s *Source) RequestSnapshot(_ context.Context, tables []string) error {
 		}
 		names = append(names, tn.String())
 	}
-	s.snaps.mu.Lock()
-	s.snaps.requests = append(s.snaps.requests, names...)
-	s.snaps.mu.Unlock()
+	s.snaps.Request(names)
 	return nil
 }
 
 var _ connectors.SnapshotRequester = (*Source)(nil)
-
-// takeRequests moves requested tables into the snapshot state.
-func (s *Source) takeRequests() {
-	sn := &s.snaps
-	sn.mu.Lock()
-	reqs := sn.requests
-	sn.requests = nil
-	sn.mu.Unlock()
-	for _, t := range reqs {
-		if sn.state != nil && slices.ContainsFunc(sn.state.Tables, func(ts TableSnapshot) bool { return ts.Table == t && !ts.Done }) {
-			continue
-		}
-		sn.state = sn.state.with(t)
-		sn.progress.Add(t, true)
-		s.log.Info("incremental snapshot requested", "table", t)
-	}
-}
 
 // pollSnapshots starts the next chunk of an incremental snapshot when none
 // is between its watermarks. The stream calls it about every second and
 // right after a chunk ends.
 func (s *Source) pollSnapshots(ctx context.Context) error {
 	sn := &s.snaps
-	s.takeRequests()
-	if sn.chunk != nil || sn.state == nil || sn.initial {
+	sn.TakeRequests(s.log)
+	i, ok := sn.NextChunk()
+	if !ok {
 		return nil
 	}
-	i := slices.IndexFunc(sn.state.Tables, func(ts TableSnapshot) bool { return !ts.Done })
-	if i < 0 {
-		sn.state = nil
-		return nil
-	}
-	ts := sn.state.Tables[i]
+	ts := sn.State.Tables[i]
 	tn, _ := parseTableName(ts.Table)
 	rel := s.byName[tn]
-	if !sn.progress.Started(ts.Table) {
-		sn.progress.Add(ts.Table, true)
-		sn.progress.Start(ts.Table, estimateRows(ctx, s.conn, tn))
-		s.log.Info("incremental snapshot of table started", "table", ts.Table, "resumed", ts.After != nil)
-	}
-	if sn.runID == "" {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		sn.runID = hex.EncodeToString(b[:])
-	}
-	sn.seq++
-	c := &chunk{id: fmt.Sprintf("%s-%d", sn.runID, sn.seq), index: i, tn: tn, rel: rel}
-	if err := s.watermark(ctx, "low", c.id); err != nil {
+	sn.StartTable(i, func() int64 { return estimateRows(ctx, s.conn, tn) }, s.log)
+	w := sn.NewWindow(i, rel.table)
+	if err := s.watermark(ctx, "low", w.ID); err != nil {
 		return err
 	}
-	n := sn.opts.ChunkSize
+	n := sn.Opts.ChunkSize
 	rr := s.conn.PgConn().ExecParams(ctx, newKeyset(tn, rel.table).pageQuery(ts.After != nil, n), keyParams(ts.After, nil), nil, nil, nil)
 	for rr.NextRow() {
 		vals := rr.Values()
@@ -152,19 +99,18 @@ func (s *Source) pollSnapshots(ctx context.Context) error {
 			rr.Close()
 			return err
 		}
-		c.rows = append(c.rows, row)
-		c.keys = append(c.keys, keyString(rel.table, row))
-		if len(c.rows) == n {
-			c.last = keyText(rel.table, vals)
+		w.Add(row)
+		if len(w.Rows) == n {
+			w.Last = keyText(rel.table, vals)
 		}
 	}
 	if _, err := rr.Close(); err != nil {
 		return connectors.MarkRetryable(fmt.Errorf("incremental snapshot of %s: read chunk: %w", tn, err))
 	}
 	// A chunk of fewer rows is the table's last.
-	c.full = len(c.rows) == n
-	sn.chunk = c
-	return s.watermark(ctx, "high", c.id)
+	w.Full = len(w.Rows) == n
+	sn.Window = w
+	return s.watermark(ctx, "high", w.ID)
 }
 
 // watermark writes a watermark into the WAL, in a transaction of its own.
@@ -179,16 +125,15 @@ func (s *Source) watermark(ctx context.Context, kind, id string) error {
 // its watermark is streamed. Other watermarks are ignored.
 func (s *Source) handleWatermark(ctx context.Context, m *pglogrepl.LogicalDecodingMessage) error {
 	kind, id, _ := strings.Cut(string(m.Content), " ")
-	c := s.snaps.chunk
-	if c == nil || id != c.id {
+	w := s.snaps.Window
+	if w == nil || id != w.ID {
 		return nil
 	}
 	switch kind {
 	case "low":
-		c.open = true
-		c.changed = map[string]bool{}
+		w.Opened()
 	case "high":
-		return s.closeWindow(ctx, c)
+		return s.closeWindow(ctx, w)
 	}
 	return nil
 }
@@ -196,52 +141,27 @@ func (s *Source) handleWatermark(ctx context.Context, m *pglogrepl.LogicalDecodi
 // noteChange records, while a chunk's window is open, the keys of its
 // table that a streamed change touches.
 func (s *Source) noteChange(ch *connectors.Change) {
-	c := s.snaps.chunk
-	if c == nil || !c.open || ch.Table.Name != c.tn.name || ch.Table.Schema != c.tn.schema {
-		return
-	}
-	if ch.Before != nil {
-		c.changed[keyString(ch.Table, ch.Before)] = true
-	}
-	if ch.After != nil {
-		c.changed[keyString(ch.Table, ch.After)] = true
+	if w := s.snaps.Window; w != nil {
+		w.Touch(ch.Table, ch.Before, ch.After)
 	}
 }
 
 // closeWindow emits the chunk's rows that no streamed change touched, as
-// snapshot reads at the high watermark's place in the stream, and moves the
-// table's progress on.
-func (s *Source) closeWindow(ctx context.Context, c *chunk) error {
-	sn := &s.snaps
-	sn.chunk = nil
-	if !c.open {
-		// The high watermark without the low one cannot happen; read the
-		// chunk again rather than trust it.
+// snapshot reads at the high watermark's place in the stream, moves the
+// table's progress on, and starts the next chunk. A window whose low
+// watermark was never streamed cannot happen; its chunk is read again
+// rather than trusted.
+func (s *Source) closeWindow(ctx context.Context, w *connectors.Window) error {
+	if !w.Open {
+		s.snaps.CloseWindow(s.log)
 		return s.pollSnapshots(ctx)
 	}
-	kept := 0
-	for i, row := range c.rows {
-		if c.changed[c.keys[i]] {
-			continue
-		}
+	for _, row := range s.snaps.CloseWindow(s.log) {
 		s.pending.Changes = append(s.pending.Changes, connectors.Change{
-			Op: connectors.OpRead, Table: c.rel.table, After: row, Pos: s.txPos, CommitTime: s.txTime,
+			Op: connectors.OpRead, Table: w.Table, After: row, Pos: s.txPos, CommitTime: s.txTime,
 		})
-		kept++
 	}
 	s.pending.Checkpoint = nil
-	table := sn.state.Tables[c.index].Table
-	sn.progress.AddRows(table, len(c.rows))
-	sn.state = sn.state.advanced(c.index, c.last, !c.full)
-	if !c.full {
-		p := sn.progress.Finish(table)
-		s.log.Info("incremental snapshot of table read", "table", table, "rows", p.Rows,
-			"took", p.Finished.Sub(p.Started).Round(time.Millisecond))
-	}
-	if sn.state.done() {
-		sn.state = nil
-	}
-	s.log.Debug("incremental snapshot chunk", "table", table, "rows", len(c.rows), "emitted", kept, "changed_in_window", len(c.changed))
 	if len(s.pending.Changes) >= maxBatch {
 		if err := s.flush(ctx); err != nil {
 			return err

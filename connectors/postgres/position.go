@@ -1,11 +1,7 @@
 package postgres
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/jackc/pglogrepl"
@@ -32,28 +28,7 @@ type Position struct {
 	Tables []string
 	// Snapshot is the snapshot under way at LSN, or nil. Positions share
 	// it: it is replaced, never modified.
-	Snapshot *SnapshotState
-}
-
-// SnapshotState is the progress of a snapshot under way.
-type SnapshotState struct {
-	// Initial is true for the initial snapshot, read before streaming from
-	// the slot's consistent point; false for an incremental snapshot, read
-	// while streaming with watermarks.
-	Initial bool `json:"initial,omitempty"`
-	// Tables are the tables to read, in order.
-	Tables []TableSnapshot `json:"tables"`
-}
-
-// TableSnapshot is one table's snapshot progress: every row up to and
-// including the key After has been read and is in Kafka.
-type TableSnapshot struct {
-	Table string `json:"table"`
-	// After is the primary key of the last row read, one value per key
-	// column in PostgreSQL's text form; nil before the first chunk.
-	After []string `json:"after,omitempty"`
-	// Done is true once the whole table has been read.
-	Done bool `json:"done,omitempty"`
+	Snapshot *connectors.SnapshotState
 }
 
 var _ connectors.Position = Position{}
@@ -66,30 +41,7 @@ func (p Position) String() string {
 	if p.Snapshot == nil {
 		return p.LSN.String()
 	}
-	done := 0
-	for _, t := range p.Snapshot.Tables {
-		if t.Done {
-			done++
-		}
-	}
-	kind := "incremental"
-	if p.Snapshot.Initial {
-		kind = "initial"
-	}
-	note := ""
-	for _, t := range p.Snapshot.Tables {
-		if !t.Done && t.After != nil {
-			note = fmt.Sprintf(", %s read up to key (%s)", t.Table, strings.Join(t.After, ", "))
-			break
-		}
-	}
-	return fmt.Sprintf("%s (%s snapshot, %d of %d tables done%s)", p.LSN, kind, done, len(p.Snapshot.Tables), note)
-}
-
-// positionState is the JSON part of an encoded position.
-type positionState struct {
-	Tables   []string       `json:"tables"`
-	Snapshot *SnapshotState `json:"snapshot,omitempty"`
+	return fmt.Sprintf("%s (%s)", p.LSN, p.Snapshot)
 }
 
 // Encode returns "pg:X/X" for a position without tables, else
@@ -98,11 +50,7 @@ func (p Position) Encode() []byte {
 	if p.Tables == nil && p.Snapshot == nil {
 		return []byte(positionPrefix + p.LSN.String())
 	}
-	js, err := json.Marshal(positionState{Tables: p.Tables, Snapshot: p.Snapshot})
-	if err != nil {
-		// Strings and bools always marshal.
-		panic(fmt.Sprintf("encode position: %v", err))
-	}
+	js := connectors.PositionState{Tables: p.Tables, Snapshot: p.Snapshot}.Encode()
 	return append([]byte(positionPrefix+p.LSN.String()+";"), js...)
 }
 
@@ -121,60 +69,10 @@ func ParsePosition(b []byte) (Position, error) {
 	if !hasState {
 		return p, nil
 	}
-	var st positionState
-	dec := json.NewDecoder(bytes.NewReader([]byte(state)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&st); err != nil {
-		return Position{}, fmt.Errorf("parse position %q: %w", b, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Position{}, fmt.Errorf("parse position %q: data after the state", b)
-	}
-	if err := st.check(); err != nil {
+	st, err := connectors.ParsePositionState([]byte(state), nil)
+	if err != nil {
 		return Position{}, fmt.Errorf("parse position %q: %w", b, err)
 	}
 	p.Tables, p.Snapshot = st.Tables, st.Snapshot
 	return p, nil
-}
-
-func (st *positionState) check() error {
-	if len(st.Tables) == 0 {
-		return errors.New("no tables")
-	}
-	if err := uniqueNames(st.Tables); err != nil {
-		return fmt.Errorf("tables: %w", err)
-	}
-	if st.Snapshot == nil {
-		return nil
-	}
-	if len(st.Snapshot.Tables) == 0 {
-		return errors.New("a snapshot of no tables")
-	}
-	names := make([]string, len(st.Snapshot.Tables))
-	for i := range st.Snapshot.Tables {
-		t := &st.Snapshot.Tables[i]
-		names[i] = t.Table
-		if len(t.After) == 0 {
-			// "after": [] means the same as no key yet.
-			t.After = nil
-		}
-	}
-	if err := uniqueNames(names); err != nil {
-		return fmt.Errorf("snapshot tables: %w", err)
-	}
-	return nil
-}
-
-func uniqueNames(names []string) error {
-	seen := make(map[string]bool, len(names))
-	for _, n := range names {
-		if n == "" {
-			return errors.New("an empty table name")
-		}
-		if seen[n] {
-			return fmt.Errorf("%q is listed twice", n)
-		}
-		seen[n] = true
-	}
-	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/liberator-cdc/liberator/connectors"
 )
 
 func TestPositionRoundTrips(t *testing.T) {
@@ -16,12 +17,12 @@ func TestPositionRoundTrips(t *testing.T) {
 		{"a bare LSN encodes as before", Position{LSN: 0x16B3748}, "pg:0/16B3748"},
 		{"captured tables follow the LSN as JSON", Position{LSN: 0x16B3748, Tables: []string{"public.items", "public.accounts"}},
 			`pg:0/16B3748;{"tables":["public.items","public.accounts"]}`},
-		{"an initial snapshot records each table's last key", Position{LSN: 1, Tables: []string{"public.items", "public.accounts"}, Snapshot: &SnapshotState{
+		{"an initial snapshot records each table's last key", Position{LSN: 1, Tables: []string{"public.items", "public.accounts"}, Snapshot: &connectors.SnapshotState{
 			Initial: true,
-			Tables:  []TableSnapshot{{Table: "public.items", After: []string{"42"}, Done: true}, {Table: "public.accounts", After: []string{"eu", "7"}}},
+			Tables:  []connectors.TableSnapshot{{Table: "public.items", After: []string{"42"}, Done: true}, {Table: "public.accounts", After: []string{"eu", "7"}}},
 		}}, `pg:0/1;{"tables":["public.items","public.accounts"],"snapshot":{"initial":true,"tables":[{"table":"public.items","after":["42"],"done":true},{"table":"public.accounts","after":["eu","7"]}]}}`},
-		{"keys keep any text", Position{LSN: 2, Tables: []string{"s.t"}, Snapshot: &SnapshotState{
-			Tables: []TableSnapshot{{Table: "s.t", After: []string{`a;b"c\`, "", "漢字"}}},
+		{"keys keep any text", Position{LSN: 2, Tables: []string{"s.t"}, Snapshot: &connectors.SnapshotState{
+			Tables: []connectors.TableSnapshot{{Table: "s.t", After: []string{`a;b"c\`, "", "漢字"}}},
 		}}, `pg:0/2;{"tables":["s.t"],"snapshot":{"tables":[{"table":"s.t","after":["a;b\"c\\","","漢字"]}]}}`},
 	}
 	for _, tt := range tests {
@@ -63,7 +64,7 @@ func TestParsePositionRefusesWhatItCannotResume(t *testing.T) {
 }
 
 func TestPositionStringNotesASnapshot(t *testing.T) {
-	p := Position{LSN: 0x10, Tables: []string{"a.b", "a.c"}, Snapshot: &SnapshotState{Initial: true, Tables: []TableSnapshot{{Table: "a.b", Done: true}, {Table: "a.c"}}}}
+	p := Position{LSN: 0x10, Tables: []string{"a.b", "a.c"}, Snapshot: &connectors.SnapshotState{Initial: true, Tables: []connectors.TableSnapshot{{Table: "a.b", Done: true}, {Table: "a.c"}}}}
 	if got, want := p.String(), "0/10 (initial snapshot, 1 of 2 tables done)"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}

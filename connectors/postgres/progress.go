@@ -12,7 +12,7 @@ import (
 // rows read per table, the estimate from pg_class.reltuples, and when each
 // table started and finished.
 func (s *Source) SnapshotProgress() connectors.SnapshotProgress {
-	return s.snaps.progress.Progress()
+	return s.snaps.Progress.Progress()
 }
 
 var _ connectors.SnapshotProgressReporter = (*Source)(nil)

@@ -28,11 +28,11 @@ import (
 //     read first unless the mode is never.
 func (s *Source) prepareStart(ctx context.Context, resume []byte) error {
 	sn := &s.snaps
-	sn.opts = s.cfg.Snapshots.WithDefaults()
-	sn.tables = nil
+	sn.Opts = s.cfg.Snapshots.WithDefaults()
+	sn.Tables = nil
 	for _, t := range s.cfg.Tables {
 		tn, _ := parseTableName(t)
-		sn.tables = append(sn.tables, tn.String())
+		sn.Tables = append(sn.Tables, tn.String())
 	}
 	slot := s.cfg.Slot
 	var plugin, db string
@@ -59,28 +59,28 @@ func (s *Source) prepareStart(ctx context.Context, resume []byte) error {
 		s.lastCP = pos.LSN
 		s.acked.Store(uint64(pos.LSN))
 		if pos.Snapshot != nil && pos.Snapshot.Initial {
-			sn.state = s.reconcile(pos.Snapshot, true)
-			sn.initial = true
+			sn.State = pos.Snapshot.Reconcile(s.snaps.Tables, true)
+			sn.Initial = true
 			s.log.Info("resuming the initial snapshot where it stopped; streaming follows from the slot's consistent point",
 				"slot", slot, "position", pos.String())
 			return nil
 		}
-		sn.state = s.reconcile(pos.Snapshot, false)
+		sn.State = pos.Snapshot.Reconcile(s.snaps.Tables, false)
 		if pos.Tables != nil {
 			var added []string
-			for _, t := range sn.tables {
+			for _, t := range sn.Tables {
 				if !slices.Contains(pos.Tables, t) {
 					added = append(added, t)
 				}
 			}
 			if len(added) > 0 {
-				sn.state = sn.state.with(added...)
+				sn.State = sn.State.With(added...)
 				s.log.Info("tables added to the config; snapshotting them while streaming", "tables", added)
 			}
 		}
-		if sn.state != nil {
-			for _, t := range sn.state.Tables {
-				sn.progress.Add(t.Table, true)
+		if sn.State != nil {
+			for _, t := range sn.State.Tables {
+				sn.Progress.Add(t.Table, true)
 			}
 		}
 		s.log.Info("resuming stream", "slot", slot, "position", pos.String())
@@ -122,8 +122,8 @@ func (s *Source) createSlot(ctx context.Context, export bool) error {
 	s.startAt = lsn
 	if export {
 		s.snapshotName = res.SnapshotName
-		s.snaps.state = s.reconcile(nil, true)
-		s.snaps.initial = true
+		s.snaps.State = (*connectors.SnapshotState)(nil).Reconcile(s.snaps.Tables, true)
+		s.snaps.Initial = true
 	}
 	s.log.Info("created replication slot", "slot", slot, "consistent_point", lsn.String())
 	return nil
@@ -149,71 +149,9 @@ func (s *Source) replaceLostSlot(ctx context.Context, pos Position) error {
 	if err := s.createSlot(ctx, false); err != nil {
 		return err
 	}
-	s.snaps.state = (*SnapshotState)(nil).with(s.snaps.tables...)
-	for _, t := range s.snaps.tables {
-		s.snaps.progress.Add(t, true)
+	s.snaps.State = (*connectors.SnapshotState)(nil).With(s.snaps.Tables...)
+	for _, t := range s.snaps.Tables {
+		s.snaps.Progress.Add(t, true)
 	}
 	return nil
-}
-
-// reconcile keeps the progress of the configured tables of a stored
-// snapshot, in its order, and drops tables no longer configured. An initial
-// snapshot also gets the configured tables it lacks, to be read in full. It
-// returns nil when nothing is left to read.
-func (s *Source) reconcile(st *SnapshotState, initial bool) *SnapshotState {
-	out := &SnapshotState{Initial: initial}
-	if st != nil {
-		for _, t := range st.Tables {
-			if slices.Contains(s.snaps.tables, t.Table) {
-				out.Tables = append(out.Tables, t)
-			}
-		}
-	}
-	if initial {
-		for _, t := range s.snaps.tables {
-			if !slices.ContainsFunc(out.Tables, func(ts TableSnapshot) bool { return ts.Table == t }) {
-				out.Tables = append(out.Tables, TableSnapshot{Table: t})
-			}
-		}
-	}
-	if out.done() {
-		return nil
-	}
-	return out
-}
-
-// with returns a copy of an incremental snapshot state (nil for none) with
-// tables queued to be read from the start; a table already queued and not
-// done keeps its progress.
-func (st *SnapshotState) with(tables ...string) *SnapshotState {
-	out := &SnapshotState{}
-	if st != nil {
-		out.Initial = st.Initial
-		out.Tables = slices.Clone(st.Tables)
-	}
-	for _, t := range tables {
-		i := slices.IndexFunc(out.Tables, func(ts TableSnapshot) bool { return ts.Table == t })
-		switch {
-		case i < 0:
-			out.Tables = append(out.Tables, TableSnapshot{Table: t})
-		case out.Tables[i].Done:
-			out.Tables[i] = TableSnapshot{Table: t}
-		}
-	}
-	return out
-}
-
-// advanced returns a copy of the state with table i's progress replaced.
-func (st *SnapshotState) advanced(i int, after []string, done bool) *SnapshotState {
-	out := &SnapshotState{Initial: st.Initial, Tables: slices.Clone(st.Tables)}
-	if after != nil {
-		out.Tables[i].After = after
-	}
-	out.Tables[i].Done = done
-	return out
-}
-
-// done reports whether every table has been read.
-func (st *SnapshotState) done() bool {
-	return !slices.ContainsFunc(st.Tables, func(ts TableSnapshot) bool { return !ts.Done })
 }

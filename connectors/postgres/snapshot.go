@@ -40,36 +40,13 @@ import (
 // large chunk streams through in bounded memory.
 const rowsPerMessage = 1024
 
-// snapshots is the Source's snapshot state. The reader goroutine owns it,
-// except for progress and the request queue, which have locks of their own.
-type snapshots struct {
-	opts connectors.SnapshotOptions
-	// tables are the captured tables, recorded in every checkpoint. The
-	// slice is never modified once checkpoints share it.
-	tables []string
-	// state is the snapshot under way, recorded in every checkpoint; nil
-	// when none. It is replaced, never modified.
-	state *SnapshotState
-	// initial is true while state is an initial snapshot still to be read
-	// before streaming.
-	initial  bool
-	progress connectors.SnapshotTracker
-
-	// Incremental snapshots (incremental.go).
-	chunk    *chunk // the chunk between its watermarks, nil when none
-	runID    string
-	seq      uint64
-	mu       sync.Mutex
-	requests []string // guarded by mu
-}
-
 // decorate records the captured tables and the snapshot under way in the
 // pending batch's checkpoint. It is called just before a batch is handed to
 // Read: every row read so far is in that batch or an earlier one, so the
 // progress it records is covered.
 func (s *Source) decorate() {
 	if p, ok := s.pending.Checkpoint.(Position); ok {
-		p.Tables, p.Snapshot = s.snaps.tables, s.snaps.state
+		p.Tables, p.Snapshot = s.snaps.Tables, s.snaps.State
 		s.pending.Checkpoint = p
 	}
 }
@@ -91,33 +68,24 @@ type chunkRows struct {
 	done bool
 }
 
-// tableFrontier tracks the chunks of one table that are read, to find the
-// last key below which every chunk is.
-type tableFrontier struct {
-	next int               // the first chunk not yet read
-	read map[int]chunkTask // chunks read ahead of next
-	rows int
-	took time.Time
-}
-
 // initialSnapshot reads the tables of the initial snapshot with parallel
 // chunk readers, hands the rows to Read, and checkpoints the progress at
 // every chunk end that completes a prefix of a table.
 func (s *Source) initialSnapshot(ctx context.Context) error {
 	sn := &s.snaps
-	st := sn.state
+	st := sn.State
 	pos := Position{LSN: s.startAt}
 	if st == nil {
 		// Every table was read before a restart: only the last
 		// checkpoint is missing.
-		sn.initial = false
+		sn.Initial = false
 		s.lastCP = s.startAt
 		s.pending.Checkpoint = pos
 		return s.flush(ctx)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	parallel := sn.opts.Parallelism
+	parallel := sn.Opts.Parallelism
 	at := time.Now().UTC()
 
 	readers := make([]*pgx.Conn, parallel)
@@ -144,14 +112,14 @@ func (s *Source) initialSnapshot(ctx context.Context) error {
 				return err
 			}
 		}
-		s.log.Info("snapshot started", "tables", len(st.Tables), "parallelism", parallel, "chunk_size", sn.opts.ChunkSize)
+		s.log.Info("snapshot started", "tables", len(st.Tables), "parallelism", parallel, "chunk_size", sn.Opts.ChunkSize)
 	} else {
 		s.log.Info("snapshot resumed: the remaining chunks are read from the current state; streaming from the consistent point replays every later change",
-			"tables", len(st.Tables), "parallelism", parallel, "chunk_size", sn.opts.ChunkSize)
+			"tables", len(st.Tables), "parallelism", parallel, "chunk_size", sn.Opts.ChunkSize)
 	}
 	for _, t := range st.Tables {
 		if !t.Done {
-			sn.progress.Add(t.Table, false)
+			sn.Progress.Add(t.Table, false)
 		}
 	}
 
@@ -199,7 +167,7 @@ func (s *Source) initialSnapshot(ctx context.Context) error {
 		}
 		s.snapshotName = ""
 	}
-	sn.state, sn.initial = nil, false
+	sn.State, sn.Initial = nil, false
 	s.lastCP = s.startAt
 	s.pending.Checkpoint = pos
 	return s.flush(ctx)
@@ -219,8 +187,8 @@ func importSnapshot(ctx context.Context, c *pgx.Conn, name string) error {
 // splitChunks cuts each unfinished table into key ranges of chunk_size rows,
 // in table order, and hands them to the readers. It runs ahead of them on
 // the source's own connection, reading only keys.
-func (s *Source) splitChunks(ctx context.Context, st *SnapshotState, tasks chan<- chunkTask) error {
-	n := s.snaps.opts.ChunkSize
+func (s *Source) splitChunks(ctx context.Context, st *connectors.SnapshotState, tasks chan<- chunkTask) error {
+	n := s.snaps.Opts.ChunkSize
 	for i, ts := range st.Tables {
 		if ts.Done {
 			continue
@@ -228,7 +196,7 @@ func (s *Source) splitChunks(ctx context.Context, st *SnapshotState, tasks chan<
 		tn, _ := parseTableName(ts.Table)
 		rel := s.byName[tn]
 		ks := newKeyset(tn, rel.table)
-		s.snaps.progress.Start(ts.Table, estimateRows(ctx, s.conn, tn))
+		s.snaps.Progress.Start(ts.Table, estimateRows(ctx, s.conn, tn))
 		lo := ts.After
 		for seq := 0; ; seq++ {
 			rr := s.conn.PgConn().ExecParams(ctx, ks.boundaryQuery(lo != nil, n), keyParams(lo, nil), nil, nil, nil)
@@ -265,7 +233,7 @@ func seqKey(n int) []int {
 
 // readChunk reads one key range and hands its rows over in messages of at
 // most rowsPerMessage rows, the last one marked done.
-func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *SnapshotState, task chunkTask, pos Position, at time.Time, out chan<- chunkRows) error {
+func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *connectors.SnapshotState, task chunkTask, pos Position, at time.Time, out chan<- chunkRows) error {
 	tn, _ := parseTableName(st.Tables[task.table].Table)
 	rel := s.byName[tn]
 	ks := newKeyset(tn, rel.table)
@@ -277,7 +245,7 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *SnapshotStat
 			return ctx.Err()
 		}
 	}
-	rows := make([]connectors.Change, 0, min(s.snaps.opts.ChunkSize, rowsPerMessage))
+	rows := make([]connectors.Change, 0, min(s.snaps.Opts.ChunkSize, rowsPerMessage))
 	rr := conn.PgConn().ExecParams(ctx, ks.rangeQuery(task.lo != nil, task.hi != nil), keyParams(task.lo, task.hi), nil, nil, nil)
 	for rr.NextRow() {
 		row, err := rel.decodeValues(rr.Values())
@@ -306,18 +274,12 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *SnapshotStat
 // emitChunks hands the readers' rows to Read in the order they arrive, and
 // records a table's progress once the chunks before a chunk end are all
 // read: checkpoints then move forward in the order Read returns them.
-func (s *Source) emitChunks(ctx context.Context, st *SnapshotState, in <-chan chunkRows) error {
+func (s *Source) emitChunks(ctx context.Context, st *connectors.SnapshotState, in <-chan chunkRows) error {
 	sn := &s.snaps
-	fronts := make([]tableFrontier, len(st.Tables))
+	front := connectors.NewChunkFrontier(&sn.Progress, s.log)
 	for m := range in {
-		ts := st.Tables[m.task.table].Table
 		s.pending.Changes = append(s.pending.Changes, m.rows...)
-		sn.progress.AddRows(ts, len(m.rows))
-		f := &fronts[m.task.table]
-		f.rows += len(m.rows)
-		if f.took.IsZero() {
-			f.took = time.Now()
-		}
+		front.AddRows(st, m.task.table, len(m.rows))
 		if !m.done {
 			if len(s.pending.Changes) >= maxBatch {
 				if err := s.flush(ctx); err != nil {
@@ -326,26 +288,8 @@ func (s *Source) emitChunks(ctx context.Context, st *SnapshotState, in <-chan ch
 			}
 			continue
 		}
-		if f.read == nil {
-			f.read = map[int]chunkTask{}
-		}
-		f.read[m.task.seq] = m.task
-		moved := false
-		for {
-			t, ok := f.read[f.next]
-			if !ok {
-				break
-			}
-			delete(f.read, f.next)
-			f.next++
-			moved = true
-			sn.state = sn.state.advanced(t.table, t.hi, t.hi == nil)
-			if t.hi == nil {
-				p := sn.progress.Finish(ts)
-				s.log.Info("snapshot of table read", "table", ts, "rows", f.rows, "took", time.Since(f.took).Round(time.Millisecond),
-					"rows_per_second", int64(p.Rate(time.Now())))
-			}
-		}
+		var moved bool
+		sn.State, moved = front.ChunkRead(sn.State, m.task.table, m.task.seq, m.task.hi)
 		if moved {
 			s.pending.Checkpoint = Position{LSN: s.startAt}
 			if err := s.flush(ctx); err != nil {

@@ -64,7 +64,7 @@ type Source struct {
 	cat  *catalog
 	want map[tableName]bool
 	// snaps is the snapshot state (snapshot.go, incremental.go).
-	snaps snapshots
+	snaps connectors.Snapshots
 
 	rels    map[uint32]*relation // by relation id, from relation messages
 	byName  map[tableName]*relation
@@ -296,7 +296,7 @@ func (s *Source) run(ctx context.Context) {
 }
 
 func (s *Source) readAll(ctx context.Context) error {
-	if s.snaps.initial {
+	if s.snaps.Initial {
 		if err := s.initialSnapshot(ctx); err != nil {
 			return err
 		}

@@ -5,12 +5,13 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/liberator-cdc/liberator/connectors"
 )
 
 func TestPositionStateRoundTrips(t *testing.T) {
-	p := Position{Flavor: FlavorMariaDB, File: "binlog.000002", Offset: 591, GTID: "0-1-5", State: &PositionState{
+	p := Position{Flavor: FlavorMariaDB, File: "binlog.000002", Offset: 591, GTID: "0-1-5", State: &connectors.PositionState{
 		Tables: []string{"shop.items", "shop.big"},
-		Snapshot: &SnapshotState{Initial: true, Tables: []TableSnapshot{
+		Snapshot: &connectors.SnapshotState{Initial: true, Tables: []connectors.TableSnapshot{
 			{Table: "shop.items", Done: true},
 			{Table: "shop.big", After: []string{"x:7ae9", "i:42"}},
 		}},
@@ -46,24 +47,5 @@ func TestParsePositionRefusesBadState(t *testing.T) {
 				t.Errorf("error %v does not say %q", err, tt.says)
 			}
 		})
-	}
-}
-
-func TestSnapshotStateHelpers(t *testing.T) {
-	st := reconcile(&SnapshotState{Tables: []TableSnapshot{{Table: "a.gone", After: []string{"i:1"}}, {Table: "a.b", After: []string{"i:9"}}}},
-		[]string{"a.b", "a.c"}, true)
-	want := []TableSnapshot{{Table: "a.b", After: []string{"i:9"}}, {Table: "a.c"}}
-	if d := cmp.Diff(want, st.Tables); d != "" || !st.Initial {
-		t.Errorf("reconcile keeps configured progress and adds the rest (-want +got):\n%s", d)
-	}
-	if reconcile(&SnapshotState{Tables: []TableSnapshot{{Table: "a.b", Done: true}}}, []string{"a.b"}, false) != nil {
-		t.Error("a finished incremental snapshot reconciles to nil")
-	}
-	next := st.advanced(1, []string{"i:3"}, false)
-	if st.Tables[1].After != nil || next.Tables[1].After[0] != "i:3" {
-		t.Error("advanced must copy")
-	}
-	if !next.advanced(0, nil, true).advanced(1, nil, true).done() {
-		t.Error("done() after every table")
 	}
 }

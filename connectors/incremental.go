@@ -1,0 +1,194 @@
+package connectors
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Snapshots is a source's snapshot bookkeeping: the captured tables, the
+// snapshot under way and its progress, the chunk of an incremental
+// snapshot between its watermarks, and the tables asked for. The source's
+// reading goroutine owns it, except for Progress and the request queue,
+// which have locks of their own.
+//
+// Incremental snapshots follow DBLog's watermarks: a source writes a low
+// watermark into its log, reads a chunk of rows, and writes a high
+// watermark. Streamed changes between the two touch rows of the chunk;
+// the rows they did not touch are emitted at the high watermark, the
+// others are already in the stream with a newer state.
+type Snapshots struct {
+	Opts SnapshotOptions
+	// Tables are the captured tables, recorded in every checkpoint. The
+	// slice is never modified once checkpoints share it.
+	Tables []string
+	// State is the snapshot under way, recorded in every checkpoint; nil
+	// when none. It is replaced, never modified.
+	State *SnapshotState
+	// Initial is true while State is an initial snapshot still to be read
+	// before streaming.
+	Initial  bool
+	Progress SnapshotTracker
+	// Window is the incremental snapshot's chunk between its watermarks,
+	// nil when none.
+	Window *Window
+
+	runID    string
+	seq      uint64
+	mu       sync.Mutex
+	requests []string // guarded by mu
+}
+
+// Window is a chunk of an incremental snapshot, from its low watermark to
+// its high one.
+type Window struct {
+	// ID names the chunk in its watermarks.
+	ID string
+	// Index is the table's index in the snapshot state.
+	Index int
+	Table *Table
+	Rows  [][]any
+	// Last is the key of the last row, in the source's text form, when
+	// the chunk is full; nil otherwise.
+	Last []string
+	// Full is true when the chunk holds chunk_size rows: more may follow.
+	Full bool
+	// Open is true once the low watermark has been streamed.
+	Open bool
+
+	keys    []string
+	changed map[string]bool // keys streamed changes touched since the low watermark
+}
+
+// Request queues tables for an incremental snapshot; the reading goroutine
+// takes them with TakeRequests. It is safe to call from any goroutine.
+func (sn *Snapshots) Request(tables []string) {
+	sn.mu.Lock()
+	sn.requests = append(sn.requests, tables...)
+	sn.mu.Unlock()
+}
+
+// TakeRequests moves the requested tables into State. A table already
+// under way keeps its progress.
+func (sn *Snapshots) TakeRequests(log *slog.Logger) {
+	sn.mu.Lock()
+	reqs := sn.requests
+	sn.requests = nil
+	sn.mu.Unlock()
+	for _, t := range reqs {
+		if sn.State != nil && slices.ContainsFunc(sn.State.Tables, func(ts TableSnapshot) bool { return ts.Table == t && !ts.Done }) {
+			continue
+		}
+		sn.State = sn.State.With(t)
+		sn.Progress.Add(t, true)
+		log.Info("incremental snapshot requested", "table", t)
+	}
+}
+
+// NextChunk returns the index in State of the table whose next chunk is
+// due, or false when none is: a chunk is between its watermarks, no
+// incremental snapshot is under way, or every table is read (State then
+// becomes nil).
+func (sn *Snapshots) NextChunk() (int, bool) {
+	if sn.Window != nil || sn.State == nil || sn.Initial {
+		return 0, false
+	}
+	i := slices.IndexFunc(sn.State.Tables, func(ts TableSnapshot) bool { return !ts.Done })
+	if i < 0 {
+		sn.State = nil
+		return 0, false
+	}
+	return i, true
+}
+
+// StartTable records the start of table i's incremental snapshot, once,
+// with estimate's count of its rows.
+func (sn *Snapshots) StartTable(i int, estimate func() int64, log *slog.Logger) {
+	ts := sn.State.Tables[i]
+	if sn.Progress.Started(ts.Table) {
+		return
+	}
+	sn.Progress.Add(ts.Table, true)
+	sn.Progress.Start(ts.Table, estimate())
+	log.Info("incremental snapshot of table started", "table", ts.Table, "resumed", ts.After != nil)
+}
+
+// SkipTable marks table i read without reading it.
+func (sn *Snapshots) SkipTable(i int) {
+	sn.State = sn.State.Advanced(i, nil, true)
+	sn.Progress.Finish(sn.State.Tables[i].Table)
+}
+
+// NewWindow returns the window of the next chunk of table i, described by
+// t, with an ID no other chunk of this process has.
+func (sn *Snapshots) NewWindow(i int, t *Table) *Window {
+	if sn.runID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		sn.runID = hex.EncodeToString(b[:])
+	}
+	sn.seq++
+	return &Window{ID: fmt.Sprintf("%s-%d", sn.runID, sn.seq), Index: i, Table: t}
+}
+
+// Add appends a row the chunk read.
+func (w *Window) Add(row []any) {
+	w.Rows = append(w.Rows, row)
+	w.keys = append(w.keys, RowKey(w.Table, row))
+}
+
+// Opened records that the low watermark was streamed.
+func (w *Window) Opened() {
+	w.Open = true
+	w.changed = map[string]bool{}
+}
+
+// Touch records the keys of a streamed change of table t, while the window
+// is open and t is the chunk's table.
+func (w *Window) Touch(t *Table, before, after []any) {
+	if !w.Open || t.Name != w.Table.Name || t.Schema != w.Table.Schema {
+		return
+	}
+	if before != nil {
+		w.changed[RowKey(t, before)] = true
+	}
+	if after != nil {
+		w.changed[RowKey(t, after)] = true
+	}
+}
+
+// CloseWindow ends Window at its high watermark: it returns the rows no
+// streamed change touched, to be emitted as snapshot reads at the
+// watermark's place in the stream, and moves the table's progress on. A
+// window whose low watermark was never streamed returns no rows and
+// leaves the progress, so that the chunk is read again.
+func (sn *Snapshots) CloseWindow(log *slog.Logger) [][]any {
+	w := sn.Window
+	sn.Window = nil
+	if w == nil || !w.Open {
+		return nil
+	}
+	kept := make([][]any, 0, len(w.Rows))
+	for i, row := range w.Rows {
+		if !w.changed[w.keys[i]] {
+			kept = append(kept, row)
+		}
+	}
+	table := sn.State.Tables[w.Index].Table
+	sn.Progress.AddRows(table, len(w.Rows))
+	sn.State = sn.State.Advanced(w.Index, w.Last, !w.Full)
+	if !w.Full {
+		p := sn.Progress.Finish(table)
+		log.Info("incremental snapshot of table read", "table", table, "rows", p.Rows,
+			"took", p.Finished.Sub(p.Started).Round(time.Millisecond))
+	}
+	if sn.State.Done() {
+		sn.State = nil
+	}
+	log.Debug("incremental snapshot chunk", "table", table, "rows", len(w.Rows), "emitted", len(kept), "changed_in_window", len(w.changed))
+	return kept
+}
