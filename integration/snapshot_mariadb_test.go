@@ -63,7 +63,9 @@ registry:
   url: %s
 http:
   listen: 127.0.0.1:0
-commit_interval: 100ms
+# Positions follow the acknowledged rows closely: a daemon killed
+# mid-snapshot resumes near where Kafka stopped.
+commit_interval: 10ms
 `, e.db.DSN, strings.Join(tables, ", "), snapshot, strings.Join(e.kafka.Brokers, ","), e.reg.URL))
 }
 
@@ -185,7 +187,7 @@ func TestIntegrationMariaDBSnapshotKilledMidwayResumes(t *testing.T) {
 
 	d := startDaemon(t, "run", e.cfgPath)
 	bw := startMariaDBBigWriter(t, ctx, e, 21)
-	killMidSnapshot(t, d, "shop.big")
+	killMidSnapshot(t, d, e.kafka.Cluster, "shop.big")
 	w.run(t, e.conn, 100)
 
 	d = startDaemon(t, "run", e.cfgPath)
@@ -210,7 +212,7 @@ func TestIntegrationMariaDBSnapshotJobResumesThenRun(t *testing.T) {
 
 	bw := startMariaDBBigWriter(t, ctx, e, 22)
 	job := startDaemon(t, "snapshot", e.cfgPath)
-	killMidSnapshot(t, job, "shop.big")
+	killMidSnapshot(t, job, e.kafka.Cluster, "shop.big")
 	w.run(t, e.conn, 50)
 
 	retry := startDaemon(t, "snapshot", e.cfgPath)
