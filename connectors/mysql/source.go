@@ -79,11 +79,15 @@ type Source struct {
 	// start (snapshot mode never, nothing stored): the first Read returns it
 	// as a checkpoint.
 	announceStart bool
-	failed        error // a snapshot failed; Read returns this from then on
+	failed        error // a snapshot or the stream failed; Read returns this from then on
 
-	syncer *replication.BinlogSyncer
-	stream *replication.BinlogStreamer
-	st     streamState
+	// The stream goroutine (streamLoop) owns syncer, stream, st, snaps and
+	// inc once it runs; Read takes its batches from results.
+	syncer     *replication.BinlogSyncer
+	stream     *replication.BinlogStreamer
+	st         streamState
+	results    chan streamResult
+	streamDone chan struct{} // closed when the stream goroutine returns
 
 	ackMu sync.Mutex
 	acked Position
@@ -218,12 +222,53 @@ func (s *Source) Read(ctx context.Context) (connectors.Batch, error) {
 		s.announceStart = false
 		return connectors.Batch{Checkpoint: s.decorate(s.start)}, nil
 	}
-	if s.stream == nil {
-		if err := s.startStream(); err != nil {
-			return connectors.Batch{}, err
+	if s.results == nil {
+		s.results = make(chan streamResult, streamAhead)
+		s.streamDone = make(chan struct{})
+		go s.streamLoop()
+	}
+	select {
+	case r := <-s.results:
+		if r.err != nil {
+			s.failed = r.err
+		}
+		return r.batch, r.err
+	case <-ctx.Done():
+		return connectors.Batch{}, ctx.Err()
+	}
+}
+
+// streamAhead is how many batches the stream goroutine reads ahead of
+// Read: converting rows overlaps encoding and producing the batch before.
+const streamAhead = 2
+
+// streamResult is a batch of the binary log, or the error that ended the
+// stream.
+type streamResult struct {
+	batch connectors.Batch
+	err   error
+}
+
+// streamLoop reads the binary log into results until an error or Close.
+func (s *Source) streamLoop() {
+	defer close(s.streamDone)
+	for {
+		var r streamResult
+		if s.stream == nil {
+			r.err = s.startStream()
+		}
+		if r.err == nil {
+			r.batch, r.err = s.readStreamOrRecover(s.ctx)
+		}
+		select {
+		case s.results <- r:
+		case <-s.ctx.Done():
+			return
+		}
+		if r.err != nil {
+			return
 		}
 	}
-	return s.readStreamOrRecover(ctx)
 }
 
 // Ack records that everything up to pos is in Kafka. MySQL keeps its binary
@@ -250,12 +295,19 @@ func (s *Source) Acked() Position {
 
 // Close stops the binlog stream and the snapshot and closes every
 // connection. It is safe after a failed Open and more than once.
-func (s *Source) Close(context.Context) error {
+func (s *Source) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		if s.cancel != nil {
 			s.cancel()
 		}
 		var errs []error
+		if s.streamDone != nil {
+			select {
+			case <-s.streamDone:
+			case <-ctx.Done():
+				errs = append(errs, fmt.Errorf("close: the binlog reader did not stop: %w", ctx.Err()))
+			}
+		}
 		if s.syncer != nil {
 			s.syncer.Close()
 		}
