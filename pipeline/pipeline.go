@@ -366,14 +366,23 @@ type headerCache struct {
 	h    []kgo.RecordHeader
 }
 
-// samePosition reports whether two positions are equal, for positions of
-// comparable types; others never compare equal.
+// samePosition reports whether two positions are equal: by their Equal
+// method if they have one, else by == for comparable types; others never
+// compare equal.
 func samePosition(a, b connectors.Position) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
 	}
+	if e, ok := a.(equalPosition); ok {
+		return e.Equal(b)
+	}
 	t := reflect.TypeOf(a)
 	return t == reflect.TypeOf(b) && t.Comparable() && a == b
+}
+
+// equalPosition is a position that knows when another one is the same.
+type equalPosition interface {
+	Equal(connectors.Position) bool
 }
 
 // tombstoneHeaders are the headers of the tombstone that precedes the new

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pglogrepl"
@@ -42,6 +44,15 @@ func (p Position) String() string {
 		return p.LSN.String()
 	}
 	return fmt.Sprintf("%s (%s)", p.LSN, p.Snapshot)
+}
+
+// Equal reports whether o is the same position as p.
+func (p Position) Equal(o connectors.Position) bool {
+	q, ok := o.(Position)
+	if !ok || p.LSN != q.LSN || !slices.Equal(p.Tables, q.Tables) {
+		return false
+	}
+	return p.Snapshot == q.Snapshot || reflect.DeepEqual(p.Snapshot, q.Snapshot)
 }
 
 // Encode returns "pg:X/X" for a position without tables, else

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -77,6 +78,27 @@ func TestPositionStringNotesASnapshot(t *testing.T) {
 	}
 }
 
+func TestPositionEqual(t *testing.T) {
+	snap := &connectors.SnapshotState{Tables: []connectors.TableSnapshot{{Table: "a.b", After: []string{"1"}}}}
+	p := Position{LSN: 0x10, Tables: []string{"a.b"}, Snapshot: snap}
+	for _, tt := range []struct {
+		name string
+		o    connectors.Position
+		want bool
+	}{
+		{"itself", p, true},
+		{"a copy of its state", Position{LSN: 0x10, Tables: []string{"a.b"}, Snapshot: &connectors.SnapshotState{Tables: slices.Clone(snap.Tables)}}, true},
+		{"another LSN", Position{LSN: 0x11, Tables: p.Tables, Snapshot: snap}, false},
+		{"other tables", Position{LSN: 0x10, Tables: []string{"a.c"}, Snapshot: snap}, false},
+		{"no snapshot", Position{LSN: 0x10, Tables: p.Tables}, false},
+		{"another source's position", nil, false},
+	} {
+		if got := p.Equal(tt.o); got != tt.want {
+			t.Errorf("%s: Equal = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
 func FuzzParsePosition(f *testing.F) {
 	f.Add([]byte("pg:0/16B3748"))
 	f.Add([]byte(`pg:0/16B3748;{"tables":["public.items"]}`))
@@ -91,7 +113,7 @@ func FuzzParsePosition(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%q parsed to %v, whose encoding %q does not parse: %v", b, p, enc, err)
 		}
-		if d := cmp.Diff(p, q); d != "" {
+		if d := cmp.Diff(p, q); d != "" || !p.Equal(q) {
 			t.Fatalf("%q does not round-trip (-first +second):\n%s", b, d)
 		}
 		if !bytesEqual(enc, q.Encode()) {

@@ -1,0 +1,41 @@
+package pipeline
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+// slicePos is a position whose type is not comparable, like PostgreSQL's.
+type slicePos struct {
+	n      int
+	tables []string
+}
+
+func (p slicePos) String() string { return "pos" }
+func (p slicePos) Encode() []byte { return []byte("pos") }
+func (p slicePos) Equal(o connectors.Position) bool {
+	q, ok := o.(slicePos)
+	return ok && p.n == q.n && slices.Equal(p.tables, q.tables)
+}
+
+func TestHeadersAreSharedWithinATransaction(t *testing.T) {
+	var r runner
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	c := connectors.Change{Op: connectors.OpCreate, Pos: slicePos{n: 1, tables: []string{"a.b"}}, CommitTime: at, TxID: "7"}
+	h1 := r.headers(&c)
+	c.Pos = slicePos{n: 1, tables: []string{"a.b"}}
+	if h2 := r.headers(&c); &h1[0] != &h2[0] {
+		t.Error("a change of the same transaction built its headers again")
+	}
+	c.Pos = slicePos{n: 2, tables: []string{"a.b"}}
+	h3 := r.headers(&c)
+	if &h1[0] == &h3[0] {
+		t.Fatal("a change at another position shares the headers")
+	}
+	if got := string(h3[1].Value); got != "2026-01-02T03:04:05.000006Z" {
+		t.Errorf("commit timestamp header = %q", got)
+	}
+}
