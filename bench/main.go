@@ -8,7 +8,8 @@
 // Cases, for each source (postgres, mariadb):
 //
 //	snapshot-<source>  `liberator snapshot` of ROWS rows, against bare COPY /
-//	                   streamed SELECT + hamba/avro + franz-go
+//	                   streamed SELECT + hamba/avro + franz-go; also the raw
+//	                   read alone (raw_events_per_s, raw_ratio)
 //	drain-<source>     ROWS inserts written while liberator is stopped, then
 //	                   the time until Kafka has acknowledged them all, against
 //	                   a bare pgoutput / binlog reader (+ encode + produce)
@@ -89,7 +90,7 @@ func newMeasure() measure {
 
 // fieldOrder is the order of fields on a BENCH line; others follow sorted.
 var fieldOrder = []string{
-	"events_per_s", "bare_events_per_s", "ratio", "reader_events_per_s",
+	"events_per_s", "bare_events_per_s", "ratio", "reader_events_per_s", "raw_events_per_s", "raw_ratio",
 	"p50_ms", "p99_ms", "hdr_p50_ms", "hdr_p99_ms", "achieved_tx_per_s",
 	"cpu_s", "peak_rss_mb", "rss_mb",
 }
@@ -143,7 +144,7 @@ func formatValue(k string, v float64) string {
 	switch {
 	case strings.HasSuffix(k, "_per_s"):
 		return strconv.FormatFloat(v, 'f', 0, 64)
-	case k == "ratio" || k == "host_busy_before":
+	case strings.HasSuffix(k, "ratio") || k == "host_busy_before":
 		return strconv.FormatFloat(v, 'f', 3, 64)
 	case strings.HasSuffix(k, "_ms"):
 		return strconv.FormatFloat(v, 'f', 2, 64)

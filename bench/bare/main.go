@@ -6,13 +6,14 @@
 // produces it with franz-go (acks=all, idempotent) until Kafka has
 // acknowledged every record.
 //
-//	bare pg-snapshot    -dsn D -table T          -brokers B -topic X -rows N
+//	bare pg-snapshot    -dsn D -table T          -brokers B -topic X -rows N [-reader-only|-raw]
 //	bare pg-drain       -dsn D -slot S -pub P    -brokers B -topic X -rows N [-reader-only]
-//	bare mysql-snapshot -addr A -db D -table T   -brokers B -topic X -rows N
+//	bare mysql-snapshot -addr A -db D -table T   -brokers B -topic X -rows N [-reader-only|-raw]
 //	bare mysql-drain    -addr A -file F -pos P -db D -table T -brokers B -topic X -rows N [-reader-only]
 //
 // With -reader-only it reads and decodes every column but neither encodes
-// nor produces. It exits 0 once it has handled -rows rows and prints one
+// nor produces. With -raw (snapshots only) it only reads: COPY … TO STDOUT
+// into io.Discard, or a streamed SELECT whose rows are counted. It exits 0 once it has handled -rows rows and prints one
 // JSON line: {"events":N,"elapsed_s":S}.
 package main
 
@@ -74,7 +75,7 @@ type options struct {
 	pos                       uint
 	brokers, topic            string
 	rows                      int64
-	readerOnly                bool
+	readerOnly, raw           bool
 	serverID                  uint
 	linger                    time.Duration
 	maxBufferedRecs, timeoutS int
@@ -101,6 +102,7 @@ func main() {
 	fs.StringVar(&o.topic, "topic", "bare.items", "topic to produce to; created compacted")
 	fs.Int64Var(&o.rows, "rows", 0, "rows to expect")
 	fs.BoolVar(&o.readerOnly, "reader-only", false, "read and decode only")
+	fs.BoolVar(&o.raw, "raw", false, "snapshots: read only, without decoding")
 	fs.DurationVar(&o.linger, "linger", 5*time.Millisecond, "producer linger (liberator's default is 5ms)")
 	fs.IntVar(&o.maxBufferedRecs, "max-buffered-records", 20_000, "producer buffer, in records (liberator's is 20000)")
 	fs.IntVar(&o.timeoutS, "timeout", 1800, "give up after this many seconds")

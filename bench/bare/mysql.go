@@ -24,6 +24,15 @@ func mysqlSnapshot(ctx context.Context, o options) (int64, error) {
 	if _, err := conn.Execute("SET time_zone = '+00:00'"); err != nil {
 		return 0, err
 	}
+	if o.raw {
+		var n int64
+		var result gomysql.Result
+		err := conn.ExecuteSelectStreaming("SELECT "+pgColumns+" FROM "+o.table, &result, func([]gomysql.FieldValue) error {
+			n++
+			return nil
+		}, nil)
+		return n, err
+	}
 	h, err := newHandler(ctx, o)
 	if err != nil {
 		return 0, err

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"strconv"
 	"time"
@@ -23,6 +24,10 @@ func pgSnapshot(ctx context.Context, o options) (int64, error) {
 		return 0, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	if o.raw {
+		tag, err := conn.CopyTo(ctx, io.Discard, "COPY "+o.table+" ("+pgColumns+") TO STDOUT (FORMAT binary)")
+		return tag.RowsAffected(), err
+	}
 	h, err := newHandler(ctx, o)
 	if err != nil {
 		return 0, err
