@@ -33,7 +33,7 @@ type Position struct {
 	// empty when the server has no GTIDs.
 	GTID string
 	// State records the captured tables and the progress of a snapshot
-	// under way (snapstate.go); nil in positions that record neither.
+	// under way; nil in positions that record neither.
 	State *connectors.PositionState
 }
 
