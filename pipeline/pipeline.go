@@ -245,7 +245,7 @@ func (r *runner) readLoop(ctx context.Context) error {
 				f.abandon()
 				return err
 			}
-			if arena, err = r.produceChange(ctx, ts, c, f, promise, arena); err != nil {
+			if arena, err = r.produceChange(ts, c, f, promise, arena); err != nil {
 				f.abandon()
 				return err
 			}
@@ -292,7 +292,7 @@ func (r *runner) table(ctx context.Context, t *connectors.Table) (*tableState, e
 // produceChange produces the events of one change: a tombstone for the old
 // key when an update moved the row, then the row (or a tombstone for a
 // delete). Keys and values are carved out of arena, which it returns grown.
-func (r *runner) produceChange(ctx context.Context, ts *tableState, c *connectors.Change, f *inflight, promise func(*kgo.Record, error), arena []byte) ([]byte, error) {
+func (r *runner) produceChange(ts *tableState, c *connectors.Change, f *inflight, promise func(*kgo.Record, error), arena []byte) ([]byte, error) {
 	headers := r.headers(c)
 	after, before := ts.view.project(c.After), ts.view.project(c.Before)
 	if c.Op == connectors.OpDelete || c.KeyChanged() {
@@ -301,10 +301,11 @@ func (r *runner) produceChange(ctx context.Context, ts *tableState, c *connector
 			return arena, fmt.Errorf("encode key of table %s: %w", c.Table.ID(), err)
 		}
 		arena = a
-		r.produce(ctx, f, promise, &kgo.Record{Topic: ts.topic, Key: key, Headers: tombstoneHeaders(headers), Timestamp: c.CommitTime})
 		if c.Op == connectors.OpDelete {
+			r.produce(f, promise, &kgo.Record{Topic: ts.topic, Key: key, Headers: headers, Timestamp: c.CommitTime})
 			return arena, nil
 		}
+		r.produce(f, promise, &kgo.Record{Topic: ts.topic, Key: key, Headers: tombstoneHeaders(headers), Timestamp: c.CommitTime})
 	}
 	key, arena, err := appendKey(arena, ts, after)
 	if err != nil {
@@ -316,7 +317,7 @@ func (r *runner) produceChange(ctx context.Context, ts *tableState, c *connector
 		return arena, fmt.Errorf("encode row of table %s: %w", c.Table.ID(), err)
 	}
 	val := arena[start:len(arena):len(arena)]
-	r.produce(ctx, f, promise, &kgo.Record{Topic: ts.topic, Key: key, Value: val, Headers: headers, Timestamp: c.CommitTime})
+	r.produce(f, promise, &kgo.Record{Topic: ts.topic, Key: key, Value: val, Headers: headers, Timestamp: c.CommitTime})
 	return arena, nil
 }
 
@@ -330,10 +331,9 @@ func appendKey(arena []byte, ts *tableState, row []any) (key, grown []byte, err 
 	return arena[start:len(arena):len(arena)], arena, nil
 }
 
-func (r *runner) produce(ctx context.Context, f *inflight, promise func(*kgo.Record, error), rec *kgo.Record) {
+func (r *runner) produce(f *inflight, promise func(*kgo.Record, error), rec *kgo.Record) {
 	f.add()
 	r.sink.Produce(r.produceCtx, rec, promise)
-	_ = ctx
 }
 
 func (r *runner) headers(c *connectors.Change) []kgo.RecordHeader {
@@ -386,7 +386,8 @@ type equalPosition interface {
 }
 
 // tombstoneHeaders are the headers of the tombstone that precedes the new
-// row of a key-changing update: the same, with op d.
+// row of a key-changing update: the same, with op d. A delete's own
+// headers already say d.
 func tombstoneHeaders(h []kgo.RecordHeader) []kgo.RecordHeader {
 	out := make([]kgo.RecordHeader, len(h))
 	copy(out, h)
