@@ -70,6 +70,33 @@ type Batch struct {
 	// nil when the batch ends inside a transaction or inside a snapshot that
 	// cannot be resumed at this point.
 	Checkpoint Position
+	// Reconcile marks where a re-snapshot with reconcile of a table begins
+	// and ends (see ReconcileMark). Begin marks apply before the batch's
+	// Changes, end marks after them.
+	Reconcile []ReconcileMark
+}
+
+// ReconcileMark brackets the re-snapshot of a table that a source takes
+// after a gap in its log (a lost slot or binary log, a slot that moved
+// ahead, a reset) or on request. Rows deleted during the gap left no
+// change behind, so the sink cannot learn of them from the stream: at the
+// end mark it tombstones every key that its topic still holds but that
+// neither the re-snapshot nor the stream has written since the begin mark.
+//
+// A source emits a begin mark before the first row of the table's
+// re-snapshot in each Open, and an end mark after its last row. It records
+// the table's reconcile in its positions, so that a re-snapshot resumed
+// after a restart ends with its end mark too.
+type ReconcileMark struct {
+	// Table is the table, "schema.name" as in the config.
+	Table string
+	// End is false for the begin mark, true for the end mark.
+	End bool
+	// Resume is set on a begin mark when the re-snapshot continues from a
+	// stored position after a restart, rather than starting from the
+	// table's first row: the sink then keeps the begin point it recorded
+	// before the restart.
+	Resume bool
 }
 
 // Position is a point in a source's change stream: an LSN, a binlog file and
@@ -106,6 +133,42 @@ type Source interface {
 	Ack(ctx context.Context, pos Position) error
 	// Close releases the connections. It is safe to call after a failed Open.
 	Close(ctx context.Context) error
+}
+
+// Identifier is implemented by sources that can name the stream they read,
+// so that a stored position is never used against another server, database
+// or slot. The pipeline stores the identity beside each position and
+// refuses to resume from a position of another identity.
+type Identifier interface {
+	// Identity returns a stable, printable name of the stream: for
+	// PostgreSQL, the system identifier, database and slot; for MySQL, the
+	// server's UUID. It may connect; it is called before Open.
+	Identity(ctx context.Context) (string, error)
+}
+
+// ErrStreamWithoutPosition is wrapped by Open's error when no position is
+// stored but the server keeps a stream for this pipeline (a PostgreSQL slot
+// of the configured name). Liberator did not create it in this run, so it
+// cannot tell what was consumed from it: the offsets topic was deleted, the
+// pipeline's name changed, or it moved to another Kafka cluster. Starting
+// over would keep the rows deleted meanwhile in the topics for good; the
+// way on is liberator reset, which re-snapshots with reconcile.
+var ErrStreamWithoutPosition = errors.New("no position is stored, but the server keeps a stream for this pipeline")
+
+// ErrGap is wrapped by Open's error when the server's stream has moved past
+// the stored position (a PostgreSQL slot advanced by another consumer or an
+// operator, or dropped and created again), so that the changes in between
+// cannot be read. The message names both points and the choices.
+var ErrGap = errors.New("the stream has moved past the stored position")
+
+// Resetter is implemented by sources that can start over after their
+// stream was lost or moved: liberator reset.
+type Resetter interface {
+	// Reset discards what the server keeps for the stream (PostgreSQL: the
+	// replication slot) and returns the position to store in its place.
+	// Opened from that position, the source streams from the server's
+	// current point and re-snapshots every table with reconcile.
+	Reset(ctx context.Context) (Position, error)
 }
 
 // Table describes one captured table at one moment in its history.

@@ -37,10 +37,15 @@ type Snapshots struct {
 	// nil when none.
 	Window *Window
 
-	runID    string
-	seq      uint64
+	runID string
+	seq   uint64
+	// marks are the reconcile marks not yet handed out with a batch, and
+	// begun the tables whose begin mark was, since Open.
+	marks []ReconcileMark
+	begun map[string]bool
+
 	mu       sync.Mutex
-	requests []string // guarded by mu
+	requests []SnapshotRequest // guarded by mu
 }
 
 // Window is a chunk of an incremental snapshot, from its low watermark to
@@ -64,29 +69,70 @@ type Window struct {
 	changed map[string]bool // keys streamed changes touched since the low watermark
 }
 
-// Request queues tables for an incremental snapshot; the reading goroutine
-// takes them with TakeRequests. It is safe to call from any goroutine.
-func (sn *Snapshots) Request(tables []string) {
+// Request queues an incremental snapshot; the reading goroutine takes it
+// with TakeRequests. It is safe to call from any goroutine.
+func (sn *Snapshots) Request(req SnapshotRequest) {
 	sn.mu.Lock()
-	sn.requests = append(sn.requests, tables...)
+	sn.requests = append(sn.requests, req)
 	sn.mu.Unlock()
 }
 
 // TakeRequests moves the requested tables into State. A table already
-// under way keeps its progress.
+// under way keeps its progress, unless the request asks for a reconcile:
+// then it starts over.
 func (sn *Snapshots) TakeRequests(log *slog.Logger) {
 	sn.mu.Lock()
 	reqs := sn.requests
 	sn.requests = nil
 	sn.mu.Unlock()
-	for _, t := range reqs {
-		if sn.State != nil && slices.ContainsFunc(sn.State.Tables, func(ts TableSnapshot) bool { return ts.Table == t && !ts.Done }) {
+	for _, req := range reqs {
+		if req.Reconcile {
+			sn.Reconcile(req.Tables...)
+			log.Info("incremental snapshot with reconcile requested", "tables", req.Tables)
 			continue
 		}
-		sn.State = sn.State.With(t)
-		sn.Progress.Add(t, true)
-		log.Info("incremental snapshot requested", "table", t)
+		for _, t := range req.Tables {
+			if sn.State != nil && slices.ContainsFunc(sn.State.Tables, func(ts TableSnapshot) bool { return ts.Table == t && !ts.Done }) {
+				continue
+			}
+			sn.State = sn.State.With(t)
+			sn.Progress.Add(t, true)
+			log.Info("incremental snapshot requested", "table", t)
+		}
 	}
+}
+
+// Reconcile queues tables for an incremental re-snapshot with reconcile,
+// from their first row.
+func (sn *Snapshots) Reconcile(tables ...string) {
+	sn.State = sn.State.WithReconcile(tables...)
+	for _, t := range tables {
+		delete(sn.begun, t)
+		sn.Progress.Restart(t, true)
+	}
+}
+
+// TakeMarks returns the reconcile marks due, and forgets them. A source
+// calls it as it hands a batch to Read, after the batch's last change:
+// begin marks were queued before the rows they precede were read, and end
+// marks after the last row was added.
+func (sn *Snapshots) TakeMarks() []ReconcileMark {
+	m := sn.marks
+	sn.marks = nil
+	return m
+}
+
+// begin queues table i's begin mark once per Open, if it is reconciled.
+func (sn *Snapshots) begin(i int) {
+	ts := sn.State.Tables[i]
+	if !ts.Reconcile || sn.begun[ts.Table] {
+		return
+	}
+	if sn.begun == nil {
+		sn.begun = map[string]bool{}
+	}
+	sn.begun[ts.Table] = true
+	sn.marks = append(sn.marks, ReconcileMark{Table: ts.Table, Resume: ts.After != nil})
 }
 
 // NextChunk returns the index in State of the table whose next chunk is
@@ -108,6 +154,7 @@ func (sn *Snapshots) NextChunk() (int, bool) {
 // StartTable records the start of table i's incremental snapshot, once,
 // with estimate's count of its rows.
 func (sn *Snapshots) StartTable(i int, estimate func() int64, log *slog.Logger) {
+	sn.begin(i)
 	ts := sn.State.Tables[i]
 	if sn.Progress.Started(ts.Table) {
 		return
@@ -117,7 +164,8 @@ func (sn *Snapshots) StartTable(i int, estimate func() int64, log *slog.Logger) 
 	log.Info("incremental snapshot of table started", "table", ts.Table, "resumed", ts.After != nil)
 }
 
-// SkipTable marks table i read without reading it.
+// SkipTable marks table i read without reading it. A reconciled table
+// that is skipped gets no end mark, so nothing is tombstoned for it.
 func (sn *Snapshots) SkipTable(i int) {
 	sn.State = sn.State.Advanced(i, nil, true)
 	sn.Progress.Finish(sn.State.Tables[i].Table)
@@ -178,10 +226,15 @@ func (sn *Snapshots) CloseWindow(log *slog.Logger) [][]any {
 			kept = append(kept, row)
 		}
 	}
-	table := sn.State.Tables[w.Index].Table
+	ts := sn.State.Tables[w.Index]
+	table := ts.Table
 	sn.Progress.AddRows(table, len(w.Rows))
 	sn.State = sn.State.Advanced(w.Index, w.Last, !w.Full)
 	if !w.Full {
+		if ts.Reconcile {
+			sn.marks = append(sn.marks, ReconcileMark{Table: table, End: true})
+			delete(sn.begun, table)
+		}
 		p := sn.Progress.Finish(table)
 		log.Info("incremental snapshot of table read", "table", table, "rows", p.Rows,
 			"took", p.Finished.Sub(p.Started).Round(time.Millisecond))

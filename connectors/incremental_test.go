@@ -12,7 +12,7 @@ func TestWindowEmitsOnlyRowsNoChangeTouched(t *testing.T) {
 	other := &Table{Schema: "s", Name: "u", Key: []int{0}}
 	log := slog.New(slog.DiscardHandler)
 	var sn Snapshots
-	sn.Request([]string{"s.t"})
+	sn.Request(SnapshotRequest{Tables: []string{"s.t"}})
 	sn.TakeRequests(log)
 	i, ok := sn.NextChunk()
 	if !ok || i != 0 {

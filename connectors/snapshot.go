@@ -143,14 +143,24 @@ type SnapshotProgressReporter interface {
 // SnapshotRequester is implemented by sources that can snapshot tables
 // while streaming (incremental snapshots with watermarks).
 type SnapshotRequester interface {
-	// RequestSnapshot queues tables ("schema.name" as in the config) for an
-	// incremental snapshot. It returns at once; the rows follow in the
-	// stream, and the request is durable from the first position stored
-	// after it. A table already being snapshotted is not queued twice. It
-	// returns an error wrapping ErrSnapshotRefused when a table is not
-	// captured or the source is not streaming. It may be called from any
-	// goroutine after Open.
-	RequestSnapshot(ctx context.Context, tables []string) error
+	// RequestSnapshot queues tables for an incremental snapshot. It returns
+	// at once; the rows follow in the stream, and the request is durable
+	// from the first position stored after it. A table already being
+	// snapshotted is not queued twice, unless the request asks for a
+	// reconcile. It returns an error wrapping ErrSnapshotRefused when a
+	// table is not captured or the source is not streaming. It may be
+	// called from any goroutine after Open.
+	RequestSnapshot(ctx context.Context, req SnapshotRequest) error
+}
+
+// SnapshotRequest asks for an incremental snapshot.
+type SnapshotRequest struct {
+	// Tables are "schema.name" as in the config.
+	Tables []string
+	// Reconcile re-reads the tables from their first row and then
+	// tombstones the keys that their topics hold but the tables no longer
+	// do (see ReconcileMark).
+	Reconcile bool
 }
 
 // ErrSnapshotRefused is wrapped by RequestSnapshot's errors for a request
@@ -182,6 +192,18 @@ func (p *SnapshotTracker) Add(table string, incremental bool) {
 
 func (p *SnapshotTracker) find(table string) int {
 	return slices.IndexFunc(p.tables, func(t TableProgress) bool { return t.Table == table })
+}
+
+// Restart registers a table whose snapshot starts over from its first row.
+func (p *SnapshotTracker) Restart(table string, incremental bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	tp := TableProgress{Table: table, Incremental: incremental, Estimated: -1}
+	if i := p.find(table); i >= 0 {
+		p.tables[i] = tp
+		return
+	}
+	p.tables = append(p.tables, tp)
 }
 
 // Start marks a registered table as being read, with its estimated row

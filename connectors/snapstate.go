@@ -46,6 +46,10 @@ type TableSnapshot struct {
 	After []string `json:"after,omitempty"`
 	// Done is true once the whole table has been read.
 	Done bool `json:"done,omitempty"`
+	// Reconcile is true for a re-snapshot whose end tombstones the keys
+	// that are in the table's topic but no longer in the table (see
+	// ReconcileMark).
+	Reconcile bool `json:"reconcile,omitempty"`
 }
 
 // Encode returns the state's JSON.
@@ -135,6 +139,27 @@ func (st *SnapshotState) With(tables ...string) *SnapshotState {
 			out.Tables = append(out.Tables, TableSnapshot{Table: t})
 		case out.Tables[i].Done:
 			out.Tables[i] = TableSnapshot{Table: t}
+		}
+	}
+	return out
+}
+
+// WithReconcile returns a copy of an incremental snapshot state (nil for
+// none) with tables queued to be read again from the start with reconcile.
+// A table under way starts over: the rows it read so far came before the
+// gap that calls for the reconcile.
+func (st *SnapshotState) WithReconcile(tables ...string) *SnapshotState {
+	out := &SnapshotState{}
+	if st != nil {
+		out.Initial = st.Initial
+		out.Tables = slices.Clone(st.Tables)
+	}
+	for _, t := range tables {
+		ts := TableSnapshot{Table: t, Reconcile: true}
+		if i := slices.IndexFunc(out.Tables, func(ts TableSnapshot) bool { return ts.Table == t }); i >= 0 {
+			out.Tables[i] = ts
+		} else {
+			out.Tables = append(out.Tables, ts)
 		}
 	}
 	return out

@@ -50,7 +50,7 @@ func (p *Pipeline) registerSnapshotAdmin(mux *http.ServeMux) {
 			reply(http.StatusNotImplemented, SnapshotRequestReply{Error: "this source cannot snapshot tables while streaming"})
 			return
 		}
-		if err := req.RequestSnapshot(r.Context(), tables); err != nil {
+		if err := req.RequestSnapshot(r.Context(), connectors.SnapshotRequest{Tables: tables, Reconcile: r.URL.Query().Get("reconcile") == "true"}); err != nil {
 			code := http.StatusInternalServerError
 			if errors.Is(err, connectors.ErrSnapshotRefused) {
 				code = http.StatusBadRequest

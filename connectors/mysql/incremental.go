@@ -52,12 +52,12 @@ type incremental struct {
 
 // RequestSnapshot queues tables for an incremental snapshot while
 // streaming. See connectors.SnapshotRequester.
-func (s *Source) RequestSnapshot(_ context.Context, tables []string) error {
+func (s *Source) RequestSnapshot(_ context.Context, req connectors.SnapshotRequest) error {
 	if s.cfg.Snapshot == connectors.SnapshotOnly {
 		return fmt.Errorf("%w: liberator snapshot does not stream; ask the daemon (liberator run)", connectors.ErrSnapshotRefused)
 	}
-	names := make([]string, 0, len(tables))
-	for _, t := range tables {
+	names := make([]string, 0, len(req.Tables))
+	for _, t := range req.Tables {
 		tn, err := parseTableName(t)
 		if err != nil {
 			return fmt.Errorf("%w: %w", connectors.ErrSnapshotRefused, err)
@@ -67,7 +67,7 @@ func (s *Source) RequestSnapshot(_ context.Context, tables []string) error {
 		}
 		names = append(names, tn.String())
 	}
-	s.snaps.Request(names)
+	s.snaps.Request(connectors.SnapshotRequest{Tables: names, Reconcile: req.Reconcile})
 	return nil
 }
 

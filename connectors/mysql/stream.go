@@ -197,7 +197,7 @@ func rowCount(e *replication.RowsEvent) int {
 
 // flush returns the pending changes with cp as their checkpoint.
 func (s *Source) flush(cp *Position) connectors.Batch {
-	b := connectors.Batch{Changes: s.st.pending}
+	b := connectors.Batch{Changes: s.st.pending, Reconcile: s.snaps.TakeMarks()}
 	if cp != nil {
 		b.Checkpoint = s.decorate(*cp)
 		s.st.unreported = nil

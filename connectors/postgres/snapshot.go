@@ -45,6 +45,7 @@ const rowsPerMessage = 1024
 // Read: every row read so far is in that batch or an earlier one, so the
 // progress it records is covered.
 func (s *Source) decorate() {
+	s.pending.Reconcile = append(s.pending.Reconcile, s.snaps.TakeMarks()...)
 	if p, ok := s.pending.Checkpoint.(Position); ok {
 		p.Tables, p.Snapshot = s.snaps.Tables, s.snaps.State
 		s.pending.Checkpoint = p
