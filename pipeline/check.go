@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/connectors/kafka"
@@ -59,10 +58,7 @@ func checkKafka(ctx context.Context, cfg *Config, log *slog.Logger) []connectors
 	out := []connectors.Check{{Name: "Kafka is reachable"}}
 	out = append(out, connectors.Check{Name: "the offsets topic " + cfg.Kafka.OffsetsTopic + " is usable", Err: sink.CheckTopic(ctx, cfg.Kafka.OffsetsTopic)})
 	for _, t := range cfg.Source.Tables {
-		if !strings.Contains(t, ".") { // a bare PostgreSQL table name is in schema public
-			t = "public." + t
-		}
-		topic := cfg.Kafka.TopicPrefix + "." + t
+		topic := cfg.topicFor(t)
 		out = append(out, connectors.Check{Name: "topic " + topic + " is compacted or can be created", Err: sink.CheckTopic(ctx, topic)})
 	}
 	return out

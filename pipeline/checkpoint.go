@@ -18,7 +18,7 @@ import (
 type checkpointer struct {
 	mu      sync.Mutex
 	queue   []*inflight // in read order; the head is the oldest
-	latest  connectors.Position
+	latest  checkpoint
 	seq     uint64 // bumped when latest moves
 	err     error  // the first produce failure; nothing moves after it
 	changed chan struct{}
@@ -26,10 +26,21 @@ type checkpointer struct {
 	onAck func(*kgo.Record)
 }
 
+// checkpoint is a source position and the re-snapshots with reconcile
+// under way at it.
+type checkpoint struct {
+	pos connectors.Position
+	// reconcile is shared between checkpoints: replaced, never modified.
+	reconcile map[string]kafka.ReconcileStart
+}
+
 // inflight is one batch on its way to Kafka.
 type inflight struct {
 	cp      *checkpointer
 	pos     connectors.Position
+	// reconcile is the re-snapshots with reconcile under way after the
+	// batch; set before seal.
+	reconcile map[string]kafka.ReconcileStart
 	pending atomic.Int64 // unacknowledged records, plus one until sealed
 	done    bool         // guarded by cp.mu
 	failed  bool         // guarded by cp.mu
@@ -99,7 +110,7 @@ func (c *checkpointer) finish(f *inflight) {
 			break
 		}
 		if h.pos != nil {
-			c.latest = h.pos
+			c.latest = checkpoint{pos: h.pos, reconcile: h.reconcile}
 			moved = true
 		}
 		n++
@@ -128,7 +139,7 @@ func (c *checkpointer) fail(err error) {
 
 // state returns the latest acknowledged checkpoint, its sequence number,
 // and the first failure.
-func (c *checkpointer) state() (connectors.Position, uint64, error) {
+func (c *checkpointer) state() (checkpoint, uint64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.latest, c.seq, c.err

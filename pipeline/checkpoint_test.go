@@ -27,16 +27,16 @@ func TestCheckpointerAdvancesOnlyPastAcknowledgedBatches(t *testing.T) {
 
 	rec := &kgo.Record{Topic: "t"}
 	d.promise(rec, nil)
-	if p, _, _ := c.state(); p != nil {
+	if p, _, _ := c.state(); p.pos != nil {
 		t.Fatalf("checkpoint %v reached before the earlier batches were acknowledged", p)
 	}
 	a.promise(rec, nil)
 	a.promise(rec, nil)
-	if p, _, _ := c.state(); p != pos("a") {
+	if p, _, _ := c.state(); p.pos != pos("a") {
 		t.Fatalf("checkpoint = %v, want a", p)
 	}
 	b.promise(rec, nil)
-	if p, _, _ := c.state(); p != pos("d") {
+	if p, _, _ := c.state(); p.pos != pos("d") {
 		t.Fatalf("checkpoint = %v, want d once every batch is acknowledged", p)
 	}
 	if n := c.inFlight(); n != 0 {
@@ -55,7 +55,8 @@ func TestCheckpointerStopsAtAFailure(t *testing.T) {
 	boom := errors.New("boom")
 	a.promise(&kgo.Record{Topic: "t"}, boom)
 	b.promise(&kgo.Record{Topic: "t"}, nil)
-	p, _, err := c.state()
+	cpt, _, err := c.state()
+	p := cpt.pos
 	if p != nil {
 		t.Errorf("checkpoint moved to %v past a failed record", p)
 	}
@@ -69,11 +70,11 @@ func TestCheckpointerWaitsForTheSeal(t *testing.T) {
 	a := c.begin(pos("a"))
 	a.add()
 	a.promise(&kgo.Record{Topic: "t"}, nil) // acknowledged before the batch is fully produced
-	if p, _, _ := c.state(); p != nil {
+	if p, _, _ := c.state(); p.pos != nil {
 		t.Fatalf("checkpoint %v reached before the batch was sealed", p)
 	}
 	a.seal()
-	if p, _, _ := c.state(); p != pos("a") {
+	if p, _, _ := c.state(); p.pos != pos("a") {
 		t.Fatalf("checkpoint = %v, want a", p)
 	}
 }

@@ -54,6 +54,18 @@ func (c *Config) mappingFor(table string) (*TableMapping, string) {
 	return nil, ""
 }
 
+// topicFor names the topic of a table ("schema.name", or as the config
+// names it): mapping.<table>.topic when set, else
+// <kafka.topic_prefix>.<schema>.<table>. Every part of liberator that
+// names a table's topic asks here.
+func (c *Config) topicFor(table string) string {
+	id := c.tableID(table)
+	if m, _ := c.mappingFor(id); m != nil && m.Topic != "" {
+		return m.Topic
+	}
+	return c.Kafka.TopicPrefix + "." + id
+}
+
 // tableID turns a table as the config names it into Table.ID() form: a
 // bare PostgreSQL table is in schema public.
 func (c *Config) tableID(name string) string {

@@ -121,9 +121,19 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	if err != nil {
 		return &ConfigError{err}
 	}
-	resume, err := sink.ReadOffset(ctx, cfg.Name)
+	stored, err := sink.ReadOffset(ctx, cfg.Name)
 	if err != nil {
 		return err
+	}
+	identity, err := p.checkIdentity(ctx, src, stored)
+	if err != nil {
+		return err
+	}
+	var resume []byte
+	reconcile := map[string]kafka.ReconcileStart{}
+	if stored != nil {
+		resume = []byte(stored.Position)
+		reconcile = stored.Reconcile
 	}
 	if c, ok := src.(connectors.Checker); ok && !p.started.Load() {
 		var errs []error
@@ -142,6 +152,9 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 		}
 	}
 	if err := src.Open(ctx, resume); err != nil {
+		if errors.Is(err, connectors.ErrStreamWithoutPosition) {
+			err = fmt.Errorf("%w; no position is stored under key %q in offsets topic %q (was the offsets topic deleted, the pipeline's name changed, or Kafka replaced?). Starting over from the server's stream would keep rows deleted meanwhile in the topics for good: run liberator reset --config FILE to re-snapshot every table and tombstone the rows that are gone, or point name and kafka.offsets_topic back at the stored position", err, cfg.Name, cfg.Kafka.OffsetsTopic)
+		}
 		return errors.Join(err, src.Close(context.WithoutCancel(ctx)))
 	}
 	p.source.Store(src)
@@ -150,7 +163,8 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	defer p.metrics.ready.Set(0)
 	p.started.Store(true)
 
-	r := &runner{p: p, src: src, sink: sink, reg: reg, cp: newCheckpointer(), tables: map[*connectors.Table]*tableState{}}
+	r := &runner{p: p, src: src, sink: sink, reg: reg, cp: newCheckpointer(), tables: map[*connectors.Table]*tableState{},
+		identity: identity, reconcile: reconcile}
 	r.cp.onAck = r.acked
 	// The produce context outlives ctx: records already buffered are
 	// delivered during the drain, not failed by the cancellation.
@@ -215,6 +229,13 @@ type runner struct {
 	committedSeq uint64
 	hdr          headerCache
 	arenaHint    int
+
+	// identity is the source's, stored beside every position.
+	identity string
+	// reconcile holds the re-snapshots with reconcile under way, by table,
+	// as of the batch being read. It is replaced, never modified, because
+	// checkpoints share it.
+	reconcile map[string]kafka.ReconcileStart
 }
 
 // readLoop reads batches, encodes their changes and produces them.
@@ -232,6 +253,10 @@ func (r *runner) readLoop(ctx context.Context) error {
 		}
 		f := r.cp.begin(b.Checkpoint)
 		promise := f.promise
+		if err := r.beginReconciles(ctx, b.Reconcile); err != nil {
+			f.abandon()
+			return err
+		}
 		// Start each batch's arena at the size the last one reached, so
 		// that it rarely grows by copying.
 		arena := make([]byte, 0, r.arenaHint)
@@ -250,6 +275,11 @@ func (r *runner) readLoop(ctx context.Context) error {
 				return err
 			}
 		}
+		if err := r.endReconciles(ctx, b.Reconcile, f); err != nil {
+			f.abandon()
+			return err
+		}
+		f.reconcile = r.reconcile
 		f.seal()
 		r.arenaHint = min(cap(arena), 64<<20)
 	}
@@ -266,10 +296,7 @@ func (r *runner) table(ctx context.Context, t *connectors.Table) (*tableState, e
 	if err != nil {
 		return nil, err
 	}
-	topic := r.sink.TopicFor(t.Schema, t.Name)
-	if m != nil && m.Topic != "" {
-		topic = m.Topic
-	}
+	topic := r.p.cfg.topicFor(t.ID())
 	// Registry errors that may pass are marked retryable by the registry
 	// client; an incompatible schema is not.
 	pl, err := r.place(ctx, t, v, topic)
@@ -422,7 +449,11 @@ func (r *runner) commitLoop(ctx context.Context, readDone <-chan struct{}) error
 			if _, _, err := r.cp.state(); err != nil {
 				return err
 			}
-			continue
+			if r.committedSeq != 0 {
+				continue
+			}
+			// The first position of a run is stored at once: until it
+			// is, a restart finds none.
 		case <-readDone:
 			return nil
 		case <-ctx.Done():
@@ -437,11 +468,13 @@ func (r *runner) commitLoop(ctx context.Context, readDone <-chan struct{}) error
 // commit stores the latest acknowledged checkpoint in the offsets topic and
 // then acknowledges it to the source.
 func (r *runner) commit(ctx context.Context) error {
-	pos, seq, perr := r.cp.state()
+	cpt, seq, perr := r.cp.state()
+	pos := cpt.pos
 	if pos == nil || seq == r.committedSeq {
 		return perr
 	}
-	if err := r.sink.WriteOffset(ctx, r.p.cfg.Name, pos.Encode()); err != nil {
+	st := kafka.Stored{Source: r.identity, Position: string(pos.Encode()), Reconcile: cpt.reconcile}
+	if err := r.sink.WriteOffset(ctx, r.p.cfg.Name, st); err != nil {
 		return errors.Join(perr, err)
 	}
 	if err := r.src.Ack(ctx, pos); err != nil {

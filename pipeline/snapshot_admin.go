@@ -25,8 +25,11 @@ type SnapshotRequestReply struct {
 // registerSnapshotAdmin adds the snapshot endpoints to the admin listener:
 //
 //	POST /snapshot?table=T[&table=U]  queue incremental snapshots of the
-//	                                  tables: 202, 400 if refused, 503 if
-//	                                  the source is not open
+//	     [&reconcile=true]            tables (with reconcile: read again
+//	                                  from the first row, then tombstone
+//	                                  the keys gone from the table): 202,
+//	                                  400 if refused, 503 if the source is
+//	                                  not open
 //	GET  /snapshot                    snapshot progress as JSON
 func (p *Pipeline) registerSnapshotAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("POST /snapshot", func(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +82,7 @@ func (p *Pipeline) SnapshotProgress() connectors.SnapshotProgress {
 // RequestSnapshot asks the daemon running with cfg to snapshot tables while
 // it streams, through its admin listener at admin (host:port; empty means
 // cfg's http.listen). It returns the daemon's refusal as an error.
-func RequestSnapshot(ctx context.Context, cfg *Config, admin string, tables []string) (SnapshotRequestReply, error) {
+func RequestSnapshot(ctx context.Context, cfg *Config, admin string, req connectors.SnapshotRequest) (SnapshotRequestReply, error) {
 	if admin == "" {
 		if cfg.HTTP.Listen == "off" {
 			return SnapshotRequestReply{}, errors.New("http.listen is off: the running daemon cannot be asked (pass --admin host:port)")
@@ -89,14 +92,17 @@ func RequestSnapshot(ctx context.Context, cfg *Config, admin string, tables []st
 	if strings.HasPrefix(admin, "0.0.0.0:") || strings.HasPrefix(admin, ":") {
 		admin = "127.0.0.1:" + admin[strings.LastIndex(admin, ":")+1:]
 	}
-	q := url.Values{"table": tables}
+	q := url.Values{"table": req.Tables}
+	if req.Reconcile {
+		q.Set("reconcile", "true")
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+admin+"/snapshot?"+q.Encode(), nil)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+admin+"/snapshot?"+q.Encode(), nil)
 	if err != nil {
 		return SnapshotRequestReply{}, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(hreq)
 	if err != nil {
 		return SnapshotRequestReply{}, fmt.Errorf("ask the daemon at %s (is liberator run with this config running?): %w", admin, err)
 	}

@@ -4,6 +4,8 @@
 //	liberator run      --config FILE        stream changes (snapshot first if due)
 //	liberator snapshot --config FILE        snapshot the tables, record where streaming begins, exit
 //	liberator snapshot --config FILE --table T  ask the running daemon to snapshot T while streaming
+//	liberator snapshot --config FILE --table T --reconcile  the same, then tombstone T's keys that are gone
+//	liberator reset    --config FILE        start over after a lost or moved stream, with reconcile
 //	liberator check    --config FILE        check that everything is ready
 //	liberator tail     --config FILE TOPIC  print a topic's events as JSON lines
 //	liberator version
@@ -37,6 +39,12 @@ commands:
   snapshot --config FILE        snapshot the tables, record where streaming begins, exit
            [--table T]...       instead ask the running daemon to snapshot T while it
            [--admin HOST:PORT]  streams (its admin listener; default http.listen)
+           [--reconcile]        with --table: read T again from its first row, then
+                                tombstone the keys its topic holds that T no longer has
+  reset    --config FILE        drop the source's stream (PostgreSQL: the slot) and store
+                                a position from which the next run streams from the
+                                server's current point and re-snapshots every table with
+                                reconcile; for a stream that was lost or moved
   check    --config FILE        check that the database, Kafka and the registry are ready (exit 0) or say what to fix (exit 1)
   tail     --config FILE TOPIC  print a topic's events as JSON lines [--follow]
   version                       print the version
@@ -57,6 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var tables tableList
 	fs.Var(&tables, "table", "snapshot: ask the running daemon to snapshot this table while streaming (repeatable)")
 	admin := fs.String("admin", "", "snapshot --table: the daemon's admin listener, host:port (default http.listen)")
+	reconcile := fs.Bool("reconcile", false, "snapshot --table: re-read the tables from the first row, then tombstone the keys they no longer hold")
 	switch cmd {
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "liberator", versionString())
@@ -64,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "run", "snapshot", "check", "tail":
+	case "run", "snapshot", "check", "tail", "reset":
 	default:
 		fmt.Fprintf(stderr, "liberator: unknown command %q\n\n%s", cmd, usage)
 		return 2
@@ -104,9 +113,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "reset":
+		what, err := pipeline.Reset(ctx, cfg, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "liberator reset: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "reset: %s\nthe next liberator run streams from the server's current point and re-snapshots every table, tombstoning the keys the tables no longer hold\n", what)
+		return 0
 	case "snapshot":
 		if len(tables) > 0 {
-			return requestSnapshot(ctx, cfg, *admin, tables, stdout, stderr)
+			return requestSnapshot(ctx, cfg, *admin, connectors.SnapshotRequest{Tables: tables, Reconcile: *reconcile}, stdout, stderr)
+		}
+		if *reconcile {
+			fmt.Fprintln(stderr, "liberator snapshot: --reconcile goes with --table T")
+			return 2
 		}
 		cfg.Snapshot.Mode = connectors.SnapshotOnly
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/pipeline"
 )
 
@@ -26,13 +27,17 @@ func (t *tableList) Set(v string) error {
 
 // requestSnapshot asks the running daemon to snapshot tables while it
 // streams.
-func requestSnapshot(ctx context.Context, cfg *pipeline.Config, admin string, tables []string, stdout, stderr io.Writer) int {
-	rep, err := pipeline.RequestSnapshot(ctx, cfg, admin, tables)
+func requestSnapshot(ctx context.Context, cfg *pipeline.Config, admin string, req connectors.SnapshotRequest, stdout, stderr io.Writer) int {
+	rep, err := pipeline.RequestSnapshot(ctx, cfg, admin, req)
 	if err != nil {
 		fmt.Fprintf(stderr, "liberator snapshot: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "queued for an incremental snapshot: %s (follow it on the daemon's /snapshot)\n", strings.Join(rep.Queued, ", "))
+	kind := "an incremental snapshot"
+	if req.Reconcile {
+		kind = "an incremental snapshot with reconcile"
+	}
+	fmt.Fprintf(stdout, "queued for %s: %s (follow it on the daemon's /snapshot)\n", kind, strings.Join(rep.Queued, ", "))
 	return 0
 }
 

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -248,11 +247,6 @@ func (s *Sink) Open(ctx context.Context) error {
 	return nil
 }
 
-// TopicFor names the topic of a table.
-func (s *Sink) TopicFor(schema, table string) string {
-	return s.cfg.TopicPrefix + "." + schema + "." + table
-}
-
 // EnsureTopic creates topic, compacted, unless it exists. An existing topic
 // that is not compacted is an error: it would not keep every row.
 func (s *Sink) EnsureTopic(ctx context.Context, topic string) error {
@@ -370,73 +364,6 @@ func (s *Sink) Close() {
 	if s.cl != nil {
 		s.cl.Close()
 	}
-}
-
-// ReadOffset returns the latest value stored under key in the offsets
-// topic, or nil if there is none.
-func (s *Sink) ReadOffset(ctx context.Context, key string) ([]byte, error) {
-	topic := s.cfg.OffsetsTopic
-	if err := s.ensureTopic(ctx, topic, 1); err != nil {
-		return nil, err
-	}
-	ends, err := s.adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, connectors.MarkRetryable(fmt.Errorf("read offsets topic %q: %w", topic, err))
-	}
-	end, ok := ends.Lookup(topic, 0)
-	if !ok || end.Err != nil {
-		return nil, connectors.MarkRetryable(fmt.Errorf("read offsets topic %q: end offset unknown: %v", topic, end.Err))
-	}
-	if end.Offset == 0 {
-		return nil, nil
-	}
-	opts, err := s.cfg.clientOpts()
-	if err != nil {
-		return nil, err
-	}
-	cl, err := kgo.NewClient(append(opts,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-	)...)
-	if err != nil {
-		return nil, fmt.Errorf("read offsets topic %q: %w", topic, err)
-	}
-	defer cl.Close()
-	var val []byte
-	for {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
-		if ferr != nil {
-			return nil, connectors.MarkRetryable(fmt.Errorf("read offsets topic %q: %w", topic, ferr))
-		}
-		last := int64(-1)
-		fs.EachRecord(func(r *kgo.Record) {
-			if string(r.Key) == key {
-				val = r.Value
-			}
-			last = r.Offset
-		})
-		if last+1 >= end.Offset {
-			return slices.Clone(val), nil
-		}
-	}
-}
-
-// WriteOffset stores value under key in the offsets topic and waits for
-// Kafka to acknowledge it.
-func (s *Sink) WriteOffset(ctx context.Context, key string, value []byte) error {
-	if err := s.ensureTopic(ctx, s.cfg.OffsetsTopic, 1); err != nil {
-		return err
-	}
-	r := &kgo.Record{Topic: s.cfg.OffsetsTopic, Key: []byte(key), Value: value, Partition: 0}
-	if err := s.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
-		return connectors.MarkRetryable(fmt.Errorf("write offsets topic %q: %w", s.cfg.OffsetsTopic, err))
-	}
-	return nil
 }
 
 // slogLogger passes the client's logs to slog.
