@@ -36,14 +36,14 @@ type checkpoint struct {
 
 // inflight is one batch on its way to Kafka.
 type inflight struct {
-	cp      *checkpointer
-	pos     connectors.Position
+	cp  *checkpointer
+	pos connectors.Position
 	// reconcile is the re-snapshots with reconcile under way after the
 	// batch; set before seal.
 	reconcile map[string]kafka.ReconcileStart
-	pending atomic.Int64 // unacknowledged records, plus one until sealed
-	done    bool         // guarded by cp.mu
-	failed  bool         // guarded by cp.mu
+	pending   atomic.Int64 // unacknowledged records, plus one until sealed
+	done      bool         // guarded by cp.mu
+	failed    bool         // guarded by cp.mu
 }
 
 func newCheckpointer() *checkpointer {
