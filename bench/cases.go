@@ -374,7 +374,7 @@ func profileCase(ctx context.Context, e *env, s source, kind, name string) (stri
 		if err := s.ensureSnapshotTable(ctx, e.rows); err != nil {
 			return "", m, err
 		}
-		r, err := liberatorSnapshot(ctx, e, s, e.inproc, extra...)
+		r, err := liberatorSnapshot(ctx, e, s, e.liberator, extra...)
 		if err != nil {
 			return "", m, err
 		}
@@ -384,7 +384,7 @@ func profileCase(ctx context.Context, e *env, s source, kind, name string) (stri
 		if err := s.resetStream(ctx); err != nil {
 			return "", m, err
 		}
-		d, err := liberatorDrainSetup(ctx, e, s, e.inproc, extra...)
+		d, err := liberatorDrainSetup(ctx, e, s, e.liberator, extra...)
 		if err != nil {
 			return "", m, err
 		}
@@ -392,7 +392,7 @@ func profileCase(ctx context.Context, e *env, s source, kind, name string) (stri
 			d.b.stop()
 			return "", m, err
 		}
-		r, err := d.drain(ctx, e, s, e.inproc, extra...)
+		r, err := d.drain(ctx, e, s, e.liberator, extra...)
 		if err != nil {
 			return "", m, err
 		}

@@ -25,7 +25,7 @@ type env struct {
 	profile bool
 	commit  string
 
-	liberator, bare, broker, inproc string
+	liberator, bare, broker string
 
 	reg       *harness.RegistryServer
 	sources   map[string]source
@@ -52,12 +52,6 @@ func newEnv(ctx context.Context, rows int64, profile bool) (*env, error) {
 		{&e.liberator, "./cmd/liberator"},
 		{&e.bare, "./bench/bare"},
 		{&e.broker, "./bench/kfakebroker"},
-	}
-	if profile {
-		builds = append(builds, struct {
-			dst *string
-			pkg string
-		}{&e.inproc, "./bench/inproc"})
 	}
 	for _, b := range builds {
 		*b.dst = filepath.Join(dir, filepath.Base(b.pkg))
@@ -238,7 +232,7 @@ func lingerYAML() string {
 // topicPrefix is the kafka.topic_prefix of every liberator run.
 const topicPrefix = "lib"
 
-// startLiberator runs bin (the liberator binary, or bench/inproc) with
+// startLiberator runs bin (the liberator binary) with
 // `command --config cfg` and the extra arguments.
 func (e *env) startLiberator(bin, command, cfg string, extra ...string) (*proc, error) {
 	logf, err := os.CreateTemp(e.dir, "liberator-*.log")

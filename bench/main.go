@@ -25,7 +25,7 @@
 //	BENCH=a,b         run only these cases (names as above)
 //	RUNS=N            repeat each case N times and report the median (default 1)
 //	PROFILE=1         also run snapshot and drain once with the pipeline
-//	                  in-process under the CPU profiler (bench/inproc) and
+//	                  under the CPU profiler (liberator --cpuprofile) and
 //	                  save bench/results/<case>.pprof
 //	LATENCY_TPS=N     latency case rate (default 2000)
 //	LATENCY_SECONDS=N latency case duration (default 20; the first 2 s are

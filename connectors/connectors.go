@@ -105,9 +105,30 @@ type ReconcileMark struct {
 type Position interface {
 	// String is the human-readable form, used in logs and headers.
 	String() string
+	// Equal reports whether o is the same position.
+	Equal(o Position) bool
 	// Encode returns the persistent form that the connector's Open accepts
 	// back as resume state.
 	Encode() []byte
+}
+
+// Event is what the pipeline hands a sink: one record of an entity topic,
+// its key and value already encoded. It knows nothing of the sink's wire
+// format; the sink turns it into a record with headers.
+type Event struct {
+	Topic string
+	Key   []byte
+	// Value is nil for a tombstone.
+	Value []byte
+	// Op is the change's operation; OpDelete for every tombstone.
+	Op Op
+	// Pos, TxID and CommitTime are the change's (see Change).
+	Pos        Position
+	TxID       string
+	CommitTime time.Time
+	// Reconcile marks the tombstone of a key that a reconcile found gone
+	// from its table.
+	Reconcile bool
 }
 
 // Source is a change-data-capture source connector.

@@ -1,11 +1,8 @@
 package pipeline
 
 import (
-	"fmt"
 	"sync"
 	"sync/atomic"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/connectors/kafka"
@@ -23,7 +20,7 @@ type checkpointer struct {
 	err     error  // the first produce failure; nothing moves after it
 	changed chan struct{}
 	// onAck, if set, is called for every acknowledged record.
-	onAck func(*kgo.Record)
+	onAck func(kafka.Delivery)
 }
 
 // checkpoint is a source position and the re-snapshots with reconcile
@@ -41,9 +38,11 @@ type inflight struct {
 	// reconcile is the re-snapshots with reconcile under way after the
 	// batch; set before seal.
 	reconcile map[string]kafka.ReconcileStart
-	pending   atomic.Int64 // unacknowledged records, plus one until sealed
-	done      bool         // guarded by cp.mu
-	failed    bool         // guarded by cp.mu
+	// promise is the sink's callback for every record of the batch.
+	promise *kafka.Promise
+	pending atomic.Int64 // unacknowledged records, plus one until sealed
+	done    bool         // guarded by cp.mu
+	failed  bool         // guarded by cp.mu
 }
 
 func newCheckpointer() *checkpointer {
@@ -53,6 +52,7 @@ func newCheckpointer() *checkpointer {
 // begin registers a batch, before any of its records is produced.
 func (c *checkpointer) begin(pos connectors.Position) *inflight {
 	f := &inflight{cp: c, pos: pos}
+	f.promise = kafka.NewPromise(f.delivered)
 	f.pending.Store(1)
 	c.mu.Lock()
 	c.queue = append(c.queue, f)
@@ -76,19 +76,15 @@ func (f *inflight) abandon() {
 	f.release()
 }
 
-// promise is the produce callback of every record of the batch.
-func (f *inflight) promise(r *kgo.Record, err error) {
+// delivered is the outcome of every record of the batch.
+func (f *inflight) delivered(d kafka.Delivery, err error) {
 	if err != nil {
-		err = fmt.Errorf("produce to topic %q: %w", r.Topic, err)
-		if kafka.RetryableProduceError(err) {
-			err = connectors.MarkRetryable(err)
-		}
 		f.cp.fail(err)
 		f.cp.mu.Lock()
 		f.failed = true
 		f.cp.mu.Unlock()
 	} else if f.cp.onAck != nil {
-		f.cp.onAck(r)
+		f.cp.onAck(d)
 	}
 	f.release()
 }

@@ -11,35 +11,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/liberator-cdc/liberator/config"
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/mapping"
 	"github.com/liberator-cdc/liberator/schema"
 )
-
-// SchemaConfig is the schema section.
-type SchemaConfig struct {
-	// OnIncompatible says what happens when a table changes so that its
-	// new key or value schema is incompatible with its subject (under the
-	// subject's compatibility level): fail (default) stops with an error
-	// that names the table, the columns and why, and the position stays
-	// before the change; new_topic publishes the table from then on to a
-	// new topic, <topic>.v2, then .v3, with fresh subjects.
-	OnIncompatible string `yaml:"on_incompatible"`
-}
-
-// Values of schema.on_incompatible.
-const (
-	OnIncompatibleFail     = "fail"
-	OnIncompatibleNewTopic = "new_topic"
-)
-
-// validateSchema checks the schema section.
-func (c *Config) validateSchema() error {
-	switch c.Schema.OnIncompatible {
-	case OnIncompatibleFail, OnIncompatibleNewTopic:
-		return nil
-	}
-	return fmt.Errorf("schema.on_incompatible: %q is not a policy (use fail or new_topic)", c.Schema.OnIncompatible)
-}
 
 // IncompatibleChangeError is the error that stops liberator under
 // schema.on_incompatible: fail. It wraps the registry's
@@ -112,15 +88,15 @@ type placement struct {
 // registered already (a restart that reads older changes again sends them
 // where they went before), else the current topic if the schemas are
 // compatible there, else a new version.
-func (r *runner) place(ctx context.Context, t *connectors.Table, v *view, base string) (placement, error) {
+func (r *runner) place(ctx context.Context, t *connectors.Table, v *mapping.View, base string) (placement, error) {
 	codecFor := func(topic string) (*schema.Codec, error) {
-		c, err := schema.NewCodec(schema.Namespace(topic), v.table, schema.WithFieldNames(v.rename))
+		c, err := schema.NewCodec(schema.Namespace(topic), v.Table, schema.WithFieldNames(v.Rename))
 		if err != nil {
 			return nil, fmt.Errorf("map table %s to avro: %w", t.ID(), err)
 		}
 		return c, nil
 	}
-	if r.p.cfg.Schema.OnIncompatible != OnIncompatibleNewTopic {
+	if r.p.cfg.Schema.OnIncompatible != config.OnIncompatibleNewTopic {
 		codec, err := codecFor(base)
 		if err != nil {
 			return placement{}, err
@@ -203,14 +179,14 @@ func (r *runner) register(ctx context.Context, t *connectors.Table, topic string
 // incompatible wraps err, which holds a *schema.IncompatibleError, with
 // the table and the columns behind its fields. Any other error is
 // returned as it is.
-func (r *runner) incompatible(t *connectors.Table, v *view, err error) error {
+func (r *runner) incompatible(t *connectors.Table, v *mapping.View, err error) error {
 	var ie *schema.IncompatibleError
 	if !errors.As(err, &ie) {
 		return err
 	}
 	var cols []string
 	for _, f := range ie.Fields {
-		col, ok := v.columns[f]
+		col, ok := v.Columns[f]
 		if !ok {
 			col = f // a field of an older version, named as the column was
 		}
@@ -258,14 +234,4 @@ func (r *runner) versions(ctx context.Context, t *connectors.Table, base string)
 type topicState struct {
 	topicsMu sync.Mutex
 	topics   map[string]string // table -> current topic
-}
-
-// newRegistry returns a registry client for url with the registry
-// section's credentials and TLS.
-func (c *Config) newRegistry(url string) (*schema.Registry, error) {
-	tc, err := c.Registry.TLS.Load("registry.tls")
-	if err != nil {
-		return nil, err
-	}
-	return schema.NewRegistry(schema.RegistryConfig{URL: url, Username: c.Registry.Username, Password: c.Registry.Password, TLS: tc})
 }

@@ -14,47 +14,60 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/liberator-cdc/liberator/config"
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/connectors/kafka"
+	"github.com/liberator-cdc/liberator/mapping"
 	"github.com/liberator-cdc/liberator/schema"
 )
 
-// Header keys of every entity event.
-const (
-	HeaderOp       = "op"        // c, u, d, or r for a snapshot read
-	HeaderPosition = "pos"       // the source position of the change
-	HeaderCommitTS = "commit_ts" // commit time, RFC 3339 with microseconds, UTC
-	HeaderTxID     = "txid"      // the source's transaction id
-)
+// Deps are what a pipeline runs on. The command line builds them from the
+// config (cmd/liberator); tests build them around fakes.
+type Deps struct {
+	// Source returns a new, unopened source for each attempt: a source is
+	// opened once, and a retry after a lost connection starts afresh.
+	Source func() (connectors.Source, error)
+	// Sink returns a new, unopened sink for each attempt.
+	Sink func() (*kafka.Sink, error)
+	// Registry is the schema registry.
+	Registry *schema.Registry
+	// Log is where the pipeline logs; nil means slog.Default().
+	Log *slog.Logger
+	// Progress, if not nil, shows snapshot progress live (a terminal's
+	// status line); otherwise it is logged every 10 seconds.
+	Progress ProgressDisplay
+}
 
 // Pipeline is one configured source feeding Kafka.
 type Pipeline struct {
-	cfg *Config
-	log *slog.Logger
+	cfg     *config.Config
+	deps    Deps
+	log     *slog.Logger
+	mapping *mapping.Mapping
 
 	status  *Status
 	metrics *metrics
 	started atomic.Bool // the source opened at least once
-	// source is the source of the current attempt, for lag reporting.
+	// source is the source of the current attempt, for lag reporting and
+	// snapshot requests.
 	source atomic.Value // connectors.Source
-	// term shows snapshot progress live, when stderr is a terminal.
-	term *Terminal
 	// topicState is the current topic of each table (TableTopics).
 	topicState
 }
 
 // New returns a pipeline for a validated config. It does no I/O.
-func New(cfg *Config, log *slog.Logger) *Pipeline {
-	p := &Pipeline{cfg: cfg, log: log, status: newStatus()}
+func New(cfg *config.Config, deps Deps) *Pipeline {
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	p := &Pipeline{cfg: cfg, deps: deps, log: deps.Log, mapping: cfg.Mapper(), status: newStatus()}
 	p.metrics = newMetrics(p)
 	return p
 }
@@ -66,16 +79,6 @@ func New(cfg *Config, log *slog.Logger) *Pipeline {
 // stops, the producer is flushed, the last acknowledged position is stored,
 // and Run returns nil.
 func (p *Pipeline) Run(ctx context.Context) error {
-	env, err := p.startEmbedded(ctx)
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	stopAdmin, err := p.serveAdmin(ctx)
-	if err != nil {
-		return err
-	}
-	defer stopAdmin()
 	backoff := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := p.runOnce(ctx)
@@ -105,21 +108,18 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // runOnce opens everything, streams until ctx ends or an error, then drains.
 func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	cfg := p.cfg
-	sink, err := kafka.New(cfg.Kafka, p.log)
+	sink, err := p.deps.Sink()
 	if err != nil {
-		return &ConfigError{err}
+		return err
 	}
 	if err := sink.Open(ctx); err != nil {
 		return err
 	}
 	defer sink.Close()
-	reg, err := cfg.newRegistry(cfg.Registry.URL)
+	reg := p.deps.Registry
+	src, err := p.deps.Source()
 	if err != nil {
-		return &ConfigError{fmt.Errorf("registry: %w", err)}
-	}
-	src, err := cfg.newSource(p.log)
-	if err != nil {
-		return &ConfigError{err}
+		return err
 	}
 	stored, err := sink.ReadOffset(ctx, cfg.Name)
 	if err != nil {
@@ -147,7 +147,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 		}
 	}
 	if !p.started.Load() {
-		if err := p.checkMapping(ctx, src); err != nil {
+		if err := p.mapping.Check(ctx, src); err != nil {
 			return err
 		}
 	}
@@ -208,8 +208,8 @@ type tableState struct {
 	topic        string
 	codec        *schema.Codec
 	keyID, valID int
-	// view maps the source's rows to the published ones (mapping).
-	view *view
+	// view maps the source's rows to the published ones.
+	view *mapping.View
 }
 
 type runner struct {
@@ -227,7 +227,6 @@ type runner struct {
 	topicVersions map[string]*topicVersions
 
 	committedSeq uint64
-	hdr          headerCache
 	arenaHint    int
 
 	// identity is the source's, stored beside every position.
@@ -252,7 +251,6 @@ func (r *runner) readLoop(ctx context.Context) error {
 			return err
 		}
 		f := r.cp.begin(b.Checkpoint)
-		promise := f.promise
 		if err := r.beginReconciles(ctx, b.Reconcile); err != nil {
 			f.abandon()
 			return err
@@ -270,7 +268,7 @@ func (r *runner) readLoop(ctx context.Context) error {
 				f.abandon()
 				return err
 			}
-			if arena, err = r.produceChange(ts, c, f, promise, arena); err != nil {
+			if arena, err = r.produceChange(ts, c, f, arena); err != nil {
 				f.abandon()
 				return err
 			}
@@ -291,12 +289,11 @@ func (r *runner) table(ctx context.Context, t *connectors.Table) (*tableState, e
 	if ts := r.tables[t]; ts != nil {
 		return ts, nil
 	}
-	m, name := r.p.cfg.mappingFor(t.ID())
-	v, err := newView(t, m, name, r.p.cfg.MappingSalt)
+	v, err := r.p.mapping.View(t)
 	if err != nil {
 		return nil, err
 	}
-	topic := r.p.cfg.topicFor(t.ID())
+	topic := r.p.mapping.Topic(t.ID())
 	// Registry errors that may pass are marked retryable by the registry
 	// client; an incompatible schema is not.
 	pl, err := r.place(ctx, t, v, topic)
@@ -319,20 +316,21 @@ func (r *runner) table(ctx context.Context, t *connectors.Table) (*tableState, e
 // produceChange produces the events of one change: a tombstone for the old
 // key when an update moved the row, then the row (or a tombstone for a
 // delete). Keys and values are carved out of arena, which it returns grown.
-func (r *runner) produceChange(ts *tableState, c *connectors.Change, f *inflight, promise func(*kgo.Record, error), arena []byte) ([]byte, error) {
-	headers := r.headers(c)
-	after, before := ts.view.project(c.After), ts.view.project(c.Before)
+func (r *runner) produceChange(ts *tableState, c *connectors.Change, f *inflight, arena []byte) ([]byte, error) {
+	ev := connectors.Event{Topic: ts.topic, Op: c.Op, Pos: c.Pos, TxID: c.TxID, CommitTime: c.CommitTime}
+	after, before := ts.view.Project(c.After), ts.view.Project(c.Before)
 	if c.Op == connectors.OpDelete || c.KeyChanged() {
 		key, a, err := appendKey(arena, ts, before)
 		if err != nil {
 			return arena, fmt.Errorf("encode key of table %s: %w", c.Table.ID(), err)
 		}
 		arena = a
+		tomb := ev
+		tomb.Key, tomb.Op = key, connectors.OpDelete
+		r.produce(f, &tomb)
 		if c.Op == connectors.OpDelete {
-			r.produce(f, promise, &kgo.Record{Topic: ts.topic, Key: key, Headers: headers, Timestamp: c.CommitTime})
 			return arena, nil
 		}
-		r.produce(f, promise, &kgo.Record{Topic: ts.topic, Key: key, Headers: tombstoneHeaders(headers), Timestamp: c.CommitTime})
 	}
 	key, arena, err := appendKey(arena, ts, after)
 	if err != nil {
@@ -343,8 +341,8 @@ func (r *runner) produceChange(ts *tableState, c *connectors.Change, f *inflight
 	if arena, err = ts.codec.AppendValue(arena, after); err != nil {
 		return arena, fmt.Errorf("encode row of table %s: %w", c.Table.ID(), err)
 	}
-	val := arena[start:len(arena):len(arena)]
-	r.produce(f, promise, &kgo.Record{Topic: ts.topic, Key: key, Value: val, Headers: headers, Timestamp: c.CommitTime})
+	ev.Key, ev.Value = key, arena[start:len(arena):len(arena)]
+	r.produce(f, &ev)
 	return arena, nil
 }
 
@@ -358,82 +356,23 @@ func appendKey(arena []byte, ts *tableState, row []any) (key, grown []byte, err 
 	return arena[start:len(arena):len(arena)], arena, nil
 }
 
-func (r *runner) produce(f *inflight, promise func(*kgo.Record, error), rec *kgo.Record) {
+// produce counts ev in batch f, then hands it to the sink.
+func (r *runner) produce(f *inflight, ev *connectors.Event) {
 	f.add()
-	r.sink.Produce(r.produceCtx, rec, promise)
-}
-
-func (r *runner) headers(c *connectors.Change) []kgo.RecordHeader {
-	// Every change of a transaction, and every row of a snapshot, shares
-	// these values: build them once and share the read-only slices.
-	hc := &r.hdr
-	if hc.h == nil || c.Op != hc.op || c.TxID != hc.txID || !c.CommitTime.Equal(hc.ts) || !samePosition(c.Pos, hc.pos) {
-		h := make([]kgo.RecordHeader, 0, 4)
-		h = append(h,
-			kgo.RecordHeader{Key: HeaderOp, Value: []byte{byte(c.Op)}},
-			kgo.RecordHeader{Key: HeaderCommitTS, Value: []byte(c.CommitTime.UTC().Format("2006-01-02T15:04:05.000000Z"))},
-		)
-		if c.Pos != nil {
-			h = append(h, kgo.RecordHeader{Key: HeaderPosition, Value: []byte(c.Pos.String())})
-		}
-		if c.TxID != "" {
-			h = append(h, kgo.RecordHeader{Key: HeaderTxID, Value: []byte(c.TxID)})
-		}
-		*hc = headerCache{op: c.Op, txID: c.TxID, ts: c.CommitTime, pos: c.Pos, h: h}
-	}
-	return hc.h
-}
-
-// headerCache holds the headers of the last change.
-type headerCache struct {
-	op   connectors.Op
-	txID string
-	ts   time.Time
-	pos  connectors.Position
-	h    []kgo.RecordHeader
-}
-
-// samePosition reports whether two positions are equal: by their Equal
-// method if they have one, else by == for comparable types; others never
-// compare equal.
-func samePosition(a, b connectors.Position) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	if e, ok := a.(equalPosition); ok {
-		return e.Equal(b)
-	}
-	t := reflect.TypeOf(a)
-	return t == reflect.TypeOf(b) && t.Comparable() && a == b
-}
-
-// equalPosition is a position that knows when another one is the same.
-type equalPosition interface {
-	Equal(connectors.Position) bool
-}
-
-// tombstoneHeaders are the headers of the tombstone that precedes the new
-// row of a key-changing update: the same, with op d. A delete's own
-// headers already say d.
-func tombstoneHeaders(h []kgo.RecordHeader) []kgo.RecordHeader {
-	out := make([]kgo.RecordHeader, len(h))
-	copy(out, h)
-	out[0].Value = []byte{byte(connectors.OpDelete)}
-	return out
+	r.sink.Produce(r.produceCtx, ev, f.promise)
 }
 
 // acked counts an event that Kafka acknowledged.
-func (r *runner) acked(rec *kgo.Record) {
-	v, ok := r.byTopic.Load(rec.Topic)
+func (r *runner) acked(d kafka.Delivery) {
+	v, ok := r.byTopic.Load(d.Topic)
 	if !ok {
 		return
 	}
 	tm := v.(*tableMetrics)
-	op := connectors.Op(rec.Headers[0].Value[0])
-	tm.events[opIndex(op)].Inc()
-	tm.bytes.Add(float64(len(rec.Key) + len(rec.Value)))
-	if op != connectors.OpRead {
-		r.p.metrics.commitToAck.Observe(time.Since(rec.Timestamp).Seconds())
+	tm.events[opIndex(d.Op)].Inc()
+	tm.bytes.Add(float64(d.Bytes))
+	if d.Op != connectors.OpRead {
+		r.p.metrics.commitToAck.Observe(time.Since(d.CommitTime).Seconds())
 	}
 }
 

@@ -2,20 +2,13 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/connectors/kafka"
 )
-
-// HeaderReconcile is set to "true" on the tombstones of a reconcile.
-const HeaderReconcile = "reconcile"
 
 // checkIdentity compares the identity of the source's stream with the one
 // stored beside the position, and returns it. A position of another stream
@@ -52,7 +45,7 @@ func (r *runner) topicOf(table string) string {
 	if topic, ok := r.p.TableTopics()[table]; ok {
 		return topic
 	}
-	return r.p.cfg.topicFor(table)
+	return r.p.mapping.Topic(table)
 }
 
 // beginReconciles records where the topics stand as re-snapshots with
@@ -116,14 +109,9 @@ func (r *runner) endReconciles(ctx context.Context, marks []connectors.Reconcile
 		if err != nil {
 			return fmt.Errorf("reconcile table %s: %w", m.Table, err)
 		}
-		headers := []kgo.RecordHeader{
-			{Key: HeaderOp, Value: []byte{byte(connectors.OpDelete)}},
-			{Key: HeaderCommitTS, Value: []byte(time.Now().UTC().Format("2006-01-02T15:04:05.000000Z"))},
-			{Key: HeaderReconcile, Value: []byte("true")},
-		}
 		now := time.Now()
 		for _, k := range ghosts {
-			r.produce(f, f.promise, &kgo.Record{Topic: start.Topic, Key: k, Headers: headers, Timestamp: now})
+			r.produce(f, &connectors.Event{Topic: start.Topic, Key: k, Op: connectors.OpDelete, CommitTime: now, Reconcile: true})
 		}
 		r.p.metrics.reconciled.WithLabelValues(m.Table).Add(float64(len(ghosts)))
 		next := maps.Clone(r.reconcile)
@@ -133,54 +121,4 @@ func (r *runner) endReconciles(ctx context.Context, marks []connectors.Reconcile
 			"table", m.Table, "topic", start.Topic, "tombstones", len(ghosts), "took", time.Since(took).Round(time.Millisecond))
 	}
 	return nil
-}
-
-var errNoReset = errors.New("this source cannot be reset")
-
-// Reset discards the source's stream (PostgreSQL: drops the replication
-// slot) and stores the position from which the next run streams from the
-// server's current point and re-snapshots every table with reconcile. It
-// returns what it did, for the operator.
-func Reset(ctx context.Context, cfg *Config, log *slog.Logger) (string, error) {
-	src, err := cfg.newSource(log)
-	if err != nil {
-		return "", &ConfigError{err}
-	}
-	rs, ok := src.(connectors.Resetter)
-	if !ok {
-		return "", fmt.Errorf("source.kind %s: %w", cfg.Source.Kind, errNoReset)
-	}
-	if len(cfg.Kafka.Brokers) == 1 && cfg.Kafka.Brokers[0] == Embedded {
-		return "", errors.New("kafka.brokers is embedded: the embedded broker keeps nothing across runs, so there is nothing to reset")
-	}
-	sink, err := kafka.New(cfg.Kafka, log)
-	if err != nil {
-		return "", &ConfigError{err}
-	}
-	if err := sink.Open(ctx); err != nil {
-		return "", err
-	}
-	defer sink.Close()
-	identity := ""
-	if id, ok := src.(connectors.Identifier); ok {
-		if identity, err = id.Identity(ctx); err != nil {
-			return "", err
-		}
-	}
-	stored, err := sink.ReadOffset(ctx, cfg.Name)
-	if err != nil {
-		return "", err
-	}
-	pos, err := rs.Reset(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := sink.WriteOffset(ctx, cfg.Name, kafka.Stored{Source: identity, Position: string(pos.Encode())}); err != nil {
-		return "", err
-	}
-	was := "none"
-	if stored != nil {
-		was = stored.Position
-	}
-	return fmt.Sprintf("stored under key %q in offsets topic %q: %s (was: %s)", cfg.Name, cfg.Kafka.OffsetsTopic, pos, was), nil
 }

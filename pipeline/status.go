@@ -1,8 +1,60 @@
 package pipeline
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liberator-cdc/liberator/connectors"
 )
+
+// Errors of RequestSnapshot, for errors.Is.
+var (
+	// ErrNotOpen is returned while no source is open.
+	ErrNotOpen = errors.New("the source is not open yet; try again")
+	// ErrNoSnapshots is returned when the source cannot snapshot tables
+	// while streaming.
+	ErrNoSnapshots = errors.New("this source cannot snapshot tables while streaming")
+)
+
+// State returns the pipeline's state (starting, running, draining,
+// stopped) and the last position stored.
+func (p *Pipeline) State() (state, position string) { return p.status.State() }
+
+// Lag is the running source's lag; Bytes is -1 when unknown.
+func (p *Pipeline) Lag() connectors.Lag { return p.lag() }
+
+// Metrics is the pipeline's Prometheus registry: its own metrics, the
+// producer's, the Go runtime's and the process's.
+func (p *Pipeline) Metrics() *prometheus.Registry { return p.metrics.reg }
+
+// RequestSnapshot asks the running source for an incremental snapshot.
+func (p *Pipeline) RequestSnapshot(ctx context.Context, req connectors.SnapshotRequest) error {
+	src, _ := p.source.Load().(connectors.Source)
+	if src == nil {
+		return ErrNotOpen
+	}
+	r, ok := src.(connectors.SnapshotRequester)
+	if !ok {
+		return ErrNoSnapshots
+	}
+	if err := r.RequestSnapshot(ctx, req); err != nil {
+		return fmt.Errorf("request a snapshot of %v: %w", req.Tables, err)
+	}
+	return nil
+}
+
+// SnapshotProgress returns the running source's snapshot progress: empty
+// when the source reports none.
+func (p *Pipeline) SnapshotProgress() connectors.SnapshotProgress {
+	if pr, ok := p.source.Load().(connectors.SnapshotProgressReporter); ok && pr != nil {
+		return pr.SnapshotProgress()
+	}
+	return connectors.SnapshotProgress{}
+}
 
 // Status is the pipeline's state and last stored position, for the admin
 // listener. Counters live in the metrics.

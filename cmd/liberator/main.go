@@ -23,10 +23,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
+	"github.com/liberator-cdc/liberator/config"
 	"github.com/liberator-cdc/liberator/connectors"
-	"github.com/liberator-cdc/liberator/pipeline"
+	"github.com/liberator-cdc/liberator/internal/console"
+	"github.com/liberator-cdc/liberator/internal/tail"
 )
 
 // version is set with -ldflags "-X main.version=...".
@@ -36,6 +39,7 @@ const usage = `usage: liberator <command> [flags]
 
 commands:
   run      --config FILE        stream changes to Kafka (snapshot first if due)
+           [--cpuprofile OUT]   write a CPU profile of the run (also for snapshot)
   snapshot --config FILE        snapshot the tables, record where streaming begins, exit
            [--table T]...       instead ask the running daemon to snapshot T while it
            [--admin HOST:PORT]  streams (its admin listener; default http.listen)
@@ -65,6 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var tables tableList
 	fs.Var(&tables, "table", "snapshot: ask the running daemon to snapshot this table while streaming (repeatable)")
 	admin := fs.String("admin", "", "snapshot --table: the daemon's admin listener, host:port (default http.listen)")
+	cpuprofile := fs.String("cpuprofile", "", "run, snapshot: write a CPU profile of the run to this file")
 	reconcile := fs.Bool("reconcile", false, "snapshot --table: re-read the tables from the first row, then tombstone the keys they no longer hold")
 	switch cmd {
 	case "version", "-version", "--version":
@@ -85,19 +90,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "liberator %s: --config FILE is required\n", cmd)
 		return 2
 	}
-	cfg, err := pipeline.Load(*configPath)
+	cfg, err := config.Load(*configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "liberator: %v\n", err)
 		return 2
 	}
-	term := terminal(stderr)
+	var term *console.Terminal
+	if stderr == io.Writer(os.Stderr) {
+		term = terminal()
+	}
 	log := newLogger(cfg.Log, logOutput(stderr, term))
 
 	ctx, stop := signalContext(log)
 	defer stop()
 	switch cmd {
 	case "check":
-		if !pipeline.PrintChecks(stdout, pipeline.Check(ctx, cfg, log)) {
+		if !printChecks(stdout, preflight(ctx, cfg, log)) {
 			fmt.Fprintln(stderr, "liberator check: not ready; fix what FAIL says")
 			return 1
 		}
@@ -108,13 +116,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "liberator tail: name one TOPIC")
 			return 2
 		}
-		if err := pipeline.Tail(ctx, cfg, pipeline.TailOptions{Topic: fs.Arg(0), Follow: *follow}, stdout); err != nil {
+		if err := tail.Tail(ctx, cfg, tail.Options{Topic: fs.Arg(0), Follow: *follow}, stdout); err != nil {
 			fmt.Fprintf(stderr, "liberator tail: %v\n", err)
 			return 1
 		}
 		return 0
 	case "reset":
-		what, err := pipeline.Reset(ctx, cfg, log)
+		what, err := reset(ctx, cfg, log)
 		if err != nil {
 			fmt.Fprintf(stderr, "liberator reset: %v\n", err)
 			return 1
@@ -131,10 +139,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		cfg.Snapshot.Mode = connectors.SnapshotOnly
 	}
-	pl := pipeline.New(cfg, log)
-	pl.ShowProgressOn(term)
-	err = pl.Run(ctx)
-	var cerr *pipeline.ConfigError
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintf(stderr, "liberator: --cpuprofile: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "liberator: --cpuprofile: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+	err = runPipeline(ctx, cfg, log, term)
+	var cerr *config.Error
 	switch {
 	case err == nil:
 		return 0
@@ -164,7 +183,7 @@ func signalContext(log *slog.Logger) (context.Context, func()) {
 	return ctx, func() { signal.Stop(ch); cancel() }
 }
 
-func newLogger(c pipeline.LogConfig, w io.Writer) *slog.Logger {
+func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: lv}

@@ -144,8 +144,8 @@ func (c Config) Validate() error {
 	}
 	if c.TopicPrefix == "" {
 		errs = append(errs, errors.New("kafka.topic_prefix: is empty (topics are named <prefix>.<schema>.<table>)"))
-	} else if !validTopic(c.TopicPrefix) {
-		errs = append(errs, fmt.Errorf("kafka.topic_prefix: %q is not valid in a topic name (use a-z, A-Z, 0-9, '.', '_', '-')", c.TopicPrefix))
+	} else if err := ValidTopic(c.TopicPrefix); err != nil {
+		errs = append(errs, fmt.Errorf("kafka.topic_prefix: %w", err))
 	}
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("kafka.partitions: %d must be at least 1", c.Partitions))
@@ -153,8 +153,8 @@ func (c Config) Validate() error {
 	if c.ReplicationFactor < -1 || c.ReplicationFactor == 0 {
 		errs = append(errs, fmt.Errorf("kafka.replication_factor: %d must be -1 (broker default) or at least 1", c.ReplicationFactor))
 	}
-	if !validTopic(c.OffsetsTopic) {
-		errs = append(errs, fmt.Errorf("kafka.offsets_topic: %q is not a valid topic name", c.OffsetsTopic))
+	if err := ValidTopic(c.OffsetsTopic); err != nil {
+		errs = append(errs, fmt.Errorf("kafka.offsets_topic: %w", err))
 	}
 	if _, ok := codecs[c.Compression]; !ok {
 		errs = append(errs, fmt.Errorf("kafka.compression: %q is not one of none, gzip, snappy, lz4, zstd", c.Compression))
@@ -180,17 +180,19 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// validTopic reports whether s may be (part of) a Kafka topic name.
-func validTopic(s string) bool {
-	if s == "" || len(s) > 249 {
-		return false
+// ValidTopic reports whether s can name a Kafka topic: 1 to 249 of a-z,
+// A-Z, 0-9, '.', '_' and '-', and not "." or "..". Every topic name that
+// liberator makes or takes from the config is checked here.
+func ValidTopic(s string) error {
+	if s == "" || len(s) > 249 || s == "." || s == ".." {
+		return fmt.Errorf("%q is not a topic name (use 1 to 249 of a-z, A-Z, 0-9, '.', '_', '-'; not . or ..)", s)
 	}
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
+			return fmt.Errorf("%q is not a topic name: %q is not allowed (use a-z, A-Z, 0-9, '.', '_', '-')", s, r)
 		}
 	}
-	return true
+	return nil
 }
 
 // Sink produces to Kafka.
@@ -202,6 +204,8 @@ type Sink struct {
 
 	mu     sync.Mutex
 	topics map[string]bool // ensured
+
+	hdr headerCache // owned by Produce's goroutine
 }
 
 // New validates cfg. It does no I/O.
@@ -260,8 +264,8 @@ func (s *Sink) ensureTopic(ctx context.Context, topic string, partitions int32) 
 	if done {
 		return nil
 	}
-	if !validTopic(topic) {
-		return fmt.Errorf("topic %q: not a valid topic name (a-z, A-Z, 0-9, '.', '_', '-'; at most 249)", topic)
+	if err := ValidTopic(topic); err != nil {
+		return err
 	}
 	configs := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
 	for k, v := range s.cfg.TopicConfigs {
@@ -329,35 +333,10 @@ func (s *Sink) checkCompacted(ctx context.Context, topic string) error {
 	return nil
 }
 
-// Produce buffers r and calls promise once Kafka has acknowledged it or it
-// has failed. It blocks while the producer's buffer is full, until ctx ends.
-// Records of one key reach one partition in the order they are produced.
-func (s *Sink) Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
-	s.cl.Produce(ctx, r, promise)
-}
-
-// RetryableProduceError reports whether a record that failed with err may
-// succeed when the pipeline starts over: a retriable Kafka error, or one of
-// the producer-state errors that StopProducerOnDataLossDetected turns into
-// failures. Errors such as a record too large or a missing ACL are not.
-func RetryableProduceError(err error) bool {
-	return kerr.IsRetriable(err) ||
-		errors.Is(err, kerr.OutOfOrderSequenceNumber) ||
-		errors.Is(err, kerr.UnknownProducerID) ||
-		errors.Is(err, kerr.InvalidProducerEpoch) ||
-		errors.Is(err, kerr.InvalidProducerIDMapping) ||
-		errors.Is(err, kgo.ErrRecordTimeout) ||
-		errors.Is(err, kgo.ErrRecordRetries)
-}
-
 // Flush waits until every buffered record is acknowledged or failed.
 func (s *Sink) Flush(ctx context.Context) error {
 	return s.cl.Flush(ctx)
 }
-
-// Client returns the underlying client, for consumers such as the tail
-// command.
-func (s *Sink) Client() *kgo.Client { return s.cl }
 
 // Close closes the client. Records still buffered are failed.
 func (s *Sink) Close() {

@@ -49,7 +49,7 @@ func TestValidateNamesEveryBadKey(t *testing.T) {
 }
 
 func TestRetryableProduceError(t *testing.T) {
-	if RetryableProduceError(nil) {
+	if retryableProduceError(nil) {
 		t.Error("nil is not a retryable error")
 	}
 }

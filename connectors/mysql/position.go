@@ -39,6 +39,17 @@ type Position struct {
 
 var _ connectors.Position = Position{}
 
+// Equal reports whether o is the same position, with the same state.
+func (p Position) Equal(o connectors.Position) bool {
+	q, ok := o.(Position)
+	if !ok || p.Flavor != q.Flavor || p.File != q.File || p.Offset != q.Offset || p.GTID != q.GTID {
+		return false
+	}
+	// States are shared between positions, so the pointers are usually
+	// the same.
+	return p.State == q.State || (p.State != nil && q.State != nil && string(p.State.Encode()) == string(q.State.Encode()))
+}
+
 const positionPrefix = "mysql:"
 
 // String is "gtid=STATE", "FILE:OFFSET" or "FILE:OFFSET gtid=STATE",

@@ -1,4 +1,4 @@
-package pipeline
+package main
 
 import (
 	"context"
@@ -6,18 +6,19 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/liberator-cdc/liberator/config"
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/connectors/kafka"
 	"github.com/liberator-cdc/liberator/schema"
 )
 
-// Check runs every preflight check: the source's (settings, privileges,
+// preflight runs every preflight check: the source's (settings, privileges,
 // tables), Kafka's (reachable, topics creatable or compacted, the offsets
 // topic) and the registry's (reachable). It changes nothing. It returns all
 // the checks; the config is ready when none has an error.
-func Check(ctx context.Context, cfg *Config, log *slog.Logger) []connectors.Check {
+func preflight(ctx context.Context, cfg *config.Config, log *slog.Logger) []connectors.Check {
 	var out []connectors.Check
-	src, err := cfg.newSource(log)
+	src, err := newSource(cfg, log)
 	if err != nil {
 		return []connectors.Check{{Name: "the source config is valid", Err: err}}
 	}
@@ -25,13 +26,13 @@ func Check(ctx context.Context, cfg *Config, log *slog.Logger) []connectors.Chec
 		out = append(out, c.Check(ctx)...)
 	}
 
-	if len(cfg.Kafka.Brokers) == 1 && cfg.Kafka.Brokers[0] == Embedded {
+	if len(cfg.Kafka.Brokers) == 1 && cfg.Kafka.Brokers[0] == config.Embedded {
 		out = append(out, connectors.Check{Name: "Kafka is embedded (nothing to check)"})
 	} else {
 		out = append(out, checkKafka(ctx, cfg, log)...)
 	}
 
-	if cfg.Registry.URL == Embedded {
+	if cfg.Registry.URL == config.Embedded {
 		out = append(out, connectors.Check{Name: "the registry is embedded (nothing to check)"})
 	} else {
 		reg, err := newRegistry(cfg)
@@ -46,7 +47,7 @@ func Check(ctx context.Context, cfg *Config, log *slog.Logger) []connectors.Chec
 	return out
 }
 
-func checkKafka(ctx context.Context, cfg *Config, log *slog.Logger) []connectors.Check {
+func checkKafka(ctx context.Context, cfg *config.Config, log *slog.Logger) []connectors.Check {
 	sink, err := kafka.New(cfg.Kafka, log)
 	if err == nil {
 		err = sink.Open(ctx)
@@ -58,18 +59,18 @@ func checkKafka(ctx context.Context, cfg *Config, log *slog.Logger) []connectors
 	out := []connectors.Check{{Name: "Kafka is reachable"}}
 	out = append(out, connectors.Check{Name: "the offsets topic " + cfg.Kafka.OffsetsTopic + " is usable", Err: sink.CheckTopic(ctx, cfg.Kafka.OffsetsTopic)})
 	for _, t := range cfg.Source.Tables {
-		topic := cfg.topicFor(t)
+		topic := cfg.Mapper().Topic(cfg.TableID(t))
 		out = append(out, connectors.Check{Name: "topic " + topic + " is compacted or can be created", Err: sink.CheckTopic(ctx, topic)})
 	}
 	return out
 }
 
-func newRegistry(cfg *Config) (*schema.Registry, error) {
-	return cfg.newRegistry(cfg.Registry.URL)
+func newRegistry(cfg *config.Config) (*schema.Registry, error) {
+	return cfg.NewRegistry(cfg.Registry.URL)
 }
 
-// PrintChecks writes one line per check and reports whether all passed.
-func PrintChecks(w io.Writer, checks []connectors.Check) bool {
+// printChecks writes one line per check and reports whether all passed.
+func printChecks(w io.Writer, checks []connectors.Check) bool {
 	ok := true
 	for _, c := range checks {
 		if c.Err == nil {

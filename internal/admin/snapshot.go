@@ -1,4 +1,4 @@
-package pipeline
+package admin
 
 import (
 	"context"
@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/pipeline"
 )
 
 // SnapshotRequestReply is the JSON answer of POST /snapshot.
@@ -31,7 +33,7 @@ type SnapshotRequestReply struct {
 //	                                  400 if refused, 503 if the source is
 //	                                  not open
 //	GET  /snapshot                    snapshot progress as JSON
-func (p *Pipeline) registerSnapshotAdmin(mux *http.ServeMux) {
+func registerSnapshots(mux *http.ServeMux, p Pipeline, log *slog.Logger) {
 	mux.HandleFunc("POST /snapshot", func(w http.ResponseWriter, r *http.Request) {
 		reply := func(code int, rep SnapshotRequestReply) {
 			w.Header().Set("Content-Type", "application/json")
@@ -43,25 +45,21 @@ func (p *Pipeline) registerSnapshotAdmin(mux *http.ServeMux) {
 			reply(http.StatusBadRequest, SnapshotRequestReply{Error: "name at least one table: POST /snapshot?table=schema.table"})
 			return
 		}
-		src, _ := p.source.Load().(connectors.Source)
-		if src == nil {
-			reply(http.StatusServiceUnavailable, SnapshotRequestReply{Error: "the source is not open yet; try again"})
-			return
-		}
-		req, ok := src.(connectors.SnapshotRequester)
-		if !ok {
-			reply(http.StatusNotImplemented, SnapshotRequestReply{Error: "this source cannot snapshot tables while streaming"})
-			return
-		}
-		if err := req.RequestSnapshot(r.Context(), connectors.SnapshotRequest{Tables: tables, Reconcile: r.URL.Query().Get("reconcile") == "true"}); err != nil {
+		req := connectors.SnapshotRequest{Tables: tables, Reconcile: r.URL.Query().Get("reconcile") == "true"}
+		if err := p.RequestSnapshot(r.Context(), req); err != nil {
 			code := http.StatusInternalServerError
-			if errors.Is(err, connectors.ErrSnapshotRefused) {
+			switch {
+			case errors.Is(err, connectors.ErrSnapshotRefused):
 				code = http.StatusBadRequest
+			case errors.Is(err, pipeline.ErrNotOpen):
+				code = http.StatusServiceUnavailable
+			case errors.Is(err, pipeline.ErrNoSnapshots):
+				code = http.StatusNotImplemented
 			}
 			reply(code, SnapshotRequestReply{Error: err.Error()})
 			return
 		}
-		p.log.Info("incremental snapshot requested through the admin listener", "tables", tables)
+		log.Info("incremental snapshot requested through the admin listener", "tables", tables, "reconcile", req.Reconcile)
 		reply(http.StatusAccepted, SnapshotRequestReply{Queued: tables})
 	})
 	mux.HandleFunc("GET /snapshot", func(w http.ResponseWriter, _ *http.Request) {
@@ -70,24 +68,15 @@ func (p *Pipeline) registerSnapshotAdmin(mux *http.ServeMux) {
 	})
 }
 
-// SnapshotProgress returns the running source's snapshot progress: empty
-// when the source reports none.
-func (p *Pipeline) SnapshotProgress() connectors.SnapshotProgress {
-	if pr, ok := p.source.Load().(connectors.SnapshotProgressReporter); ok && pr != nil {
-		return pr.SnapshotProgress()
-	}
-	return connectors.SnapshotProgress{}
-}
-
-// RequestSnapshot asks the daemon running with cfg to snapshot tables while
-// it streams, through its admin listener at admin (host:port; empty means
-// cfg's http.listen). It returns the daemon's refusal as an error.
-func RequestSnapshot(ctx context.Context, cfg *Config, admin string, req connectors.SnapshotRequest) (SnapshotRequestReply, error) {
+// RequestSnapshot asks the running daemon to snapshot tables while it
+// streams, through its admin listener at admin (host:port; empty means
+// listen, its http.listen). It returns the daemon's refusal as an error.
+func RequestSnapshot(ctx context.Context, listen, admin string, req connectors.SnapshotRequest) (SnapshotRequestReply, error) {
 	if admin == "" {
-		if cfg.HTTP.Listen == "off" {
+		if listen == "off" {
 			return SnapshotRequestReply{}, errors.New("http.listen is off: the running daemon cannot be asked (pass --admin host:port)")
 		}
-		admin = cfg.HTTP.Listen
+		admin = listen
 	}
 	if strings.HasPrefix(admin, "0.0.0.0:") || strings.HasPrefix(admin, ":") {
 		admin = "127.0.0.1:" + admin[strings.LastIndex(admin, ":")+1:]

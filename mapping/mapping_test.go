@@ -1,4 +1,4 @@
-package pipeline
+package mapping
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/schema"
@@ -53,18 +52,18 @@ func customers() *connectors.Table {
 }
 
 func TestViewMapsRows(t *testing.T) {
-	m := &TableMapping{
+	m := &Table{
 		Exclude: []string{"notes"},
 		Rename:  map[string]string{"email": "mail", "born": "birth-day"},
 		Mask:    map[string]string{"ssn": "***"},
 		Hash:    []string{"email", "born"},
 	}
-	v, err := newView(customers(), m, "public.customers", "pepper")
+	v, err := NewView(customers(), m, "public.customers", "pepper")
 	if err != nil {
 		t.Fatal(err)
 	}
 	row := []any{int64(7), "a@example.com", "123-45-6789", int32(-1), int32(5), "private", []any{"x"}}
-	got := v.project(row)
+	got := v.Project(row)
 	want := []any{
 		int64(7),
 		hashValue("pepper", connectors.Type{Kind: connectors.KindString}, "a@example.com"),
@@ -76,22 +75,22 @@ func TestViewMapsRows(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("projected row (-want +got):\n%s", d)
 	}
-	if d := cmp.Diff([]any{int64(7), nil, nil, nil, nil, nil}, v.project([]any{int64(7), nil, nil, nil, nil, nil, nil})); d != "" {
+	if d := cmp.Diff([]any{int64(7), nil, nil, nil, nil, nil}, v.Project([]any{int64(7), nil, nil, nil, nil, nil, nil})); d != "" {
 		t.Errorf("NULLs stay NULL (-want +got):\n%s", d)
 	}
-	if v.project(nil) != nil {
+	if v.Project(nil) != nil {
 		t.Error("a nil row did not stay nil")
 	}
 	// The SHA-256 of "pepper" followed by "a@example.com", in hex.
 	if got[1] != "b933d59aaed37a1cf390cf5d081b2bc732116ea629ebd8fd26836f4b4d4849f0" {
 		t.Errorf("hash = %q, want the SHA-256 of the salt and the value", got[1])
 	}
-	if d := cmp.Diff(map[string]string{"id": "id", "mail": "email", "ssn": "ssn", "birth_day": "born", "score": "score", "tags": "tags"}, v.columns); d != "" {
+	if d := cmp.Diff(map[string]string{"id": "id", "mail": "email", "ssn": "ssn", "birth_day": "born", "score": "score", "tags": "tags"}, v.Columns); d != "" {
 		t.Errorf("field to column (-want +got):\n%s", d)
 	}
 
 	// The mapped table's Avro schema, as the registry would get it.
-	c, err := schema.NewCodec(schema.Namespace("crm.customers"), v.table, schema.WithFieldNames(v.rename))
+	c, err := schema.NewCodec(schema.Namespace("crm.customers"), v.Table, schema.WithFieldNames(v.Rename))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,25 +108,25 @@ func TestViewMapsRows(t *testing.T) {
 
 func TestViewWithoutMappingIsTheTable(t *testing.T) {
 	table := customers()
-	v, err := newView(table, nil, "", "")
+	v, err := NewView(table, nil, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	row := []any{int64(1), nil, "x", nil, int32(1), nil, nil}
-	if v.table != table || &v.project(row)[0] != &row[0] {
+	if v.Table != table || &v.Project(row)[0] != &row[0] {
 		t.Error("an unmapped table is not passed through as it is")
 	}
 }
 
 func TestViewIncludeAndKey(t *testing.T) {
-	v, err := newView(customers(), &TableMapping{Include: []string{"score", "id"}, Key: []string{"id"}}, "public.customers", "")
+	v, err := NewView(customers(), &Table{Include: []string{"score", "id"}, Key: []string{"id"}}, "public.customers", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff([]string{"id", "score"}, []string{v.table.Columns[0].Name, v.table.Columns[1].Name}); d != "" {
+	if d := cmp.Diff([]string{"id", "score"}, []string{v.Table.Columns[0].Name, v.Table.Columns[1].Name}); d != "" {
 		t.Errorf("columns keep the table's order (-want +got):\n%s", d)
 	}
-	if d := cmp.Diff([]int{0}, v.table.Key); d != "" {
+	if d := cmp.Diff([]int{0}, v.Table.Key); d != "" {
 		t.Errorf("key (-want +got):\n%s", d)
 	}
 }
@@ -135,19 +134,19 @@ func TestViewIncludeAndKey(t *testing.T) {
 func TestViewRefuses(t *testing.T) {
 	tests := []struct {
 		name string
-		m    TableMapping
+		m    Table
 		want string
 	}{
-		{"an unknown column", TableMapping{Exclude: []string{"nope"}}, `mapping.public.customers.exclude: column "nope" is not a column of table public.customers`},
-		{"an unknown renamed column", TableMapping{Rename: map[string]string{"nope": "x"}}, `mapping.public.customers.rename: column "nope" is not a column of table public.customers`},
-		{"a key column left out", TableMapping{Exclude: []string{"id"}}, `mapping.public.customers: key column "id" of table public.customers must be published`},
-		{"a masked key column", TableMapping{Mask: map[string]string{"id": "x"}}, `mapping.public.customers.mask: key column "id" of table public.customers cannot be masked`},
-		{"a hashed array", TableMapping{Hash: []string{"tags"}}, `mapping.public.customers.hash: column "tags" of table public.customers is an array`},
-		{"a key other than the primary key", TableMapping{Key: []string{"email"}}, `mapping.public.customers.key: table public.customers is keyed by id`},
+		{"an unknown column", Table{Exclude: []string{"nope"}}, `mapping.public.customers.exclude: column "nope" is not a column of table public.customers`},
+		{"an unknown renamed column", Table{Rename: map[string]string{"nope": "x"}}, `mapping.public.customers.rename: column "nope" is not a column of table public.customers`},
+		{"a key column left out", Table{Exclude: []string{"id"}}, `mapping.public.customers: key column "id" of table public.customers must be published`},
+		{"a masked key column", Table{Mask: map[string]string{"id": "x"}}, `mapping.public.customers.mask: key column "id" of table public.customers cannot be masked`},
+		{"a hashed array", Table{Hash: []string{"tags"}}, `mapping.public.customers.hash: column "tags" of table public.customers is an array`},
+		{"a key other than the primary key", Table{Key: []string{"email"}}, `mapping.public.customers.key: table public.customers is keyed by id`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newView(customers(), &tt.m, "public.customers", "salt")
+			_, err := NewView(customers(), &tt.m, "public.customers", "salt")
 			if err == nil {
 				t.Fatal("newView succeeded")
 			}
@@ -188,26 +187,5 @@ func TestValueText(t *testing.T) {
 	}
 	if hashValue("a", kind(connectors.KindString), "x") == hashValue("b", kind(connectors.KindString), "x") {
 		t.Error("the salt does not change the hash")
-	}
-}
-
-func TestCheckpointerNeverPassesAnAbandonedBatch(t *testing.T) {
-	c := newCheckpointer()
-	a := c.begin(pos("a"))
-	a.add()
-	a.seal()
-	b := c.begin(pos("b")) // its second change could not be encoded
-	b.add()
-	b.abandon()
-	rec := &kgo.Record{Topic: "t"}
-	b.promise(rec, nil)
-	a.promise(rec, nil)
-	cpt, _, err := c.state()
-	p := cpt.pos
-	if p != pos("a") {
-		t.Errorf("checkpoint = %v, want a: the batch before the abandoned one is acknowledged, the abandoned one never is", p)
-	}
-	if err != nil {
-		t.Errorf("state error = %v; the reader reports the abandonment itself", err)
 	}
 }

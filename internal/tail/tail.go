@@ -1,4 +1,6 @@
-package pipeline
+// Package tail prints a topic's events as JSON lines, decoded with the
+// schema registry: liberator tail.
+package tail
 
 import (
 	"context"
@@ -12,11 +14,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/liberator-cdc/liberator/config"
+	"github.com/liberator-cdc/liberator/internal/admin"
 	"github.com/liberator-cdc/liberator/schema"
 )
 
-// TailOptions configures Tail.
-type TailOptions struct {
+// Options configures Tail.
+type Options struct {
 	// Topic to read, from the beginning.
 	Topic string
 	// Follow keeps reading new events; otherwise Tail stops at the end
@@ -37,16 +41,16 @@ type tailEvent struct {
 // Tail prints a topic's events as JSON lines, decoded with the registry.
 // With an embedded broker or registry it asks the running daemon's admin
 // listener where they are.
-func Tail(ctx context.Context, cfg *Config, opts TailOptions, w io.Writer) error {
+func Tail(ctx context.Context, cfg *config.Config, opts Options, w io.Writer) error {
 	brokers, registry := cfg.Kafka.Brokers, cfg.Registry.URL
-	if (len(brokers) == 1 && brokers[0] == Embedded) || registry == Embedded {
+	if (len(brokers) == 1 && brokers[0] == config.Embedded) || registry == config.Embedded {
 		ep, err := fetchEndpoints(ctx, cfg.HTTP.Listen)
 		if err != nil {
 			return fmt.Errorf("find the embedded broker of the running daemon: %w", err)
 		}
 		brokers, registry = ep.Brokers, ep.Registry
 	}
-	reg, err := cfg.newRegistry(registry)
+	reg, err := cfg.NewRegistry(registry)
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
@@ -117,9 +121,9 @@ func decodeJSON(ctx context.Context, reg *schema.Registry, b []byte) (any, error
 	return schema.ToJSON(s, v), nil
 }
 
-func fetchEndpoints(ctx context.Context, listen string) (Endpoints, error) {
+func fetchEndpoints(ctx context.Context, listen string) (admin.Endpoints, error) {
 	if listen == "off" {
-		return Endpoints{}, fmt.Errorf("http.listen is off")
+		return admin.Endpoints{}, fmt.Errorf("http.listen is off")
 	}
 	host := listen
 	if strings.HasPrefix(host, "0.0.0.0:") || strings.HasPrefix(host, ":") {
@@ -129,18 +133,18 @@ func fetchEndpoints(ctx context.Context, listen string) (Endpoints, error) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+"/status", nil)
 	if err != nil {
-		return Endpoints{}, err
+		return admin.Endpoints{}, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return Endpoints{}, fmt.Errorf("is liberator run with this config running? %w", err)
+		return admin.Endpoints{}, fmt.Errorf("is liberator run with this config running? %w", err)
 	}
 	defer resp.Body.Close()
 	var st struct {
-		Endpoints Endpoints `json:"endpoints"`
+		Endpoints admin.Endpoints `json:"endpoints"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return Endpoints{}, fmt.Errorf("read %s/status: %w", host, err)
+		return admin.Endpoints{}, fmt.Errorf("read %s/status: %w", host, err)
 	}
 	return st.Endpoints, nil
 }

@@ -1,4 +1,4 @@
-package pipeline
+package config
 
 import (
 	"os"
@@ -61,7 +61,15 @@ func TestParseRefuses(t *testing.T) {
 		edit  func(string) string
 		wants []string
 	}{
-		{"an unknown key", func(s string) string { return s + "kafak: {}\n" }, []string{"field kafak not found"}},
+		{"an unknown key", func(s string) string { return s + "kafak: {}\n" }, []string{
+			"line 11: kafak: unknown key (allowed at the top level: commit_interval, http, kafka, log, mapping, mapping_salt, name, registry, schema, shutdown_timeout, snapshot, source)"}},
+		{"an unknown key deep down", func(s string) string {
+			return s + "mapping:\n  orders:\n    exlcude: [a]\nsnapshot:\n  chunk: 5\n"
+		}, []string{
+			"line 13: mapping.orders.exlcude: unknown key (allowed in mapping.orders: exclude, hash, include, key, mask, rename, salt, topic)",
+			"line 15: snapshot.chunk: unknown key (allowed in snapshot: chunk_size, mode, parallelism, signal_table)"}},
+		{"a value of the wrong type", func(s string) string { return s + "commit_interval: soon\n" }, []string{
+			"line 11: cannot read !!str `soon` into a duration such as 500ms, 30s or 5m"}},
 		{"an unset variable", func(s string) string { return strings.Replace(s, "TEST_PGPASSWORD", "TEST_UNSET_VARIABLE", 1) }, []string{"TEST_UNSET_VARIABLE is not set"}},
 		{"a bad source kind", func(s string) string { return strings.Replace(s, "kind: postgres", "kind: oracle", 1) }, []string{`source.kind: "oracle"`}},
 		{"every problem at once", func(s string) string {
@@ -91,8 +99,8 @@ func TestParseRefuses(t *testing.T) {
 
 func TestLoadErrorsAreConfigErrors(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "missing.yaml"))
-	if _, ok := err.(*ConfigError); !ok {
-		t.Fatalf("Load of a missing file returned %T, want *ConfigError", err)
+	if _, ok := err.(*Error); !ok {
+		t.Fatalf("Load of a missing file returned %T, want *Error", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package pipeline
+package kafka
 
 import (
 	"slices"
@@ -22,16 +22,16 @@ func (p slicePos) Equal(o connectors.Position) bool {
 }
 
 func TestHeadersAreSharedWithinATransaction(t *testing.T) {
-	var r runner
+	var s Sink
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
-	c := connectors.Change{Op: connectors.OpCreate, Pos: slicePos{n: 1, tables: []string{"a.b"}}, CommitTime: at, TxID: "7"}
-	h1 := r.headers(&c)
+	c := connectors.Event{Op: connectors.OpCreate, Pos: slicePos{n: 1, tables: []string{"a.b"}}, CommitTime: at, TxID: "7"}
+	h1 := s.headers(&c)
 	c.Pos = slicePos{n: 1, tables: []string{"a.b"}}
-	if h2 := r.headers(&c); &h1[0] != &h2[0] {
+	if h2 := s.headers(&c); &h1[0] != &h2[0] {
 		t.Error("a change of the same transaction built its headers again")
 	}
 	c.Pos = slicePos{n: 2, tables: []string{"a.b"}}
-	h3 := r.headers(&c)
+	h3 := s.headers(&c)
 	if &h1[0] == &h3[0] {
 		t.Fatal("a change at another position shares the headers")
 	}

@@ -1,40 +1,12 @@
-package pipeline
+package console
 
 import (
 	"bytes"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/liberator-cdc/liberator/connectors"
 )
-
-func TestParseReadsTheSnapshotKeys(t *testing.T) {
-	t.Setenv("TEST_PGPASSWORD", "x")
-	cfg, err := Parse([]byte(minimal + "snapshot:\n  mode: only\n  parallelism: 3\n  chunk_size: 500\n  signal_table: ops.signals\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := connectors.SnapshotOptions{Parallelism: 3, ChunkSize: 500, SignalTable: "ops.signals"}
-	if d := cmp.Diff(want, cfg.Snapshot.SnapshotOptions); d != "" {
-		t.Errorf("snapshot options (-want +got):\n%s", d)
-	}
-	if got := cfg.postgresConfig(nil).Snapshots; got != want {
-		t.Errorf("the PostgreSQL source gets %+v, want %+v", got, want)
-	}
-}
-
-func TestParseRefusesBadSnapshotKeys(t *testing.T) {
-	t.Setenv("TEST_PGPASSWORD", "x")
-	_, err := Parse([]byte(minimal + "snapshot:\n  parallelism: -1\n  chunk_size: 2000000\n"))
-	for _, want := range []string{"snapshot.parallelism: -1 is out of range", "snapshot.chunk_size: 2000000 is out of range"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("error %v does not say %q", err, want)
-		}
-	}
-}
 
 func TestProgressLineShowsTheTablesBeingRead(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 10, 0, time.UTC)
@@ -45,10 +17,10 @@ func TestProgressLineShowsTheTablesBeingRead(t *testing.T) {
 		{Table: "public.waiting", Estimated: -1},
 	}}
 	want := "snapshot 1/4 tables done · public.items 25,000/100,000 (25%) 2,500 rows/s ETA 30s · public.unknown 1,234 617 rows/s"
-	if got := progressLine(prog, now); got != want {
+	if got := ProgressLine(prog, now); got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
-	if got := progressLine(connectors.SnapshotProgress{Tables: prog.Tables[:1]}, now); got != "" {
+	if got := ProgressLine(connectors.SnapshotProgress{Tables: prog.Tables[:1]}, now); got != "" {
 		t.Errorf("with nothing being read the line is %q, want none", got)
 	}
 }
@@ -56,11 +28,11 @@ func TestProgressLineShowsTheTablesBeingRead(t *testing.T) {
 func TestTerminalKeepsTheProgressLineBelowTheLogs(t *testing.T) {
 	var out bytes.Buffer
 	term := NewTerminal(&out)
-	term.setStatus("snapshot 0/1")
+	term.SetStatus("snapshot 0/1")
 	if _, err := term.Write([]byte("a log line\n")); err != nil {
 		t.Fatal(err)
 	}
-	term.setStatus("")
+	term.SetStatus("")
 	want := "\r\x1b[Ksnapshot 0/1" + "\r\x1b[Ka log line\nsnapshot 0/1" + "\r\x1b[K"
 	if got := out.String(); got != want {
 		t.Errorf("got %q, want %q", got, want)

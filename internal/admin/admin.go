@@ -1,4 +1,8 @@
-package pipeline
+// Package admin is liberator's admin listener: liveness, readiness, a
+// status page and its JSON, Prometheus metrics, snapshot requests, and
+// optionally pprof. It reports on a running pipeline through the Pipeline
+// interface.
+package admin
 
 import (
 	"context"
@@ -6,13 +10,53 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/pipeline"
 )
+
+// The pipeline is what the listener shows.
+var _ Pipeline = (*pipeline.Pipeline)(nil)
+
+// Pipeline is what the admin listener reports on and controls.
+type Pipeline interface {
+	// State is the pipeline's state (starting, running, draining,
+	// stopped) and the last position stored.
+	State() (state, position string)
+	// Lag is the source's lag.
+	Lag() connectors.Lag
+	// Metrics is the pipeline's Prometheus registry.
+	Metrics() *prometheus.Registry
+	// RequestSnapshot queues an incremental snapshot. It returns an error
+	// wrapping pipeline.ErrNotOpen while no source is open,
+	// pipeline.ErrNoSnapshots when the source cannot snapshot while
+	// streaming, and connectors.ErrSnapshotRefused for a request it
+	// refuses.
+	RequestSnapshot(ctx context.Context, req connectors.SnapshotRequest) error
+	// SnapshotProgress is the source's snapshot progress.
+	SnapshotProgress() connectors.SnapshotProgress
+}
+
+// Config says where the listener listens and what it shows.
+type Config struct {
+	// Listen is host:port.
+	Listen string
+	// Endpoints are where events go, for /status.
+	Endpoints Endpoints
+	// Pprof serves net/http/pprof under /debug/pprof/.
+	Pprof bool
+	// Log is where the listener logs.
+	Log *slog.Logger
+}
 
 // Endpoints is what the admin listener's /status reports about where
 // events go, so that the tail command can find an embedded broker.
@@ -32,16 +76,16 @@ type StatusReport struct {
 	Endpoints Endpoints                   `json:"endpoints"`
 }
 
-func (p *Pipeline) report() StatusReport {
-	state, pos := p.status.State()
-	r := StatusReport{State: state, Position: pos, Events: map[string]map[string]int64{},
-		Endpoints: Endpoints{Brokers: p.cfg.Kafka.Brokers, Registry: p.cfg.Registry.URL}}
-	lag := p.lag()
+// Report is the status of p, as /status shows it.
+func Report(p Pipeline, ep Endpoints) StatusReport {
+	state, pos := p.State()
+	r := StatusReport{State: state, Position: pos, Events: map[string]map[string]int64{}, Endpoints: ep}
+	lag := p.Lag()
 	r.LagBytes = lag.Bytes
 	if !lag.LastCommit.IsZero() {
 		r.LagSecs = time.Since(lag.LastCommit).Seconds()
 	}
-	families, _ := p.metrics.reg.Gather()
+	families, _ := p.Metrics().Gather()
 	for _, f := range families {
 		if f.GetName() != "liberator_events_total" {
 			continue
@@ -77,33 +121,40 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 <p><a href="/metrics">metrics</a> · <a href="/status">status JSON</a></p></body></html>
 `))
 
-// serveAdmin starts the admin listener on http.listen: /healthz (liveness),
-// /readyz (ready once snapshotting or streaming), /metrics (Prometheus),
-// /status (JSON) and / (a status page). It returns a function that stops
-// it.
-func (p *Pipeline) serveAdmin(ctx context.Context) (stop func(), err error) {
-	if p.cfg.HTTP.Listen == "off" {
-		return func() {}, nil
+// Serve starts the admin listener: /healthz (liveness), /readyz (ready
+// once snapshotting or streaming), /metrics (Prometheus), /status (JSON),
+// / (a status page), the snapshot endpoints and, if asked, /debug/pprof/.
+// It returns the address it listens on and a function that stops it.
+func Serve(ctx context.Context, cfg Config, p Pipeline) (addr string, stop func(), err error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if st, _ := p.status.State(); st != "running" {
+		if st, _ := p.State(); st != "running" {
 			http.Error(w, "not ready: "+st, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(p.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(p.Metrics(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(p.report())
+		_ = json.NewEncoder(w).Encode(Report(p, cfg.Endpoints))
 	})
-	p.registerSnapshotAdmin(mux)
+	registerSnapshots(mux, p, cfg.Log)
+	if cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		r := p.report()
+		r := Report(p, cfg.Endpoints)
 		type row struct {
 			Name string
 			Ops  map[string]int64
@@ -119,16 +170,16 @@ func (p *Pipeline) serveAdmin(ctx context.Context) (stop func(), err error) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = statusPage.Execute(w, page)
 	})
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", p.cfg.HTTP.Listen)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("http.listen: %w", err)
+		return "", nil, fmt.Errorf("http.listen: %w", err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			p.log.Error("admin listener stopped", "error", err)
+			cfg.Log.Error("admin listener stopped", "error", err)
 		}
 	}()
-	p.log.Info("admin listener started", "addr", ln.Addr().String())
-	return func() { _ = srv.Close() }, nil
+	cfg.Log.Info("admin listener started", "addr", ln.Addr().String())
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
 }

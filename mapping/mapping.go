@@ -1,4 +1,8 @@
-package pipeline
+// Package mapping turns a table into the entity that liberator publishes:
+// which columns, under which names, with which values masked or hashed,
+// keyed by which columns, to which topic. It knows neither the databases
+// nor Kafka.
+package mapping
 
 import (
 	"context"
@@ -17,9 +21,9 @@ import (
 	"github.com/liberator-cdc/liberator/schema"
 )
 
-// TableMapping is one table's entry in the mapping section: how its rows
+// Table is one table's entry in the mapping section: how its rows
 // become entities. Every field is optional.
-type TableMapping struct {
+type Table struct {
 	// Include lists the columns to publish; the others are left out.
 	// Conflicts with Exclude.
 	Include []string `yaml:"include"`
@@ -44,64 +48,83 @@ type TableMapping struct {
 	Key []string `yaml:"key"`
 }
 
-// mappingFor returns the mapping of a table ("schema.table"), or nil.
-func (c *Config) mappingFor(table string) (*TableMapping, string) {
-	for name, m := range c.Mapping {
-		if c.tableID(name) == table {
-			return &m, name
-		}
-	}
-	return nil, ""
+// Mapping is the mapping section of a pipeline: each table's entry, the
+// salt of hashed columns, and the topic prefix.
+type Mapping struct {
+	byID   map[string]*Table // by Table.ID()
+	names  map[string]string // Table.ID() -> the name in the config
+	salt   string
+	prefix string
+	// validTopic checks a topic name; the sink's rules.
+	validTopic func(string) error
 }
 
-// topicFor names the topic of a table ("schema.name", or as the config
-// names it): mapping.<table>.topic when set, else
-// <kafka.topic_prefix>.<schema>.<table>. Every part of liberator that
-// names a table's topic asks here.
-func (c *Config) topicFor(table string) string {
-	id := c.tableID(table)
-	if m, _ := c.mappingFor(id); m != nil && m.Topic != "" {
-		return m.Topic
+// New returns the mapping of entries, keyed by the tables' names in the
+// config; id turns such a name into Table.ID form ("schema.name"). salt is
+// mapping_salt, prefix is kafka.topic_prefix, and validTopic checks a
+// topic name.
+func New(entries map[string]Table, id func(string) string, salt, prefix string, validTopic func(string) error) *Mapping {
+	m := &Mapping{byID: map[string]*Table{}, names: map[string]string{}, salt: salt, prefix: prefix, validTopic: validTopic}
+	for name, e := range entries {
+		m.byID[id(name)] = &e
+		m.names[id(name)] = name
 	}
-	return c.Kafka.TopicPrefix + "." + id
+	return m
 }
 
-// tableID turns a table as the config names it into Table.ID() form: a
-// bare PostgreSQL table is in schema public.
-func (c *Config) tableID(name string) string {
-	if c.Source.Kind == "postgres" && !strings.Contains(name, ".") {
-		return "public." + name
+// For returns the entry of a table ("schema.name"), or nil.
+func (m *Mapping) For(table string) *Table { return m.byID[table] }
+
+// Topic names the topic of a table ("schema.name"): its entry's topic when
+// set, else <prefix>.<schema>.<table>. Every part of liberator that names
+// a table's topic asks here.
+func (m *Mapping) Topic(table string) string {
+	if e := m.byID[table]; e != nil && e.Topic != "" {
+		return e.Topic
 	}
-	return name
+	return m.prefix + "." + table
 }
 
-// keyColumns are the mapping's key columns by table, for the connectors.
-// A mapping of a table that is not captured is left to validateMapping.
-func (c *Config) keyColumns() map[string][]string {
+// KeyColumns are the entries' key columns by table, for the connectors.
+func (m *Mapping) KeyColumns() map[string][]string {
 	out := map[string][]string{}
-	for _, t := range c.Source.Tables {
-		if m, _ := c.mappingFor(c.tableID(t)); m != nil && len(m.Key) > 0 {
-			out[c.tableID(t)] = m.Key
+	for id, e := range m.byID {
+		if len(e.Key) > 0 {
+			out[id] = e.Key
 		}
 	}
 	return out
 }
 
-// validateMapping checks the mapping section and mapping_salt without a
+// View derives the published form of t under its entry.
+func (m *Mapping) View(t *connectors.Table) (*View, error) {
+	return NewView(t, m.byID[t.ID()], m.names[t.ID()], m.salt)
+}
+
+// Validate checks the mapping section and mapping_salt without a
 // database: which tables, which settings conflict, whether a salt is
-// there. Columns are checked against the tables when they are first seen.
-func (c *Config) validateMapping() error {
+// there, and that no two tables share a topic. captured are the tables of
+// source.tables, in Table.ID form. Columns are checked against the tables
+// when they are first seen (NewView).
+func (m *Mapping) Validate(captured []string) error {
+	salt := m.salt
 	var errs []error
 	tables := map[string]bool{}
-	for _, t := range c.Source.Tables {
-		tables[c.tableID(t)] = true
+	for _, t := range captured {
+		tables[t] = true
 	}
 	topics := map[string]string{}
-	for _, name := range slices.Sorted(maps.Keys(c.Mapping)) {
-		m := c.Mapping[name]
+	validTopic := m.validTopic
+	ids := map[string]string{} // config name -> Table.ID
+	for id, name := range m.names {
+		ids[name] = id
+	}
+	for _, name := range slices.Sorted(maps.Keys(ids)) {
+		id := ids[name]
+		m := m.byID[id]
 		key := "mapping." + name
-		if !tables[c.tableID(name)] {
-			errs = append(errs, fmt.Errorf("%s: table %s is not in source.tables", key, c.tableID(name)))
+		if !tables[id] {
+			errs = append(errs, fmt.Errorf("%s: table %s is not in source.tables", key, id))
 		}
 		if len(m.Include) > 0 && len(m.Exclude) > 0 {
 			errs = append(errs, fmt.Errorf("%s: include and exclude conflict (use one)", key))
@@ -141,15 +164,15 @@ func (c *Config) validateMapping() error {
 		for _, col := range m.Hash {
 			check("hash", col)
 		}
-		if len(m.Hash) > 0 && m.Salt == "" && c.MappingSalt == "" {
+		if len(m.Hash) > 0 && m.Salt == "" && salt == "" {
 			errs = append(errs, fmt.Errorf("%s.hash: needs a salt: set %s.salt or mapping_salt, from ${ENV} or ${file:/path}", key, key))
 		}
 		for _, col := range m.Key {
 			check("key", col)
 		}
 		if m.Topic != "" {
-			if !validTopicName(m.Topic) {
-				errs = append(errs, fmt.Errorf("%s.topic: %q is not a topic name (use a-z, A-Z, 0-9, '.', '_', '-'; at most 249 characters)", key, m.Topic))
+			if err := validTopic(m.Topic); err != nil {
+				errs = append(errs, fmt.Errorf("%s.topic: %w", key, err))
 			}
 			if other, ok := topics[m.Topic]; ok {
 				errs = append(errs, fmt.Errorf("%s.topic: %q is also the topic of mapping.%s", key, m.Topic, other))
@@ -158,28 +181,15 @@ func (c *Config) validateMapping() error {
 		}
 	}
 	// A custom topic must not take the topic of a table without one.
-	for _, t := range c.Source.Tables {
-		id := c.tableID(t)
-		if m, _ := c.mappingFor(id); m != nil && m.Topic != "" {
+	for _, id := range captured {
+		if e := m.byID[id]; e != nil && e.Topic != "" {
 			continue
 		}
-		if other, ok := topics[c.Kafka.TopicPrefix+"."+id]; ok {
-			errs = append(errs, fmt.Errorf("mapping.%s.topic: %q is the topic of table %s", other, c.Kafka.TopicPrefix+"."+id, id))
+		if other, ok := topics[m.Topic(id)]; ok {
+			errs = append(errs, fmt.Errorf("mapping.%s.topic: %q is the topic of table %s", other, m.Topic(id), id))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func validTopicName(s string) bool {
-	if s == "" || len(s) > 249 || s == "." || s == ".." {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // colOp is what a view does to one published column's values.
@@ -191,11 +201,12 @@ const (
 	opHash
 )
 
-// view is a table as it is published: the mapped table (the published
+// View is a table as it is published: the mapped table (the published
 // columns, renamed, with masked and hashed ones as strings) and how to
 // project a source row onto it. It is made once per table shape.
-type view struct {
-	table *connectors.Table
+type View struct {
+	// Table is the published table.
+	Table *connectors.Table
 	// identity says that rows pass through unchanged.
 	identity bool
 	src      []int   // per published column, its index in the source row
@@ -203,30 +214,30 @@ type view struct {
 	kinds    []connectors.Type
 	mask     []string // per published column, the mask of opMask
 	salt     string
-	// columns maps each Avro field name to its source column, for messages.
-	columns map[string]string
-	// rename is the mapping's rename, for schema.WithFieldNames.
-	rename map[string]string
+	// Columns maps each Avro field name to its source column, for messages.
+	Columns map[string]string
+	// Rename is the mapping's rename, for schema.WithFieldNames.
+	Rename map[string]string
 }
 
-// newView derives the published form of t under m (nil: publish t as it
+// NewView derives the published form of t under m (nil: publish t as it
 // is). name is the mapping's key in the config, for messages. A column
 // that m names and t lacks, a key column left out or masked, a hashed
 // array, or a key that differs from t's primary key is an error naming
 // the table and the column.
-func newView(t *connectors.Table, m *TableMapping, name, salt string) (*view, error) {
-	v := &view{columns: map[string]string{}}
+func NewView(t *connectors.Table, m *Table, name, salt string) (*View, error) {
+	v := &View{Columns: map[string]string{}}
 	if m == nil {
-		v.table, v.identity = t, true
+		v.Table, v.identity = t, true
 		for _, c := range t.Columns {
-			v.columns[schema.FieldName(c.Name)] = c.Name
+			v.Columns[schema.FieldName(c.Name)] = c.Name
 		}
 		return v, nil
 	}
 	if m.Salt != "" {
 		salt = m.Salt
 	}
-	v.salt, v.rename = salt, m.Rename
+	v.salt, v.Rename = salt, m.Rename
 	key := "mapping." + name
 	index := map[string]int{}
 	for i, c := range t.Columns {
@@ -312,7 +323,7 @@ func newView(t *connectors.Table, m *TableMapping, name, salt string) (*view, er
 		if r, ok := m.Rename[c.Name]; ok {
 			field = r
 		}
-		v.columns[schema.FieldName(field)] = c.Name
+		v.Columns[schema.FieldName(field)] = c.Name
 	}
 	for _, k := range t.Key {
 		mt.Key = append(mt.Key, newIndex[k])
@@ -320,12 +331,12 @@ func newView(t *connectors.Table, m *TableMapping, name, salt string) (*view, er
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	v.table = mt
+	v.Table = mt
 	return v, nil
 }
 
-// project maps a source row onto the view's columns. A nil row stays nil.
-func (v *view) project(row []any) []any {
+// Project maps a source row onto the view's columns. A nil row stays nil.
+func (v *View) Project(row []any) []any {
 	if v.identity || row == nil {
 		return row
 	}
@@ -400,13 +411,13 @@ func appendFloat(f float64, bits int) []byte {
 	return strconv.AppendFloat(nil, f, 'g', -1, bits)
 }
 
-// checkMapping checks the mapping against the tables as they are now, when
-// the source can describe them before it opens, so that a column a table
-// lacks stops liberator at start rather than at the table's first change.
+// Check checks the mapping against the tables as they are now, when the
+// source can describe them before it opens, so that a column a table lacks
+// stops liberator at start rather than at the table's first change.
 // Without a mapping it does nothing.
-func (p *Pipeline) checkMapping(ctx context.Context, src connectors.Source) error {
+func (m *Mapping) Check(ctx context.Context, src connectors.Source) error {
 	d, ok := src.(connectors.Describer)
-	if !ok || len(p.cfg.Mapping) == 0 {
+	if !ok || len(m.byID) == 0 {
 		return nil
 	}
 	tables, err := d.Describe(ctx)
@@ -415,10 +426,8 @@ func (p *Pipeline) checkMapping(ctx context.Context, src connectors.Source) erro
 	}
 	var errs []error
 	for _, t := range tables {
-		if m, name := p.cfg.mappingFor(t.ID()); m != nil {
-			if _, err := newView(t, m, name, p.cfg.MappingSalt); err != nil {
-				errs = append(errs, err)
-			}
+		if _, err := m.View(t); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -1,13 +1,19 @@
-package pipeline
+// Package config reads liberator's YAML file: every key is declared once,
+// as a struct tag here or in the section's own package (kafka.Config,
+// postgres.Options, mysql.Options, mapping.Table), with its default in
+// Defaults. Values may name ${ENV} variables and ${file:/path} files.
+// Every problem is reported at once, naming the full key path, the value
+// and what is allowed.
+package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -19,6 +25,8 @@ import (
 	"github.com/liberator-cdc/liberator/connectors/mysql"
 	"github.com/liberator-cdc/liberator/connectors/postgres"
 	"github.com/liberator-cdc/liberator/internal/tlsconfig"
+	"github.com/liberator-cdc/liberator/mapping"
+	"github.com/liberator-cdc/liberator/schema"
 )
 
 // Config is liberator's config file. Its YAML keys are a public contract:
@@ -43,7 +51,7 @@ type Config struct {
 	// Schema says what happens on an incompatible schema change.
 	Schema SchemaConfig `yaml:"schema"`
 	// Mapping maps tables to entities, by table as source.tables names it.
-	Mapping map[string]TableMapping `yaml:"mapping"`
+	Mapping map[string]mapping.Table `yaml:"mapping"`
 	// MappingSalt salts mapping.<table>.hash for tables without a salt of
 	// their own. Give it as ${ENV} or ${file:/path}.
 	MappingSalt string `yaml:"mapping_salt"`
@@ -86,6 +94,10 @@ type HTTPConfig struct {
 	// Listen is the admin listener's address. Default 127.0.0.1:8080.
 	// Empty after defaults only if set to "off".
 	Listen string `yaml:"listen"`
+	// Pprof serves Go's profiler (net/http/pprof) under /debug/pprof/ on
+	// the admin listener. Default false: it shows the program's insides
+	// and costs CPU while profiling.
+	Pprof bool `yaml:"pprof"`
 }
 
 // LogConfig is the log section.
@@ -100,7 +112,8 @@ type LogConfig struct {
 // starts an in-process broker or registry.
 const Embedded = "embedded"
 
-func (c *Config) defaults() {
+// Defaults fills in every default.
+func (c *Config) Defaults() {
 	c.Kafka.Defaults()
 	if c.Name == "" {
 		c.Name = c.Kafka.TopicPrefix
@@ -128,23 +141,23 @@ func (c *Config) defaults() {
 	}
 }
 
-// ConfigError is a config that cannot be used. The CLI exits 2 on it.
-type ConfigError struct{ Err error }
+// Error is a config that cannot be used. The CLI exits 2 on it.
+type Error struct{ Err error }
 
-func (e *ConfigError) Error() string { return e.Err.Error() }
-func (e *ConfigError) Unwrap() error { return e.Err }
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
 
 // Load reads a config file: ${VAR} and ${file:/path} are interpolated in
 // values, unknown keys are errors, defaults are applied and the result is
-// validated. Every error it returns is a *ConfigError.
+// validated. Every error it returns is a *Error.
 func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("read config: %w", err)}
+		return nil, &Error{fmt.Errorf("read config: %w", err)}
 	}
 	cfg, err := Parse(b)
 	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("%s: %w", path, err)}
+		return nil, &Error{fmt.Errorf("%s: %w", path, err)}
 	}
 	return cfg, nil
 }
@@ -158,23 +171,57 @@ func Parse(b []byte) (*Config, error) {
 	if err := interpolate(&root); err != nil {
 		return nil, err
 	}
-	var out bytes.Buffer
-	enc := yaml.NewEncoder(&out)
-	if err := enc.Encode(&root); err != nil {
+	if err := checkKeys(&root, reflect.TypeFor[Config]()); err != nil {
 		return nil, err
 	}
 	cfg := &Config{}
-	dec := yaml.NewDecoder(&out)
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+	// Decoding the node itself keeps the file's line numbers in errors.
+	if root.Kind != 0 {
+		if err := root.Decode(cfg); err != nil {
+			return nil, typeError(err)
+		}
 	}
-	cfg.defaults()
+	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
 }
+
+// typeError rewrites the YAML decoder's type errors, which name Go types
+// ("cannot unmarshal !!str `x` into int"), in the config's terms.
+func typeError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	var errs []error
+	for _, e := range te.Errors {
+		msg := goTypeRE.ReplaceAllStringFunc(e, func(s string) string {
+			switch t := s[len("into "):]; {
+			case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+				return "into a whole number"
+			case strings.HasPrefix(t, "float"):
+				return "into a number"
+			case t == "bool":
+				return "into true or false"
+			case t == "time.Duration":
+				return "into a duration such as 500ms, 30s or 5m"
+			case strings.HasPrefix(t, "[]"):
+				return "into a list"
+			case strings.HasPrefix(t, "map["):
+				return "into a mapping of keys to values"
+			case t == "string":
+				return "into a text"
+			}
+			return "into a section"
+		})
+		errs = append(errs, errors.New(strings.Replace(msg, "cannot unmarshal", "cannot read", 1)))
+	}
+	return errors.Join(errs...)
+}
+
+var goTypeRE = regexp.MustCompile(`into [\w.\[\]*]+`)
 
 var refRE = regexp.MustCompile(`\$\{([^}]*)\}`)
 
@@ -224,12 +271,11 @@ func (c *Config) Validate() error {
 	var errs []error
 	switch c.Source.Kind {
 	case "postgres":
-		pc := c.postgresConfig(nil)
-		if err := pc.Validate(); err != nil {
+		if err := c.Postgres(nil).Validate(); err != nil {
 			errs = append(errs, err)
 		}
 	case "mysql", "mariadb":
-		if err := c.validateMySQL(); err != nil {
+		if err := c.MySQL(nil).Validate(); err != nil {
 			errs = append(errs, err)
 		}
 	case "":
@@ -253,7 +299,11 @@ func (c *Config) Validate() error {
 	if err := c.validateSchema(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.validateMapping(); err != nil {
+	var captured []string
+	for _, t := range c.Source.Tables {
+		captured = append(captured, c.TableID(t))
+	}
+	if err := c.Mapper().Validate(captured); err != nil {
 		errs = append(errs, err)
 	}
 	if c.HTTP.Listen != "off" {
@@ -278,4 +328,84 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("commit_interval: %s must not be negative", c.CommitInterval))
 	}
 	return errors.Join(errs...)
+}
+
+// SchemaConfig is the schema section.
+type SchemaConfig struct {
+	// OnIncompatible says what happens when a table changes so that its
+	// new key or value schema is incompatible with its subject (under the
+	// subject's compatibility level): fail (default) stops with an error
+	// that names the table, the columns and why, and the position stays
+	// before the change; new_topic publishes the table from then on to a
+	// new topic, <topic>.v2, then .v3, with fresh subjects.
+	OnIncompatible string `yaml:"on_incompatible"`
+}
+
+// Values of schema.on_incompatible.
+const (
+	OnIncompatibleFail     = "fail"
+	OnIncompatibleNewTopic = "new_topic"
+)
+
+// validateSchema checks the schema section.
+func (c *Config) validateSchema() error {
+	switch c.Schema.OnIncompatible {
+	case OnIncompatibleFail, OnIncompatibleNewTopic:
+		return nil
+	}
+	return fmt.Errorf("schema.on_incompatible: %q is not a policy (use fail or new_topic)", c.Schema.OnIncompatible)
+}
+
+// TableID turns a table as the config names it into Table.ID() form
+// ("schema.name"): a bare PostgreSQL table is in schema public.
+func (c *Config) TableID(name string) string {
+	if c.Source.Kind == "postgres" && !strings.Contains(name, ".") {
+		return "public." + name
+	}
+	return name
+}
+
+// Mapper returns the mapping section, with mapping_salt and the topic
+// prefix. Its Topic names every table's topic.
+func (c *Config) Mapper() *mapping.Mapping {
+	return mapping.New(c.Mapping, c.TableID, c.MappingSalt, c.Kafka.TopicPrefix, kafka.ValidTopic)
+}
+
+// Postgres is the PostgreSQL connector's config, for source.kind postgres.
+func (c *Config) Postgres(log *slog.Logger) postgres.Config {
+	return postgres.Config{
+		DSN:       c.Source.DSN,
+		Tables:    c.Source.Tables,
+		Options:   c.Source.Postgres,
+		Snapshot:  c.Snapshot.Mode,
+		Snapshots: c.Snapshot.SnapshotOptions,
+		Logger:    log,
+
+		KeyColumns: c.Mapper().KeyColumns(),
+	}
+}
+
+// MySQL is the MySQL connector's config, for source.kind mysql or mariadb.
+func (c *Config) MySQL(log *slog.Logger) mysql.Config {
+	return mysql.Config{
+		Flavor:    c.Source.Kind,
+		DSN:       c.Source.DSN,
+		Tables:    c.Source.Tables,
+		ServerID:  c.Source.MySQL.ServerID,
+		Snapshot:  c.Snapshot.Mode,
+		Logger:    log,
+		Snapshots: c.Snapshot.SnapshotOptions,
+
+		KeyColumns: c.Mapper().KeyColumns(),
+	}
+}
+
+// NewRegistry returns a client of the registry at url with the registry
+// section's credentials and TLS.
+func (c *Config) NewRegistry(url string) (*schema.Registry, error) {
+	tc, err := c.Registry.TLS.Load("registry.tls")
+	if err != nil {
+		return nil, err
+	}
+	return schema.NewRegistry(schema.RegistryConfig{URL: url, Username: c.Registry.Username, Password: c.Registry.Password, TLS: tc})
 }

@@ -1,4 +1,4 @@
-package pipeline
+package config
 
 import (
 	"os"
@@ -40,11 +40,10 @@ mapping:
 	if cfg.MappingSalt != "pepper" {
 		t.Errorf("mapping_salt = %q, want it from the environment", cfg.MappingSalt)
 	}
-	m, name := cfg.mappingFor("public.orders")
-	if m == nil || name != "orders" {
+	if m := cfg.Mapper().For("public.orders"); m == nil {
 		t.Fatalf("the mapping of a bare table name is not found for public.orders")
 	}
-	if d := cmp.Diff(map[string][]string{"public.orders": {"id"}}, cfg.keyColumns()); d != "" {
+	if d := cmp.Diff(map[string][]string{"public.orders": {"id"}}, cfg.Mapper().KeyColumns()); d != "" {
 		t.Errorf("key columns for the connector (-want +got):\n%s", d)
 	}
 
@@ -60,7 +59,7 @@ mapping:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := withTLS.newRegistry(withTLS.Registry.URL); err == nil || !strings.Contains(err.Error(), "registry.tls.ca_file") {
+	if _, err := withTLS.NewRegistry(withTLS.Registry.URL); err == nil || !strings.Contains(err.Error(), "registry.tls.ca_file") {
 		t.Errorf("a CA file without a certificate: %v, want an error naming registry.tls.ca_file", err)
 	}
 }

@@ -1,24 +1,29 @@
-package pipeline
+// Package console draws on the terminal that liberator runs in: log lines
+// with a live snapshot progress line below them.
+package console
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/liberator-cdc/liberator/connectors"
 )
 
-const (
-	// progressLogEvery is how often snapshot progress is logged when no
-	// terminal shows it.
-	progressLogEvery = 10 * time.Second
-	// progressDrawEvery is how often a terminal's progress line is redrawn.
-	progressDrawEvery = 500 * time.Millisecond
-)
+// Open returns a Terminal on f if f is a terminal, else nil. A character
+// device that is not a terminal, such as /dev/null, is not one.
+func Open(f *os.File) *Terminal {
+	if f == nil || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return NewTerminal(f)
+}
 
 // Terminal is stderr when it is a terminal: log lines and a live snapshot
 // progress line share it. Each write (a log line) clears the progress line
@@ -50,8 +55,8 @@ func (t *Terminal) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// setStatus replaces the progress line; "" removes it.
-func (t *Terminal) setStatus(s string) {
+// SetStatus replaces the progress line; "" removes it.
+func (t *Terminal) SetStatus(s string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if s == t.status {
@@ -61,54 +66,14 @@ func (t *Terminal) setStatus(s string) {
 	_, _ = io.WriteString(t.w, "\r\x1b[K"+s)
 }
 
-// ShowProgressOn draws snapshot progress on t instead of logging it
-// periodically. Call it before Run; nil keeps the log lines.
-func (p *Pipeline) ShowProgressOn(t *Terminal) { p.term = t }
-
-// reportSnapshots shows the source's snapshot progress while a snapshot
-// runs: a live line on a terminal, else a log line per table every
-// progressLogEvery. It returns when ctx ends.
-func (p *Pipeline) reportSnapshots(ctx context.Context, src connectors.Source) error {
-	pr, ok := src.(connectors.SnapshotProgressReporter)
-	if !ok {
-		return nil
-	}
-	every := progressLogEvery
-	if p.term != nil {
-		every = progressDrawEvery
-		defer p.term.setStatus("")
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		prog := pr.SnapshotProgress()
-		now := time.Now()
-		if p.term != nil {
-			p.term.setStatus(progressLine(prog, now))
-			continue
-		}
-		for _, tp := range prog.Tables {
-			if tp.Done || tp.Started.IsZero() {
-				continue
-			}
-			args := []any{"table", tp.Table, "incremental", tp.Incremental, "rows", tp.Rows, "estimated", tp.Estimated,
-				"rows_per_second", int64(tp.Rate(now))}
-			if eta, ok := tp.ETA(now); ok {
-				args = append(args, "eta", eta.Round(time.Second).String())
-			}
-			p.log.Info("snapshot progress", args...)
-		}
-	}
+// ShowProgress draws the tables being read on the progress line.
+func (t *Terminal) ShowProgress(prog connectors.SnapshotProgress) {
+	t.SetStatus(ProgressLine(prog, time.Now()))
 }
 
-// progressLine renders the tables being read in one line, or "" when none
+// ProgressLine renders the tables being read in one line, or "" when none
 // is.
-func progressLine(prog connectors.SnapshotProgress, now time.Time) string {
+func ProgressLine(prog connectors.SnapshotProgress, now time.Time) string {
 	var parts []string
 	done, total := 0, len(prog.Tables)
 	for _, tp := range prog.Tables {

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/liberator-cdc/liberator/config"
+	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/kafka"
+	"github.com/liberator-cdc/liberator/connectors/mysql"
+	"github.com/liberator-cdc/liberator/connectors/postgres"
+	"github.com/liberator-cdc/liberator/internal/admin"
+	"github.com/liberator-cdc/liberator/internal/console"
+	"github.com/liberator-cdc/liberator/internal/embedded"
+	"github.com/liberator-cdc/liberator/pipeline"
+)
+
+// newSource builds the configured source connector. It does no I/O.
+func newSource(cfg *config.Config, log *slog.Logger) (connectors.Source, error) {
+	var src connectors.Source
+	var err error
+	switch cfg.Source.Kind {
+	case "postgres":
+		src, err = postgres.New(cfg.Postgres(log))
+	case "mysql", "mariadb":
+		src, err = mysql.New(cfg.MySQL(log))
+	default:
+		err = fmt.Errorf("source.kind: %q is not a source", cfg.Source.Kind)
+	}
+	if err != nil {
+		return nil, &config.Error{Err: err}
+	}
+	return src, nil
+}
+
+// runPipeline runs the pipeline of cfg until ctx ends: the embedded broker
+// and registry if the config asks for them, the admin listener, and the
+// pipeline with its source, sink and registry.
+func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, term *console.Terminal) error {
+	env, err := embedded.Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	reg, err := cfg.NewRegistry(cfg.Registry.URL)
+	if err != nil {
+		return &config.Error{Err: fmt.Errorf("registry: %w", err)}
+	}
+	deps := pipeline.Deps{
+		Source: func() (connectors.Source, error) { return newSource(cfg, log) },
+		Sink: func() (*kafka.Sink, error) {
+			s, err := kafka.New(cfg.Kafka, log)
+			if err != nil {
+				return nil, &config.Error{Err: err}
+			}
+			return s, nil
+		},
+		Registry: reg,
+		Log:      log,
+	}
+	if term != nil {
+		deps.Progress = term
+	}
+	pl := pipeline.New(cfg, deps)
+	if cfg.HTTP.Listen != "off" {
+		_, stop, err := admin.Serve(ctx, admin.Config{
+			Listen:    cfg.HTTP.Listen,
+			Endpoints: admin.Endpoints{Brokers: cfg.Kafka.Brokers, Registry: cfg.Registry.URL},
+			Pprof:     cfg.HTTP.Pprof,
+			Log:       log,
+		}, pl)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	return pl.Run(ctx)
+}
+
+// terminal returns a Terminal on stderr when it is a terminal, else nil.
+func terminal() *console.Terminal { return console.Open(os.Stderr) }
+
+// logOutput is where logs go: through the terminal, when there is one, so
+// that they do not garble the progress line.
+func logOutput(w io.Writer, term *console.Terminal) io.Writer {
+	if term != nil {
+		return term
+	}
+	return w
+}

@@ -1,0 +1,121 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+// Header keys of every entity event.
+const (
+	HeaderOp       = "op"        // c, u, d, or r for a snapshot read
+	HeaderCommitTS = "commit_ts" // commit time, RFC 3339 with microseconds, UTC
+	HeaderPosition = "pos"       // the source position of the change
+	HeaderTxID     = "txid"      // the source's transaction id
+	// HeaderReconcile is "true" on the tombstones of a reconcile.
+	HeaderReconcile = "reconcile"
+)
+
+// Delivery is what Kafka acknowledged (or failed): enough of an event for
+// metrics.
+type Delivery struct {
+	Topic      string
+	Op         connectors.Op
+	Bytes      int // key and value
+	CommitTime time.Time
+}
+
+// Promise receives the outcome of each event produced with it. Make one
+// per group of events that share a callback, such as a batch: producing
+// with it allocates nothing more.
+type Promise struct {
+	fn func(*kgo.Record, error)
+}
+
+// NewPromise returns a promise that calls done once per event, from the
+// producer's goroutines. A failure names its topic and is marked
+// retryable (connectors.MarkRetryable) when starting over may cure it.
+func NewPromise(done func(Delivery, error)) *Promise {
+	return &Promise{fn: func(r *kgo.Record, err error) {
+		if err != nil {
+			err = fmt.Errorf("produce to topic %q: %w", r.Topic, err)
+			if retryableProduceError(err) {
+				err = connectors.MarkRetryable(err)
+			}
+		}
+		done(Delivery{Topic: r.Topic, Op: connectors.Op(r.Headers[0].Value[0]), Bytes: len(r.Key) + len(r.Value), CommitTime: r.Timestamp}, err)
+	}}
+}
+
+// Produce buffers ev as a record, a tombstone when its Value is nil, and
+// reports its outcome to p once Kafka has acknowledged it or it has failed.
+// It blocks while the producer's buffer is full, until ctx ends. Events of
+// one key reach one partition in the order they are produced. It is called
+// from one goroutine at a time.
+func (s *Sink) Produce(ctx context.Context, ev *connectors.Event, p *Promise) {
+	rec := &kgo.Record{Topic: ev.Topic, Key: ev.Key, Value: ev.Value, Headers: s.headers(ev), Timestamp: ev.CommitTime}
+	s.cl.Produce(ctx, rec, p.fn)
+}
+
+// headers returns the headers of ev. Every change of a transaction, and
+// every row of a snapshot, shares them: they are built once and the
+// read-only slices shared.
+func (s *Sink) headers(ev *connectors.Event) []kgo.RecordHeader {
+	hc := &s.hdr
+	if hc.h == nil || ev.Op != hc.op || ev.TxID != hc.txID || ev.Reconcile != hc.reconcile ||
+		!ev.CommitTime.Equal(hc.ts) || !samePosition(ev.Pos, hc.pos) {
+		h := make([]kgo.RecordHeader, 0, 4)
+		h = append(h,
+			kgo.RecordHeader{Key: HeaderOp, Value: []byte{byte(ev.Op)}},
+			kgo.RecordHeader{Key: HeaderCommitTS, Value: []byte(ev.CommitTime.UTC().Format("2006-01-02T15:04:05.000000Z"))},
+		)
+		if ev.Pos != nil {
+			h = append(h, kgo.RecordHeader{Key: HeaderPosition, Value: []byte(ev.Pos.String())})
+		}
+		if ev.TxID != "" {
+			h = append(h, kgo.RecordHeader{Key: HeaderTxID, Value: []byte(ev.TxID)})
+		}
+		if ev.Reconcile {
+			h = append(h, kgo.RecordHeader{Key: HeaderReconcile, Value: []byte("true")})
+		}
+		*hc = headerCache{op: ev.Op, txID: ev.TxID, ts: ev.CommitTime, pos: ev.Pos, reconcile: ev.Reconcile, h: h}
+	}
+	return hc.h
+}
+
+// headerCache holds the headers of the last event.
+type headerCache struct {
+	op        connectors.Op
+	txID      string
+	ts        time.Time
+	pos       connectors.Position
+	reconcile bool
+	h         []kgo.RecordHeader
+}
+
+func samePosition(a, b connectors.Position) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Equal(b)
+}
+
+// retryableProduceError reports whether a record that failed with err may
+// succeed when the pipeline starts over: a retriable Kafka error, or one of
+// the producer-state errors that StopProducerOnDataLossDetected turns into
+// failures. Errors such as a record too large or a missing ACL are not.
+func retryableProduceError(err error) bool {
+	return kerr.IsRetriable(err) ||
+		errors.Is(err, kerr.OutOfOrderSequenceNumber) ||
+		errors.Is(err, kerr.UnknownProducerID) ||
+		errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.InvalidProducerIDMapping) ||
+		errors.Is(err, kgo.ErrRecordTimeout) ||
+		errors.Is(err, kgo.ErrRecordRetries)
+}
