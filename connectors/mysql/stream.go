@@ -208,20 +208,6 @@ func (s *Source) flush(cp *Position) connectors.Batch {
 	return b
 }
 
-// streamError classifies an error of the binlog stream.
-func streamError(start Position, err error) error {
-	err = fmt.Errorf("read binlog event: %w", err)
-	if myErrorCode(err) == gomysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
-		var me *gomysql.MyError
-		errors.As(err, &me)
-		if strings.Contains(me.Message, "same server_id") || strings.Contains(me.Message, "same server_uuid") {
-			return fmt.Errorf("%w (another replica uses source.mysql.server_id)", err)
-		}
-		return fmt.Errorf("%w: streaming from %s: %w", ErrBinlogLost, start, err)
-	}
-	return connectors.MarkRetryable(err)
-}
-
 // handle applies one event. It returns the checkpoint when the event ends
 // a transaction.
 func (s *Source) handle(ctx context.Context, h *replication.EventHeader, ev replication.Event) (*Position, error) {
