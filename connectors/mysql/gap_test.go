@@ -180,4 +180,3 @@ func TestStreamErrorsQuoteTheServerAndMarkWhatIsRetried(t *testing.T) {
 		})
 	}
 }
-
