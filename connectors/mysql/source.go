@@ -80,6 +80,9 @@ type Source struct {
 	// as a checkpoint.
 	announceStart bool
 	failed        error // a snapshot or the stream failed; Read returns this from then on
+	// engines caches whether a table's engine rolls back (xa.go); the
+	// stream goroutine owns it.
+	engines map[tableName]bool
 
 	// The stream goroutine (streamLoop) owns syncer, stream, st, snaps and
 	// inc once it runs; Read takes its batches from results.
