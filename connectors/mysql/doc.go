@@ -38,7 +38,9 @@
 // resumed stream starts at a transaction's start. Ack only records the
 // position: the server keeps its binary log by time or size, never by
 // replica progress, so a pipeline that stays stopped longer than the
-// server's binlog retention gets ErrBinlogLost and needs a new snapshot.
+// server's binlog retention gets ErrBinlogLost: it streams from the end of
+// the log and re-snapshots every table with reconcile (gap.go). ROLLBACK
+// and XA are handled as the server does (xa.go).
 //
 // # Snapshot
 //

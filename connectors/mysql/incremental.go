@@ -329,12 +329,18 @@ func (s *Source) closeWindow(w *connectors.Window) {
 
 // readStreamOrRecover reads the binary log; when the server no longer has
 // it at the stored position, it streams from the end of the log instead
-// and snapshots every table again while streaming (unless snapshot.mode is
-// never), with a warning.
+// and re-snapshots every table with reconcile while streaming, so that the
+// rows deleted in the gap are tombstoned too. With snapshot.mode never
+// there is no re-snapshot, and a lost binary log is an error.
 func (s *Source) readStreamOrRecover(ctx context.Context) (connectors.Batch, error) {
 	b, err := s.readStream(ctx)
-	if err == nil || !errors.Is(err, ErrBinlogLost) || s.cfg.Snapshot == connectors.SnapshotNever {
+	if err == nil || !errors.Is(err, ErrBinlogLost) {
 		return b, err
+	}
+	if s.cfg.Snapshot == connectors.SnapshotNever {
+		return connectors.Batch{}, fmt.Errorf("%w; the changes since %s cannot be read, and snapshot.mode is never, so liberator does not re-snapshot: "+
+			"set snapshot.mode: initial to stream from the end of the binary log and snapshot every table again with reconcile, "+
+			"or run liberator reset --config FILE to start over", err, s.start)
 	}
 	var pos Position
 	perr := s.metaRun(ctx, func(c *client.Conn) error {
@@ -345,17 +351,14 @@ func (s *Source) readStreamOrRecover(ctx context.Context) (connectors.Batch, err
 	if perr != nil {
 		return connectors.Batch{}, errors.Join(err, connectors.MarkRetryable(perr))
 	}
-	s.log.Warn("binary log position lost: changes since the stored position cannot be read; streaming from the end of the binary log and snapshotting every table again while streaming. Rows deleted meanwhile stay in the topics",
-		"position", s.start.String(), "error", err, "from", pos.String())
+	s.log.Warn("binary log position lost: changes since the stored position cannot be read; streaming from the end of the binary log and snapshotting every table again with reconcile, which tombstones the rows deleted meanwhile",
+		"position", s.start.String(), "error", err, "from", pos.String(), "tables", s.snaps.Tables)
 	s.syncer.Close()
 	s.syncer, s.stream = nil, nil
 	s.st = streamState{byName: s.st.byName}
 	s.start = pos
 	s.snaps.Window = nil
-	s.snaps.State = s.snaps.State.With(s.snaps.Tables...)
-	for _, t := range s.snaps.Tables {
-		s.snaps.Progress.Add(t, true)
-	}
+	s.snaps.Reconcile(s.snaps.Tables...)
 	return connectors.Batch{Checkpoint: s.decorate(pos)}, nil
 }
 

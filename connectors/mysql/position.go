@@ -35,6 +35,12 @@ type Position struct {
 	// State records the captured tables and the progress of a snapshot
 	// under way; nil in positions that record neither.
 	State *connectors.PositionState
+	// Reset marks the position that liberator reset stores (see
+	// Source.Reset): it names no place in the log. Opened from it, the
+	// source streams from the end of the binary log as it is then and
+	// re-snapshots every table with reconcile. File, Offset, GTID and
+	// State are empty.
+	Reset bool
 }
 
 var _ connectors.Position = Position{}
@@ -55,6 +61,9 @@ const positionPrefix = "mysql:"
 // String is "gtid=STATE", "FILE:OFFSET" or "FILE:OFFSET gtid=STATE",
 // followed by a note on a snapshot under way.
 func (p Position) String() string {
+	if p.Reset {
+		return "reset (stream from the end of the binary log and snapshot every table again with reconcile)"
+	}
 	if p.State != nil && p.State.Snapshot != nil {
 		return Position{Flavor: p.Flavor, File: p.File, Offset: p.Offset, GTID: p.GTID}.String() + " (" + p.State.Snapshot.String() + ")"
 	}
@@ -68,9 +77,14 @@ func (p Position) String() string {
 }
 
 // Encode returns "mysql:" followed by the fields as a URL query, such as
-// "mysql:file=binlog.000003&flavor=mariadb&gtid=0-1-42&offset=1234".
+// "mysql:file=binlog.000003&flavor=mariadb&gtid=0-1-42&offset=1234"; a
+// reset position is "mysql:flavor=mariadb&reset=1".
 func (p Position) Encode() []byte {
 	v := url.Values{"flavor": {p.Flavor}}
+	if p.Reset {
+		v.Set("reset", "1")
+		return []byte(positionPrefix + v.Encode())
+	}
 	if p.File != "" {
 		v.Set("file", p.File)
 		v.Set("offset", strconv.FormatUint(uint64(p.Offset), 10))
@@ -105,7 +119,7 @@ func parsePosition(s string) (Position, error) {
 	}
 	for k, vs := range v {
 		switch k {
-		case "flavor", "file", "offset", "gtid", "state":
+		case "flavor", "file", "offset", "gtid", "state", "reset":
 		default:
 			return Position{}, fmt.Errorf("unknown field %q", k)
 		}
@@ -116,6 +130,16 @@ func parsePosition(s string) (Position, error) {
 	p := Position{Flavor: v.Get("flavor"), File: v.Get("file")}
 	if p.Flavor != FlavorMySQL && p.Flavor != FlavorMariaDB {
 		return Position{}, fmt.Errorf("flavor %q is not mysql or mariadb", p.Flavor)
+	}
+	if r, ok := v["reset"]; ok {
+		if r[0] != "1" {
+			return Position{}, fmt.Errorf("reset %q is not 1", r[0])
+		}
+		if len(v) != 2 {
+			return Position{}, errors.New("a reset position has only a flavor")
+		}
+		p.Reset = true
+		return p, nil
 	}
 	_, hasOffset := v["offset"]
 	if hasOffset != (p.File != "") {

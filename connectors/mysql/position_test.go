@@ -44,6 +44,18 @@ func TestPositionEncodesAndParsesBack(t *testing.T) {
 			enc:  "mysql:file=my+bin%26log.000001&flavor=mariadb&offset=99",
 			str:  "my bin&log.000001:99",
 		},
+		{
+			name: "a reset position of MariaDB",
+			pos:  Position{Flavor: "mariadb", Reset: true},
+			enc:  "mysql:flavor=mariadb&reset=1",
+			str:  "reset (stream from the end of the binary log and snapshot every table again with reconcile)",
+		},
+		{
+			name: "a reset position of MySQL",
+			pos:  Position{Flavor: "mysql", Reset: true},
+			enc:  "mysql:flavor=mysql&reset=1",
+			str:  "reset (stream from the end of the binary log and snapshot every table again with reconcile)",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,6 +114,11 @@ func TestParsePositionRejectsMalformedInput(t *testing.T) {
 		{"a MariaDB state with an empty element", "mysql:flavor=mariadb&gtid=0-1-1,", "empty element"},
 		{"a MySQL set without intervals", "mysql:flavor=mysql&gtid=3e11fa47-71ca-11e1-9e33-c80aa9429562", "invalid GTID format"},
 		{"a MySQL set with a bad UUID", "mysql:flavor=mysql&gtid=nope:1-2", "nope"},
+		{"a reset that is not 1", "mysql:flavor=mysql&reset=true", `reset "true" is not 1`},
+		{"a reset with a file", "mysql:flavor=mysql&reset=1&file=a&offset=4", "only a flavor"},
+		{"a reset with a GTID", "mysql:flavor=mariadb&reset=1&gtid=0-1-1", "only a flavor"},
+		{"a reset with a state", `mysql:flavor=mariadb&reset=1&state={"tables":["s.t"]}`, "only a flavor"},
+		{"a reset without a flavor", "mysql:reset=1", `flavor ""`},
 		{"a MySQL GTID set in a MariaDB position", "mysql:flavor=mariadb&gtid=3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5", "gtid"},
 	}
 	for _, tt := range tests {
@@ -125,6 +142,8 @@ func FuzzParsePosition(f *testing.F) {
 		"mysql:flavor=mysql&gtid=3e11fa47-71ca-11e1-9e33-c80aa9429562%3A1-5%3A7",
 		"mysql:flavor=mysql&gtid=3e11fa47-71ca-11e1-9e33-c80aa9429562%3Atag%3A1-5",
 		"mysql:flavor=mariadb&gtid=0-0-0",
+		"mysql:flavor=mariadb&reset=1",
+		"mysql:flavor=mysql&reset=1&file=a&offset=1",
 		`mysql:file=b.1&flavor=mariadb&offset=4&state={"tables":["s.t"],"snapshot":{"initial":true,"tables":[{"table":"s.t","after":["i:-4","x:6575"]}]}}`,
 	} {
 		f.Add([]byte(s))

@@ -80,6 +80,9 @@ type Source struct {
 	// as a checkpoint.
 	announceStart bool
 	failed        error // a snapshot or the stream failed; Read returns this from then on
+	// engines caches whether a table's engine rolls back (xa.go); the
+	// stream goroutine owns it.
+	engines map[tableName]bool
 
 	// The stream goroutine (streamLoop) owns syncer, stream, st, snaps and
 	// inc once it runs; Read takes its batches from results.
@@ -169,6 +172,19 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 
 	s.initSnapshots()
 	switch {
+	case from != nil && from.Reset:
+		if s.cfg.Snapshot == connectors.SnapshotOnly {
+			return errors.New("open: the stored position is a reset, which re-snapshots while streaming; liberator snapshot does not stream: run the daemon (liberator run)")
+		}
+		if s.start, err = currentPosition(ctx, s.meta, s.cfg.Flavor, s.setup.gtid); err != nil {
+			return fmt.Errorf("open: %w", err)
+		}
+		s.snaps.Reconcile(s.snaps.Tables...)
+		s.log.Info("starting over after liberator reset: streaming from the end of the binary log and snapshotting every table again with reconcile",
+			"position", s.start.String(), "tables", s.snaps.Tables)
+		// The start, with every table queued, is stored at once: a
+		// restart resumes the reconcile rather than forgetting it.
+		s.announceStart = true
 	case from != nil:
 		if from.File == "" && !s.setup.gtid {
 			return fmt.Errorf("open: resume position %s has no file and offset, and the server's gtid_mode is not ON", from)

@@ -52,6 +52,14 @@ type streamState struct {
 	txPos     connectors.Position
 	txTime    time.Time
 	txChanged bool // the transaction has captured changes
+	// txHandedOut are the tables of the open transaction whose changes
+	// were handed out in a batch before its end (a split transaction).
+	txHandedOut map[string]bool
+	// xa is the XA transaction being read, up to its PREPARE; prepared
+	// are the prepared ones awaiting XA COMMIT or ROLLBACK, oldest first
+	// (xa.go).
+	xa       *xaTx
+	prepared []*xaTx
 
 	pending      []connectors.Change
 	carry        *replication.BinlogEvent // read, to be handled by the next Read
@@ -197,6 +205,22 @@ func rowCount(e *replication.RowsEvent) int {
 
 // flush returns the pending changes with cp as their checkpoint.
 func (s *Source) flush(cp *Position) connectors.Batch {
+	st := &s.st
+	for _, c := range st.pending {
+		if c.Op == connectors.OpRead {
+			continue
+		}
+		// A change counts for an incremental snapshot's window once it
+		// is published, not when its row event was read: a rolled-back
+		// or only prepared change never touches a chunk.
+		s.noteChange(c.Table, c.After, c.Before)
+		if cp == nil && st.inTx {
+			if st.txHandedOut == nil {
+				st.txHandedOut = map[string]bool{}
+			}
+			st.txHandedOut[c.Table.ID()] = true
+		}
+	}
 	b := connectors.Batch{Changes: s.st.pending, Reconcile: s.snaps.TakeMarks()}
 	if cp != nil {
 		b.Checkpoint = s.decorate(*cp)
@@ -206,20 +230,6 @@ func (s *Source) flush(cp *Position) connectors.Batch {
 	s.st.pending = nil
 	s.st.lastReturned = time.Now()
 	return b
-}
-
-// streamError classifies an error of the binlog stream.
-func streamError(start Position, err error) error {
-	err = fmt.Errorf("read binlog event: %w", err)
-	if myErrorCode(err) == gomysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
-		var me *gomysql.MyError
-		errors.As(err, &me)
-		if strings.Contains(me.Message, "same server_id") || strings.Contains(me.Message, "same server_uuid") {
-			return fmt.Errorf("%w (another replica uses source.mysql.server_id)", err)
-		}
-		return fmt.Errorf("%w: streaming from %s: %w", ErrBinlogLost, start, err)
-	}
-	return connectors.MarkRetryable(err)
 }
 
 // handle applies one event. It returns the checkpoint when the event ends
@@ -233,19 +243,43 @@ func (s *Source) handle(ctx context.Context, h *replication.EventHeader, ev repl
 		g := e.GTID
 		s.beginTx(h, g.String(), e.IsStandalone())
 		st.txMariaDB = &g
+		if e.Flags&mariadbFlPreparedXA != 0 {
+			s.startXA()
+		}
+	case *replication.GenericEvent:
+		if h.EventType != replication.XA_PREPARE_LOG_EVENT {
+			return nil, nil
+		}
+		onePhase, xid, err := parseXAPrepare(e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("read binlog event: %w", err)
+		}
+		s.prepareXA(onePhase, xid)
+		return s.commit(h), nil
 	case *replication.GTIDEvent:
 		s.beginMySQLTx(h, e, gomysql.Tag{})
 	case *replication.GtidTaggedLogEvent:
 		s.beginMySQLTx(h, &e.GTIDEvent, e.Tag)
 	case *replication.QueryEvent:
 		q := strings.TrimSpace(string(e.Query))
+		if xs, ok, err := parseXAStatement(q); ok {
+			if err != nil {
+				return nil, fmt.Errorf("read binlog event: %w", err)
+			}
+			return s.xaStatement(h, xs), nil
+		}
 		switch {
 		case strings.EqualFold(q, "BEGIN"):
 			if !st.inTx {
 				s.beginTx(h, "", false)
 			}
 			st.begun = true
-		case strings.EqualFold(q, "COMMIT"), hasPrefixFold(q, "ROLLBACK") && !hasPrefixFold(q, "ROLLBACK TO"):
+		case strings.EqualFold(q, "COMMIT"):
+			return s.commit(h), nil
+		case hasPrefixFold(q, "ROLLBACK") && !hasPrefixFold(q, "ROLLBACK TO"):
+			if err := s.rollback(ctx); err != nil {
+				return nil, err
+			}
 			return s.commit(h), nil
 		case !st.begun:
 			// A statement outside BEGIN..COMMIT is a transaction of its
@@ -317,12 +351,21 @@ func (s *Source) beginTx(h *replication.EventHeader, gtid string, standalone boo
 	}
 	st.txTime = time.Unix(int64(h.Timestamp), 0).UTC()
 	st.txChanged = false
+	st.txHandedOut = nil
+	st.xa = nil
 }
 
 // commit ends the open transaction at event h and returns the position
 // after it, where the next transaction starts.
 func (s *Source) commit(h *replication.EventHeader) *Position {
 	st := &s.st
+	if st.xa != nil {
+		// An XA transaction that ended without its PREPARE cannot
+		// happen; publishing keeps a committed change rather than lose it.
+		s.publishXA(st.xa)
+		st.xa = nil
+	}
+	st.txHandedOut = nil
 	if st.txMariaDB != nil && st.mariadb != nil {
 		st.mariadb[st.txMariaDB.DomainID] = *st.txMariaDB
 	}
@@ -341,7 +384,42 @@ func (s *Source) commit(h *replication.EventHeader) *Position {
 	if len(st.maps) > maxMappings {
 		st.maps = nil
 	}
+	if held := st.held(); held != nil {
+		// A prepared XA transaction is not published yet: a restart must
+		// read its PREPARE again (xa.go).
+		return held
+	}
 	return cp
+}
+
+// xaStatement applies an XA statement of the binary log and returns the
+// checkpoint when it ends an event group.
+func (s *Source) xaStatement(h *replication.EventHeader, xs xaStatement) *Position {
+	st := &s.st
+	switch xs.verb {
+	case "START", "BEGIN":
+		// MySQL: the XA transaction's first event after its GTID.
+		if !st.inTx {
+			s.beginTx(h, "", false)
+		}
+		st.begun = true
+		if st.xa == nil {
+			s.startXA()
+		}
+		return nil
+	case "COMMIT":
+		if xs.onePhase && st.xa != nil {
+			s.prepareXA(true, xs.xid)
+		} else {
+			s.resolveXA(true, xs.xid)
+		}
+		return s.commit(h)
+	case "ROLLBACK":
+		s.resolveXA(false, xs.xid)
+		return s.commit(h)
+	}
+	// XA END comes before the XA_PREPARE event that ends the group.
+	return nil
 }
 
 // mapTable records what a TABLE_MAP event says about a table id. A
@@ -375,6 +453,7 @@ func (s *Source) mapTable(ctx context.Context, e *replication.TableMapEvent) err
 	if err != nil {
 		return fmt.Errorf("read binlog event: table map of %s: %w", name, err)
 	}
+	delete(s.engines, name) // ALTER TABLE ... ENGINE gives a new table id
 	ts := st.tables()[name]
 	if ts == nil || !sameShape(ts.table, cols, key) {
 		t := &connectors.Table{Schema: name.db, Name: name.name, Columns: make([]connectors.Column, len(cols)), Key: key}
@@ -447,12 +526,16 @@ func (s *Source) rows(h *replication.EventHeader, e *replication.RowsEvent) erro
 	ts := m.state
 	name := ts.table.ID()
 	change := func(op connectors.Op, after, before []any) {
-		st.txChanged = true
-		s.noteChange(ts.table, after, before)
-		st.pending = append(st.pending, connectors.Change{
+		c := connectors.Change{
 			Op: op, Table: ts.table, After: after, Before: before,
 			Pos: st.txPos, CommitTime: st.txTime, TxID: st.txID,
-		})
+		}
+		if st.xa != nil {
+			st.xa.add(c)
+			return
+		}
+		st.txChanged = true
+		st.pending = append(st.pending, c)
 	}
 	switch e.Type() {
 	case replication.EnumRowsEventTypeInsert:
