@@ -150,16 +150,19 @@ func (e *gapEnv) firstRun(t *testing.T, rows int) []byte {
 	src := e.source(t, connectors.SnapshotInitial, GapFail)
 	require.NoError(t, e.open(src, nil))
 	stored := store(t, src, readUntil(t, src, snapshotRead(rows)))
-	require.NoError(t, src.Close(context.Background()))
-	e.waitInactive(t)
+	e.closeStreaming(t, src)
 	return stored
 }
 
-// waitInactive waits for the walsender of a closed source to end: it
-// outlives the connection by a moment, and the slot cannot be advanced
-// or dropped while it runs.
-func (e *gapEnv) waitInactive(t *testing.T) {
+// closeStreaming closes a source once it streams, and waits for its
+// walsender to end. The walsender outlives the connection by a moment, and
+// one whose START_REPLICATION was still on the wire when the connection
+// closed can take the slot after that; the slot cannot be advanced or
+// dropped while it is active.
+func (e *gapEnv) closeStreaming(t *testing.T, src *Source) {
 	t.Helper()
+	require.Eventually(t, func() bool { return e.slot(t).ActivePID != 0 }, gapTimeout, 10*time.Millisecond, "the source never streamed")
+	require.NoError(t, src.Close(context.Background()))
 	require.Eventually(t, func() bool { return e.slot(t).ActivePID == 0 }, gapTimeout, 10*time.Millisecond)
 }
 
@@ -209,8 +212,7 @@ func TestIntegrationSlotAdvancedIsAGap(t *testing.T) {
 	// A clean restart is no gap: liberator acks only what it stored.
 	src := e.source(t, connectors.SnapshotInitial, GapFail)
 	require.NoError(t, e.open(src, stored))
-	require.NoError(t, src.Close(context.Background()))
-	e.waitInactive(t)
+	e.closeStreaming(t, src)
 	require.LessOrEqual(t, e.slot(t).ConfirmedFlush, pos.LSN)
 
 	e.exec(t, `DELETE FROM t WHERE id = 3`, `INSERT INTO t VALUES (11, 'v11')`,
