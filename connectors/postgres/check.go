@@ -28,6 +28,7 @@ func (s *Source) Check(ctx context.Context) []connectors.Check {
 	defer conn.Close(context.WithoutCancel(ctx))
 	out := []connectors.Check{{Name: "PostgreSQL is reachable"}}
 	add := func(name string, err error) { out = append(out, connectors.Check{Name: name, Err: err}) }
+	out = append(out, checkVersion(ctx, conn))
 
 	var walLevel string
 	var maxSlots, usedSlots, maxSenders, usedSenders int

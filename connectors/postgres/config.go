@@ -39,7 +39,27 @@ type Options struct {
 	// retains more WAL than this, before the server's disk fills. Default
 	// 0: no limit.
 	RetainedWALLimit ByteSize `yaml:"retained_wal_limit"`
+	// OnGap says what Open does when the slot has moved past the stored
+	// position (another consumer of the slot, pg_replication_slot_advance,
+	// or the slot dropped and created again), so that the changes in
+	// between cannot be read: "fail" stops with an error that names both
+	// positions (connectors.ErrGap); "resnapshot" streams from the slot's
+	// position and re-snapshots every table with reconcile, so that rows
+	// deleted in the gap are tombstoned. Default "fail". "resnapshot" needs
+	// snapshot.mode initial.
+	OnGap GapAction `yaml:"on_gap"`
 }
+
+// GapAction is what Open does about a slot that moved past the stored
+// position (Options.OnGap).
+type GapAction string
+
+const (
+	// GapFail stops with an error wrapping connectors.ErrGap.
+	GapFail GapAction = "fail"
+	// GapResnapshot streams from the slot and re-snapshots with reconcile.
+	GapResnapshot GapAction = "resnapshot"
+)
 
 // Config configures a Source.
 type Config struct {
@@ -80,6 +100,9 @@ func (c *Config) setDefaults() {
 	if c.HeartbeatInterval == nil {
 		d := 10 * time.Second
 		c.HeartbeatInterval = &d
+	}
+	if c.OnGap == "" {
+		c.OnGap = GapFail
 	}
 	if c.RetainedWALWarn == 0 {
 		c.RetainedWALWarn = 1 << 30
@@ -125,6 +148,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetainedWALLimit > 0 && c.RetainedWALWarn > c.RetainedWALLimit {
 		errs = append(errs, fmt.Errorf("source.postgres.retained_wal_warn: %s is above retained_wal_limit %s", c.RetainedWALWarn, c.RetainedWALLimit))
+	}
+	if c.OnGap != GapFail && c.OnGap != GapResnapshot {
+		errs = append(errs, fmt.Errorf("source.postgres.on_gap: %q is not an action (use fail or resnapshot)", c.OnGap))
 	}
 	if !c.Snapshot.Valid() {
 		errs = append(errs, fmt.Errorf("snapshot.mode: %q is not a mode (use initial, never or only)", c.Snapshot))

@@ -20,6 +20,9 @@ import (
 // consistent point (where streaming will begin) and Snapshot holds each
 // table's progress; during an incremental snapshot, LSN moves with the
 // stream and Snapshot holds the progress of the tables being read.
+//
+// A position at LSN 0/0 is the one Reset returns: no slot streams from
+// there, and Open starts over from a new slot.
 type Position struct {
 	LSN pglogrepl.LSN
 	// Tables are the captured tables ("schema.name") whose rows are in

@@ -12,20 +12,8 @@ import (
 	"github.com/liberator-cdc/liberator/connectors"
 )
 
-// prepareStart decides where streaming starts and which snapshot is due:
-//   - a stored position and its slot: stream from the position. An initial
-//     snapshot it records as unfinished is read first, from where it
-//     stopped; an incremental snapshot continues while streaming; tables
-//     added to the config since are snapshotted incrementally.
-//   - a stored position without its slot (the slot was dropped, or
-//     invalidated by max_slot_wal_keep_size): a new slot is created and
-//     every table is snapshotted again, incrementally while streaming (in
-//     snapshot mode only, as an initial snapshot of the new slot).
-//   - no position, a slot, snapshot mode initial or only: the slot is left
-//     from a snapshot that never stored a position; drop it and start over;
-//   - no position, a slot, mode never: stream from the slot;
-//   - no position, no slot: create it, with an exported snapshot that is
-//     read first unless the mode is never.
+// prepareStart reads the slot, decides where streaming starts and which
+// snapshot is due (decideStart), and carries the decision out.
 func (s *Source) prepareStart(ctx context.Context, resume []byte) error {
 	sn := &s.snaps
 	sn.Opts = s.cfg.Snapshots.WithDefaults()
@@ -34,72 +22,115 @@ func (s *Source) prepareStart(ctx context.Context, resume []byte) error {
 		tn, _ := parseTableName(t)
 		sn.Tables = append(sn.Tables, tn.String())
 	}
-	slot := s.cfg.Slot
-	var plugin, db string
-	var confirmed *string
-	err := s.conn.QueryRow(ctx,
-		`SELECT coalesce(plugin, ''), coalesce(database, ''), confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, slot).
-		Scan(&plugin, &db, &confirmed)
-	exists := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("describe replication slot %q: %w", slot, err)
-	}
-	if exists && (plugin != "pgoutput" || db != s.conn.Config().Database) {
-		return fmt.Errorf("source.postgres.slot: slot %q exists for plugin %q in database %q; liberator needs pgoutput in %q (choose another slot name)", slot, plugin, db, s.conn.Config().Database)
-	}
+	in := startInput{SlotName: s.cfg.Slot, Database: s.conn.Config().Database, Mode: s.cfg.Snapshot, OnGap: s.cfg.OnGap}
 	if resume != nil {
 		pos, err := ParsePosition(resume)
 		if err != nil {
 			return fmt.Errorf("read stored position: %w", err)
 		}
-		if !exists {
-			return s.replaceLostSlot(ctx, pos)
+		in.Stored = &pos
+	}
+	var err error
+	if in.Slot, err = readSlot(ctx, s.conn, s.cfg.Slot); err != nil {
+		return err
+	}
+	a := decideStart(in)
+	if a.Warn != "" {
+		args := []any{"slot", s.cfg.Slot}
+		if in.Stored != nil {
+			args = append(args, "stored_position", in.Stored.String())
 		}
-		s.startAt = pos.LSN
-		s.lastCP = pos.LSN
-		s.acked.Store(uint64(pos.LSN))
-		if pos.Snapshot != nil && pos.Snapshot.Initial {
-			sn.State = pos.Snapshot.Reconcile(s.snaps.Tables, true)
-			sn.Initial = true
-			s.log.Info("resuming the initial snapshot where it stopped; streaming follows from the slot's consistent point",
-				"slot", slot, "position", pos.String())
-			return nil
+		if in.Slot.Exists {
+			args = append(args, "confirmed_flush_lsn", in.Slot.ConfirmedFlush.String())
 		}
-		sn.State = pos.Snapshot.Reconcile(s.snaps.Tables, false)
-		if pos.Tables != nil {
-			var added []string
-			for _, t := range sn.Tables {
-				if !slices.Contains(pos.Tables, t) {
-					added = append(added, t)
-				}
-			}
-			if len(added) > 0 {
-				sn.State = sn.State.With(added...)
-				s.log.Info("tables added to the config; snapshotting them while streaming", "tables", added)
-			}
+		s.log.Warn(a.Warn, args...)
+	}
+	switch a.Kind {
+	case startFail:
+		return a.Err
+	case startResume:
+		return s.resume(*in.Stored)
+	case startFromSlot:
+		s.startAt = a.From
+		s.acked.Store(uint64(a.From))
+		s.log.Info("streaming from the slot's confirmed_flush_lsn", "slot", s.cfg.Slot, "position", a.From.String())
+	case startCreate:
+		if err := s.createSlot(ctx, a.Export); err != nil {
+			return err
 		}
-		if sn.State != nil {
-			for _, t := range sn.State.Tables {
-				sn.Progress.Add(t.Table, true)
-			}
+	}
+	// lastCP stays 0, so that the position streaming starts from is
+	// stored before anything else (readAll).
+	switch {
+	case a.Reconcile:
+		sn.State = nil
+		sn.Reconcile(sn.Tables...)
+	case a.Initial:
+		sn.State = (*connectors.SnapshotState)(nil).Reconcile(sn.Tables, true)
+		sn.Initial = true
+	}
+	return nil
+}
+
+// readSlot describes the slot; Exists is false if there is none.
+func readSlot(ctx context.Context, conn *pgx.Conn, slot string) (slotInfo, error) {
+	var sl slotInfo
+	var confirmed string
+	err := conn.QueryRow(ctx, `SELECT coalesce(plugin, ''), coalesce(database, ''), coalesce(confirmed_flush_lsn::text, ''),
+		coalesce(wal_status, ''), coalesce(active_pid, 0) FROM pg_replication_slots WHERE slot_name = $1`, slot).
+		Scan(&sl.Plugin, &sl.Database, &confirmed, &sl.WALStatus, &sl.ActivePID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return slotInfo{}, nil
+	}
+	if err != nil {
+		return slotInfo{}, fmt.Errorf("describe replication slot %q: %w", slot, err)
+	}
+	sl.Exists = true
+	if confirmed != "" {
+		if sl.ConfirmedFlush, err = pglogrepl.ParseLSN(confirmed); err != nil {
+			return slotInfo{}, fmt.Errorf("describe replication slot %q: confirmed_flush_lsn: %w", slot, err)
 		}
-		s.log.Info("resuming stream", "slot", slot, "position", pos.String())
+	}
+	return sl, nil
+}
+
+// resume streams from a stored position whose slot is still there. An
+// initial snapshot it records as unfinished is read first, from where it
+// stopped; an incremental snapshot continues while streaming; tables added
+// to the config since are snapshotted incrementally.
+func (s *Source) resume(pos Position) error {
+	sn := &s.snaps
+	slot := s.cfg.Slot
+	s.startAt = pos.LSN
+	s.lastCP = pos.LSN
+	s.acked.Store(uint64(pos.LSN))
+	if pos.Snapshot != nil && pos.Snapshot.Initial {
+		sn.State = pos.Snapshot.Reconcile(s.snaps.Tables, true)
+		sn.Initial = true
+		s.log.Info("resuming the initial snapshot where it stopped; streaming follows from the slot's consistent point",
+			"slot", slot, "position", pos.String())
 		return nil
 	}
-	if exists {
-		if s.cfg.Snapshot == connectors.SnapshotNever {
-			lsn, _ := pglogrepl.ParseLSN(deref(confirmed))
-			s.startAt, s.lastCP = lsn, lsn
-			s.acked.Store(uint64(lsn))
-			s.log.Info("streaming from existing slot", "slot", slot, "position", lsn.String())
-			return nil
+	sn.State = pos.Snapshot.Reconcile(s.snaps.Tables, false)
+	if pos.Tables != nil {
+		var added []string
+		for _, t := range sn.Tables {
+			if !slices.Contains(pos.Tables, t) {
+				added = append(added, t)
+			}
 		}
-		s.log.Warn("dropping replication slot left by an unfinished snapshot", "slot", slot)
-		if err := pglogrepl.DropReplicationSlot(ctx, s.repl, slot, pglogrepl.DropReplicationSlotOptions{Wait: true}); err != nil {
-			return fmt.Errorf("drop replication slot %q: %w", slot, err)
+		if len(added) > 0 {
+			sn.State = sn.State.With(added...)
+			s.log.Info("tables added to the config; snapshotting them while streaming", "tables", added)
 		}
 	}
-	return s.createSlot(ctx, s.cfg.Snapshot != connectors.SnapshotNever)
+	if sn.State != nil {
+		for _, t := range sn.State.Tables {
+			sn.Progress.Add(t.Table, true)
+		}
+	}
+	s.log.Info("resuming stream", "slot", slot, "position", pos.String())
+	return nil
 }
 
 // createSlot creates the slot; with export, its exported snapshot is read
@@ -126,32 +157,5 @@ func (s *Source) createSlot(ctx context.Context, export bool) error {
 		s.snaps.Initial = true
 	}
 	s.log.Info("created replication slot", "slot", slot, "consistent_point", lsn.String())
-	return nil
-}
-
-// replaceLostSlot handles a stored position whose slot is gone: the
-// changes since the position can no longer be read, so a new slot is
-// created and every table is read again.
-func (s *Source) replaceLostSlot(ctx context.Context, pos Position) error {
-	const lost = "replication slot lost: changes since the stored position cannot be read"
-	switch s.cfg.Snapshot {
-	case connectors.SnapshotNever:
-		s.log.Warn(lost+"; snapshot.mode is never, so the tables are not read again and those changes are missing from the topics",
-			"slot", s.cfg.Slot, "position", pos.String())
-		return s.createSlot(ctx, false)
-	case connectors.SnapshotOnly:
-		s.log.Warn(lost+"; creating a new slot and snapshotting every table again. Rows deleted meanwhile stay in the topics",
-			"slot", s.cfg.Slot, "position", pos.String())
-		return s.createSlot(ctx, true)
-	}
-	s.log.Warn(lost+"; creating a new slot and snapshotting every table again while streaming. Rows deleted meanwhile stay in the topics",
-		"slot", s.cfg.Slot, "position", pos.String())
-	if err := s.createSlot(ctx, false); err != nil {
-		return err
-	}
-	s.snaps.State = (*connectors.SnapshotState)(nil).With(s.snaps.Tables...)
-	for _, t := range s.snaps.Tables {
-		s.snaps.Progress.Add(t, true)
-	}
 	return nil
 }

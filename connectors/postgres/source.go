@@ -223,13 +223,6 @@ func (s *Source) ensurePublication(ctx context.Context) error {
 	return nil
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 // Read returns the next batch.
 func (s *Source) Read(ctx context.Context) (connectors.Batch, error) {
 	select {
@@ -403,11 +396,8 @@ func (s *Source) sendStatus(ctx context.Context) error {
 
 // stream runs START_REPLICATION and decodes messages until ctx ends.
 func (s *Source) stream(ctx context.Context) error {
-	err := pglogrepl.StartReplication(ctx, s.repl, s.cfg.Slot, s.startAt, pglogrepl.StartReplicationOptions{
-		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(s.cfg.Publication), "messages 'true'"},
-	})
-	if err != nil {
-		return fmt.Errorf("start replication from slot %q: %w", s.cfg.Slot, err)
+	if err := s.startReplication(ctx); err != nil {
+		return err
 	}
 	s.log.Info("streaming", "slot", s.cfg.Slot, "from", s.startAt.String())
 	s.nextStatus = time.Now()
