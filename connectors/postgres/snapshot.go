@@ -114,6 +114,13 @@ func (s *Source) initialSnapshot(ctx context.Context) error {
 			}
 		}
 		s.log.Info("snapshot started", "tables", len(st.Tables), "parallelism", parallel, "chunk_size", sn.Opts.ChunkSize)
+		// The new slot's first position, before any row: once it is
+		// stored, a restart resumes this snapshot instead of finding a
+		// slot without a position.
+		s.pending.Checkpoint = pos
+		if err := s.flush(ctx); err != nil {
+			return err
+		}
 	} else {
 		s.log.Info("snapshot resumed: the remaining chunks are read from the current state; streaming from the consistent point replays every later change",
 			"tables", len(st.Tables), "parallelism", parallel, "chunk_size", sn.Opts.ChunkSize)

@@ -46,7 +46,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Env, err
 			e.Close()
 			return nil, fmt.Errorf("registry.url: start embedded registry: %w", err)
 		}
-		e.srv = &http.Server{Handler: srfake.New().Handler(), ReadHeaderTimeout: 10 * time.Second}
+		e.srv = &http.Server{Handler: srfake.NewRegistry().Handler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := e.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("embedded registry stopped", "error", err)
