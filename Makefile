@@ -21,7 +21,7 @@ INTEGRATION_DIRS := integration internal/harness
 INTEGRATION_PKGS := $(addprefix ./,$(addsuffix /...,$(wildcard $(INTEGRATION_DIRS))))
 UNIT_EXCLUDE     := ^$(MODULE)/($(subst $() ,|,$(INTEGRATION_DIRS)))(/|$$)
 
-.PHONY: build deps vet unit integration test quickstart bench
+.PHONY: build deps vet unit integration soak test quickstart bench
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o bin/liberator ./cmd/liberator
@@ -42,6 +42,11 @@ unit:
 
 integration:
 	$(GO) test -count=1 -timeout 25m $(INTEGRATION_PKGS)
+
+# soak: only the soak test, at its long size (90 s of workload and 50 kills
+# per source); `make integration` runs its short size.
+soak:
+	LIBERATOR_SOAK=long $(GO) test -count=1 -timeout 40m -run '^TestIntegrationSoak$$' -v ./integration/
 
 deps:
 	bash scripts/install-deps.sh
