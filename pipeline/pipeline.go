@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liberator-cdc/liberator/config"
@@ -34,8 +35,10 @@ type Deps struct {
 	// Source returns a new, unopened source for each attempt: a source is
 	// opened once, and a retry after a lost connection starts afresh.
 	Source func() (connectors.Source, error)
-	// Sink returns a new, unopened sink for each attempt.
-	Sink func() (*kafka.Sink, error)
+	// Sink returns a new, unopened sink for each attempt. metrics is the
+	// pipeline's Prometheus registry, for the producer's own metrics
+	// (kafka.WithMetrics).
+	Sink func(metrics prometheus.Registerer) (*kafka.Sink, error)
 	// Registry is the schema registry.
 	Registry *schema.Registry
 	// Log is where the pipeline logs; nil means slog.Default().
@@ -108,7 +111,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // runOnce opens everything, streams until ctx ends or an error, then drains.
 func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	cfg := p.cfg
-	sink, err := p.deps.Sink()
+	sink, err := p.deps.Sink(p.metrics.reg)
 	if err != nil {
 		return err
 	}

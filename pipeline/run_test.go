@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -150,8 +151,10 @@ func newLoopEnv(t *testing.T) *loopEnv {
 func (e *loopEnv) run(t *testing.T, src connectors.Source) (stop func() error, done <-chan struct{}, err *error) {
 	t.Helper()
 	p := New(e.cfg, Deps{
-		Source:   func() (connectors.Source, error) { return src, nil },
-		Sink:     func() (*kafka.Sink, error) { return kafka.New(e.cfg.Kafka, slog.New(slog.DiscardHandler)) },
+		Source: func() (connectors.Source, error) { return src, nil },
+		Sink: func(m prometheus.Registerer) (*kafka.Sink, error) {
+			return kafka.New(e.cfg.Kafka, slog.New(slog.DiscardHandler), kafka.WithMetrics(m))
+		},
 		Registry: e.reg,
 		Log:      slog.New(slog.DiscardHandler),
 	})

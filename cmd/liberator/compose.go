@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/liberator-cdc/liberator/config"
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/connectors/kafka"
@@ -51,8 +53,8 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, term
 	}
 	deps := pipeline.Deps{
 		Source: func() (connectors.Source, error) { return newSource(cfg, log) },
-		Sink: func() (*kafka.Sink, error) {
-			s, err := kafka.New(cfg.Kafka, log)
+		Sink: func(metrics prometheus.Registerer) (*kafka.Sink, error) {
+			s, err := kafka.New(cfg.Kafka, log, kafka.WithMetrics(metrics))
 			if err != nil {
 				return nil, &config.Error{Err: err}
 			}

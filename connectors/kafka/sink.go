@@ -13,12 +13,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/internal/tlsconfig"
@@ -205,11 +208,21 @@ type Sink struct {
 	mu     sync.Mutex
 	topics map[string]bool // ensured
 
-	hdr headerCache // owned by Produce's goroutine
+	hdr     headerCache // owned by Produce's goroutine
+	metrics prometheus.Registerer
+}
+
+// Option configures a Sink beyond its Config.
+type Option func(*Sink)
+
+// WithMetrics registers the producer's own metrics (franz-go's kprom:
+// liberator_kafka_*) on reg while the sink is open.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(s *Sink) { s.metrics = reg }
 }
 
 // New validates cfg. It does no I/O.
-func New(cfg Config, log *slog.Logger) (*Sink, error) {
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -217,7 +230,11 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Sink{cfg: cfg, log: log, topics: map[string]bool{}}, nil
+	s := &Sink{cfg: cfg, log: log, topics: map[string]bool{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // Open connects to the brokers.
@@ -225,6 +242,11 @@ func (s *Sink) Open(ctx context.Context) error {
 	opts, err := s.cfg.clientOpts()
 	if err != nil {
 		return err
+	}
+	if s.metrics != nil {
+		// The metrics are registered when the client starts and
+		// unregistered when it closes.
+		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("liberator_kafka", kprom.Registerer(s.metrics))))
 	}
 	cl, err := kgo.NewClient(append(opts,
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -239,7 +261,7 @@ func (s *Sink) Open(ctx context.Context) error {
 		// instead keeps the position from passing them: the pipeline starts
 		// over from the last stored position and sends them again.
 		kgo.StopProducerOnDataLossDetected(),
-		kgo.WithLogger(slogLogger{s.log}),
+		kgo.WithLogger(kslog.New(slog.New(warnings{s.log.Handler()}).With("component", "kafka"))),
 	)...)
 	if err != nil {
 		return fmt.Errorf("kafka.brokers: %w", err)
@@ -345,20 +367,10 @@ func (s *Sink) Close() {
 	}
 }
 
-// slogLogger passes the client's logs to slog.
-type slogLogger struct{ l *slog.Logger }
+// warnings is a slog handler that passes on warnings and errors only: the
+// client's own info and debug lines are for debugging franz-go.
+type warnings struct{ slog.Handler }
 
-func (l slogLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
-
-func (l slogLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
-	lv := slog.LevelInfo
-	switch level {
-	case kgo.LogLevelError:
-		lv = slog.LevelError
-	case kgo.LogLevelWarn:
-		lv = slog.LevelWarn
-	case kgo.LogLevelDebug:
-		lv = slog.LevelDebug
-	}
-	l.l.Log(context.Background(), lv, "kafka: "+msg, keyvals...)
+func (w warnings) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && w.Handler.Enabled(ctx, l)
 }
