@@ -15,7 +15,9 @@ var _ connectors.Checker = (*Source)(nil)
 // Check connects and checks, without changing anything, what Open needs:
 // wal_level, free replication slots and WAL senders, the REPLICATION
 // privilege, SELECT on each table, a primary key and a usable replica
-// identity per table, and the right to create or extend the publication.
+// identity per table, no partition captured beside its parent, the right
+// to create or extend the publication, and that an existing publication
+// publishes partitioned tables via their root.
 func (s *Source) Check(ctx context.Context) []connectors.Check {
 	pgcfg, err := pgx.ParseConfig(s.cfg.DSN)
 	if err != nil {
@@ -54,6 +56,7 @@ func (s *Source) Check(ctx context.Context) []connectors.Check {
 		"the user has no REPLICATION attribute: ALTER ROLE %s WITH REPLICATION", pgx.Identifier{pgcfg.User}.Sanitize()))
 
 	ownsAll := true
+	var partitioned []partitionInfo
 	for _, t := range s.cfg.Tables {
 		tn, _ := parseTableName(t)
 		ident := pgx.Identifier{tn.schema, tn.name}.Sanitize()
@@ -61,6 +64,17 @@ func (s *Source) Check(ctx context.Context) []connectors.Check {
 		if err != nil {
 			add("table "+tn.String()+" exists and has a primary key", err)
 			continue
+		}
+		info, err := readPartitionInfo(ctx, conn, tn)
+		if err != nil {
+			add("the partitions of "+tn.String()+" are readable", err)
+			continue
+		}
+		if info.partitioned {
+			partitioned = append(partitioned, info)
+		}
+		if len(info.ancestors) > 0 {
+			add(tn.String()+" is not a partition of a captured table", capturedTwiceProblem(info, s.want))
 		}
 		var canSelect, owns bool
 		if err := conn.QueryRow(ctx, `SELECT has_table_privilege($1, 'SELECT'), pg_has_role(c.relowner, 'USAGE')
@@ -82,8 +96,8 @@ func (s *Source) Check(ctx context.Context) []connectors.Check {
 		add("the replica identity of "+tn.String()+" carries its key", identErr)
 	}
 
-	var pubOwned bool
-	err = conn.QueryRow(ctx, `SELECT pg_has_role(pubowner, 'USAGE') FROM pg_publication WHERE pubname = $1`, s.cfg.Publication).Scan(&pubOwned)
+	var pubOwned, viaRoot bool
+	err = conn.QueryRow(ctx, `SELECT pg_has_role(pubowner, 'USAGE'), pubviaroot FROM pg_publication WHERE pubname = $1`, s.cfg.Publication).Scan(&pubOwned, &viaRoot)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		add("the publication can be created", when(!ownsAll && !super,
@@ -93,6 +107,9 @@ func (s *Source) Check(ctx context.Context) []connectors.Check {
 	default:
 		add("the user owns the publication", when(!pubOwned && !super,
 			"publication %q belongs to another role, so missing tables cannot be added to it: ALTER PUBLICATION %s OWNER TO %s", s.cfg.Publication, s.cfg.Publication, pgx.Identifier{pgcfg.User}.Sanitize()))
+		for _, p := range partitioned {
+			add("the publication publishes "+p.table.String()+" under its own name", viaRootProblem(s.cfg.Publication, viaRoot, p))
+		}
 	}
 
 	if slotExists && s.cfg.RetainedWALLimit > 0 {

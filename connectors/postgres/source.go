@@ -150,7 +150,17 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := s.ensurePublication(ctx); err != nil {
+	parts, err := readPartitionInfos(ctx, s.conn, s.tableNames())
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		errs = append(errs, capturedTwiceProblem(p, s.want))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := s.ensurePublication(ctx, parts); err != nil {
 		return err
 	}
 	if s.repl, err = pgconn.ConnectConfig(ctx, replCfg); err != nil {
@@ -169,27 +179,28 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 }
 
 // ensurePublication creates the publication, or adds missing tables to it.
-func (s *Source) ensurePublication(ctx context.Context) error {
+// An existing publication must publish partitioned tables via their root.
+func (s *Source) ensurePublication(ctx context.Context, parts []partitionInfo) error {
 	pub := s.cfg.Publication
-	var all bool
-	err := s.conn.QueryRow(ctx, `SELECT puballtables FROM pg_publication WHERE pubname = $1`, pub).Scan(&all)
+	var all, viaRoot bool
+	err := s.conn.QueryRow(ctx, `SELECT puballtables, pubviaroot FROM pg_publication WHERE pubname = $1`, pub).Scan(&all, &viaRoot)
 	if errors.Is(err, pgx.ErrNoRows) {
-		list := ""
-		for _, t := range s.cfg.Tables {
-			tn, _ := parseTableName(t)
-			if list != "" {
-				list += ", "
-			}
-			list += pgx.Identifier{tn.schema, tn.name}.Sanitize()
-		}
-		if _, err := s.conn.Exec(ctx, "CREATE PUBLICATION "+pgx.Identifier{pub}.Sanitize()+" FOR TABLE "+list); err != nil {
-			return fmt.Errorf("source.postgres.publication: create publication %q: %w (create it as a superuser or the tables' owner: CREATE PUBLICATION %s FOR TABLE %s)", pub, err, pub, list)
+		create := createPublicationSQL(pub, s.tableNames())
+		if _, err := s.conn.Exec(ctx, create); err != nil {
+			return fmt.Errorf("source.postgres.publication: create publication %q: %w (create it as a superuser or the tables' owner: %s)", pub, err, create)
 		}
 		s.log.Info("created publication", "publication", pub, "tables", s.cfg.Tables)
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("describe publication %q: %w", pub, err)
+	}
+	var errs []error
+	for _, p := range parts {
+		errs = append(errs, viaRootProblem(pub, viaRoot, p))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("source.postgres.publication: %w", err)
 	}
 	if all {
 		return nil
@@ -221,6 +232,16 @@ func (s *Source) ensurePublication(ctx context.Context) error {
 		s.log.Info("added table to publication", "publication", pub, "table", tn.String())
 	}
 	return nil
+}
+
+// tableNames are the configured tables, in config order.
+func (s *Source) tableNames() []tableName {
+	out := make([]tableName, 0, len(s.cfg.Tables))
+	for _, t := range s.cfg.Tables {
+		tn, _ := parseTableName(t)
+		out = append(out, tn)
+	}
+	return out
 }
 
 // Read returns the next batch.
