@@ -290,11 +290,11 @@ func TestIntegrationMariaDBTableAddedToConfig(t *testing.T) {
 }
 
 // TestIntegrationMariaDBBinlogLostSnapshotsAgain purges the binary log
-// that a stopped daemon's position points into, while rows change; the
-// restarted daemon warns, streams from the end of the log and snapshots
-// every table again, and the topics end equal to the tables. (Rows deleted
-// meanwhile would stay in the topics; this workload only inserts and
-// updates while the daemon is down.)
+// that a stopped daemon's position points into, while rows are inserted,
+// updated and deleted; the restarted daemon warns, streams from the end of
+// the log and snapshots every table again with reconcile, and the topics
+// end equal to the tables: the rows deleted while the log was lost get
+// their tombstones.
 func TestIntegrationMariaDBBinlogLostSnapshotsAgain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -307,6 +307,7 @@ func TestIntegrationMariaDBBinlogLostSnapshotsAgain(t *testing.T) {
 	for _, q := range []string{
 		"UPDATE shop.big SET v = 'changed while the log was purged' WHERE id % 7 = 0",
 		"INSERT INTO shop.big SELECT 'zz', seq, 'new while the log was purged', NULL FROM shop.seq_1_to_1000",
+		"DELETE FROM shop.big WHERE id % 11 = 0",
 		"FLUSH BINARY LOGS",
 	} {
 		_, err := e.conn.Execute(q)
@@ -323,6 +324,7 @@ func TestIntegrationMariaDBBinlogLostSnapshotsAgain(t *testing.T) {
 		return err == nil && len(p.Tables) == 1 && p.Tables[0].Done
 	}, 2*time.Minute, 50*time.Millisecond, "the snapshot after the lost binary log did not finish:\n%s", d.logTail())
 	require.True(t, d.logContains("binary log position lost"), "no warning about the lost position:\n%s", d.logTail())
+	require.Eventually(t, func() bool { return d.logContains("re-snapshot with reconcile done") }, time.Minute, 50*time.Millisecond)
 	bw.halt(t)
 	e.requireTablesConverge(t, ctx, tables...)
 	require.Equal(t, 0, d.stop(30*time.Second))

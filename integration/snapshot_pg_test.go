@@ -378,11 +378,10 @@ func TestIntegrationPostgresTableAddedToConfig(t *testing.T) {
 }
 
 // TestIntegrationPostgresSlotLostSnapshotsAgain drops the slot of a
-// stopped daemon and changes rows meanwhile; the restarted daemon warns,
-// makes a new slot and snapshots every table while streaming, and the
-// topics end equal to the tables. (Rows deleted while no slot existed would
-// stay in the topics, as the README says; this workload only inserts and
-// updates while the slot is gone.)
+// stopped daemon and inserts, updates and deletes rows meanwhile; the
+// restarted daemon warns, makes a new slot and snapshots every table with
+// reconcile while streaming, and the topics end equal to the tables: the
+// rows deleted while no slot existed get their tombstones.
 func TestIntegrationPostgresSlotLostSnapshotsAgain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -395,7 +394,8 @@ func TestIntegrationPostgresSlotLostSnapshotsAgain(t *testing.T) {
 	_, err := e.conn.Exec(ctx, "SELECT pg_drop_replication_slot('liberator')")
 	require.NoError(t, err)
 	_, err = e.conn.Exec(ctx, `UPDATE big SET v = 'changed while the slot was gone' WHERE id % 7 = 0;
-		INSERT INTO big SELECT 'zz', g, 'new while the slot was gone', NULL FROM generate_series(1, 1000) g`)
+		INSERT INTO big SELECT 'zz', g, 'new while the slot was gone', NULL FROM generate_series(1, 1000) g;
+		DELETE FROM big WHERE id % 11 = 0`)
 	require.NoError(t, err)
 
 	d = startDaemon(t, "run", e.cfgPath)
@@ -407,6 +407,7 @@ func TestIntegrationPostgresSlotLostSnapshotsAgain(t *testing.T) {
 		return err == nil && len(p.Tables) == 1 && p.Tables[0].Done
 	}, 2*time.Minute, 50*time.Millisecond, "the snapshot after the lost slot did not finish:\n%s", d.logTail())
 	require.True(t, d.logContains("replication slot lost"), "no warning about the lost slot:\n%s", d.logTail())
+	require.Eventually(t, func() bool { return d.logContains("re-snapshot with reconcile done") }, time.Minute, 50*time.Millisecond)
 	bw.halt(t)
 	e.requireTablesConverge(t, ctx, tables...)
 	require.Equal(t, 0, d.stop(30*time.Second))

@@ -156,7 +156,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	}
 	if err := src.Open(ctx, resume); err != nil {
 		if errors.Is(err, connectors.ErrStreamWithoutPosition) {
-			err = fmt.Errorf("%w; no position is stored under key %q in offsets topic %q (was the offsets topic deleted, the pipeline's name changed, or Kafka replaced?). Starting over from the server's stream would keep rows deleted meanwhile in the topics for good: run liberator reset --config FILE to re-snapshot every table and tombstone the rows that are gone, or point name and kafka.offsets_topic back at the stored position", err, cfg.Name, cfg.Kafka.OffsetsTopic)
+			err = fmt.Errorf("%w (no position is stored under key %q in offsets topic %q: was the offsets topic deleted, the pipeline's name changed, or Kafka replaced? If so, point name and kafka.offsets_topic back at the stored position, or reset)", err, cfg.Name, cfg.Kafka.OffsetsTopic)
 		}
 		return errors.Join(err, src.Close(context.WithoutCancel(ctx)))
 	}
