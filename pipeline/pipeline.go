@@ -176,6 +176,24 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	r.produceCtx = produceCtx
 
 	g, gctx := errgroup.WithContext(ctx)
+	// The drain is bounded by shutdown_timeout from the moment the run
+	// ends. A reader blocked on a full producer buffer (Kafka unreachable)
+	// would hold the run forever: at that deadline its produce is
+	// abandoned, and what it had not produced is read again at the next
+	// start.
+	deadline := make(chan time.Time, 1)
+	stopAbort := context.AfterFunc(gctx, func() {
+		at := time.Now().Add(cfg.ShutdownTimeout)
+		deadline <- at
+		t := time.NewTimer(time.Until(at))
+		defer t.Stop()
+		select {
+		case <-t.C:
+			abortProduce()
+		case <-produceCtx.Done():
+		}
+	})
+	defer stopAbort()
 	readDone := make(chan struct{})
 	g.Go(func() error {
 		defer close(readDone)
@@ -191,20 +209,44 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	// Drain: flush what was produced, then store the last acknowledged
 	// position. On a failure the position is stored too: it only covers
 	// what Kafka acknowledged.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	until := time.Now().Add(cfg.ShutdownTimeout)
+	select {
+	case until = <-deadline:
+	default:
+	}
+	dctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), until)
 	defer cancel()
 	p.status.setState("draining")
+	var drainErr error
 	if ferr := sink.Flush(dctx); ferr != nil {
-		p.log.Warn("drain: flush did not finish", "error", ferr)
+		drainErr = fmt.Errorf("%w: Kafka did not acknowledge every event within shutdown_timeout (%s); those after the stored position are sent again at the next start: %w", ErrDrainIncomplete, cfg.ShutdownTimeout, ferr)
+		p.log.Warn("drain did not finish", "error", ferr)
 	}
 	abortProduce()
-	cerr := r.commit(dctx)
-	err = errors.Join(err, cerr, src.Close(dctx))
+	// Storing the position and closing the source get a short grace past
+	// the deadline: what they store is covered by Kafka's acknowledgement.
+	gctx2, cancel2 := context.WithTimeout(context.WithoutCancel(ctx), max(time.Until(until), 0)+closeGrace)
+	defer cancel2()
+	cerr := r.commit(gctx2)
+	err = errors.Join(err, cerr, src.Close(gctx2))
+	if err == nil && ctx.Err() != nil {
+		err = drainErr
+	}
 	if err == nil {
 		p.status.setState("stopped")
 	}
 	return err
 }
+
+// closeGrace is how long storing the last position and closing the source
+// may run past shutdown_timeout.
+const closeGrace = 5 * time.Second
+
+// ErrDrainIncomplete is wrapped by Run's error when a graceful shutdown
+// could not deliver every event read before shutdown_timeout ran out.
+// Nothing is lost: the stored position stays before what Kafka did not
+// acknowledge.
+var ErrDrainIncomplete = errors.New("the drain did not complete")
 
 // tableState is what the pipeline keeps per table shape.
 type tableState struct {

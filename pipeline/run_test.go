@@ -425,3 +425,36 @@ func TestRunReconcileTombstonesTheKeysNothingWroteSinceItsBegin(t *testing.T) {
 		t.Errorf("tombstoned keys = %v, want [0 1 2 3 4]", tombstoned)
 	}
 }
+
+func TestRunEndsWithinItsBoundWhenKafkaIsGone(t *testing.T) {
+	e := newLoopEnv(t)
+	e.cfg.ShutdownTimeout = time.Second
+	src := newFakeSource()
+	stop, _, _ := e.run(t, src)
+	a := table("a")
+	src.batches <- connectors.Batch{Changes: []connectors.Change{upsert(a, 1, "x", 1)}, Checkpoint: fakePos(1)}
+	waitFor(t, "position 1 acked", func() bool { return src.lastAck() == fakePos(1) })
+	e.cluster.Close()
+	// More than the producer buffers: the reader blocks on a full buffer.
+	go func() {
+		for n := range 5 {
+			var changes []connectors.Change
+			for i := range 10_000 {
+				changes = append(changes, upsert(a, int64(n*10_000+i), "y", 2+n))
+			}
+			src.batches <- connectors.Batch{Changes: changes, Checkpoint: fakePos(2 + n)}
+		}
+	}()
+	waitFor(t, "the reader to fill the buffer", func() bool { return len(src.batches) >= 2 })
+	start := time.Now()
+	err := stop()
+	if took, bound := time.Since(start), e.cfg.ShutdownTimeout+closeGrace+2*time.Second; took > bound {
+		t.Errorf("Run took %s to stop, more than %s", took, bound)
+	}
+	if !errors.Is(err, ErrDrainIncomplete) {
+		t.Errorf("Run = %v, want ErrDrainIncomplete", err)
+	}
+	if got := src.lastAck(); got != fakePos(1) {
+		t.Errorf("last ack = %v, want fake:1: nothing Kafka did not acknowledge", got)
+	}
+}
