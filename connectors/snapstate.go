@@ -251,13 +251,3 @@ func RowKey(t *Table, row []any) string {
 	}
 	return b.String()
 }
-
-// FitsDecimal reports whether plain decimal text has at most precision
-// digits, at most scale of them after the point (ignoring trailing zeros).
-func FitsDecimal(s string, precision, scale int) bool {
-	s = strings.TrimLeft(s, "+-")
-	intPart, frac, _ := strings.Cut(s, ".")
-	intPart = strings.TrimLeft(intPart, "0")
-	frac = strings.TrimRight(frac, "0")
-	return len(frac) <= scale && len(intPart) <= precision-scale
-}

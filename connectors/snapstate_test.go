@@ -83,21 +83,3 @@ func TestRowKeyMatchesSnapshotAndStreamRows(t *testing.T) {
 		})
 	}
 }
-
-func TestFitsDecimal(t *testing.T) {
-	for _, tt := range []struct {
-		s                string
-		precision, scale int
-		want             bool
-	}{
-		{"123.45", 5, 2, true},
-		{"-0123.450", 5, 2, true},
-		{"1234.5", 5, 2, false},
-		{"1.234", 5, 2, false},
-		{"+99999", 5, 0, true},
-	} {
-		if got := FitsDecimal(tt.s, tt.precision, tt.scale); got != tt.want {
-			t.Errorf("FitsDecimal(%q, %d, %d) = %v, want %v", tt.s, tt.precision, tt.scale, got, tt.want)
-		}
-	}
-}

@@ -165,7 +165,7 @@ func (s *Source) incrementalTable(ctx context.Context, table string) (chunkTable
 	}
 	inc.tables[table] = ct
 	// The chunk's rows carry the stream's *Table when the shapes agree.
-	if cur := s.st.tables()[ct.tn]; cur != nil && sameShape(cur.table, ct.state.cols, ct.state.table.Key) {
+	if cur := s.st.tables()[ct.tn]; cur != nil && connectors.SameShape(cur.table, ct.state.table) {
 		ct.state = &tableState{table: cur.table, cols: ct.state.cols}
 		inc.tables[table] = ct
 	} else {

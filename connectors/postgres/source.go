@@ -616,7 +616,7 @@ func (s *Source) handleUpdate(ctx context.Context, m *pglogrepl.UpdateMessage) e
 	if err != nil {
 		return err
 	}
-	moved := old != nil && keyChanged(rel.table, old, row)
+	moved := old != nil && !connectors.KeyEqual(rel.table, old, row)
 	if unchanged {
 		found, err := s.fillUnchanged(ctx, rel, m.NewTuple, row)
 		if err != nil {
@@ -636,26 +636,6 @@ func (s *Source) handleUpdate(ctx context.Context, m *pglogrepl.UpdateMessage) e
 		c.Before = old
 	}
 	return s.add(ctx, c)
-}
-
-// keyChanged compares the key columns of two rows. Key values are of
-// comparable kinds (not bytes or arrays) in all but exotic schemas; those
-// compare by their formatted value.
-func keyChanged(t *connectors.Table, old, row []any) bool {
-	for _, i := range t.Key {
-		a, b := old[i], row[i]
-		if ab, ok := a.([]byte); ok {
-			bb, _ := b.([]byte)
-			if string(ab) != string(bb) {
-				return true
-			}
-			continue
-		}
-		if fmt.Sprint(a) != fmt.Sprint(b) {
-			return true
-		}
-	}
-	return false
 }
 
 // fillUnchanged reads the current values of the columns that the tuple
@@ -793,7 +773,7 @@ func (s *Source) handleRelation(ctx context.Context, m *pglogrepl.RelationMessag
 	if err != nil {
 		return err
 	}
-	if prev := s.byName[tn]; prev != nil && sameShape(prev.table, rel.table) {
+	if prev := s.byName[tn]; prev != nil && connectors.SameShape(prev.table, rel.table) {
 		rel.table = prev.table
 	} else if prev != nil {
 		s.log.Info("table changed shape", "table", tn.String(), "columns", len(rel.table.Columns))
