@@ -48,6 +48,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
 // rowsPerItem caps the rows a chunk reader hands over at once.
@@ -57,8 +58,8 @@ const rowsPerItem = 1024
 // the snapshot goroutine while an initial snapshot runs, except for
 // progress and the request queue, which have locks of their own.
 type snapshots struct {
-	connectors.Snapshots
-	recorded *connectors.PositionState // tables and state, as last recorded
+	snapshot.Manager
+	recorded *snapshot.PositionState // tables and state, as last recorded
 
 	// Incremental snapshots (incremental.go).
 	signal   tableName
@@ -85,7 +86,7 @@ func (s *Source) initSnapshots() {
 func (s *Source) decorate(p Position) Position {
 	sn := &s.snaps
 	if sn.recorded == nil || sn.recorded.Snapshot != sn.State {
-		sn.recorded = &connectors.PositionState{Tables: sn.Tables, Snapshot: sn.State}
+		sn.recorded = &snapshot.PositionState{Tables: sn.Tables, Snapshot: sn.State}
 	}
 	p.State = sn.recorded
 	return p
@@ -161,10 +162,10 @@ func (s *Source) startChunks(conn *client.Conn, view bool) {
 	sn := &s.snaps
 	if view {
 		// A new view: every table is read.
-		sn.State = (*connectors.SnapshotState)(nil).Reconcile(sn.Tables, true)
+		sn.State = (*snapshot.State)(nil).Reconcile(sn.Tables, true)
 	}
 	sn.Initial = true
-	snap := &snapshot{conn: conn, out: make(chan snapshotItem, 1), time: time.Now().UTC(), pos: s.start}
+	snap := &initialSnapshot{conn: conn, out: make(chan snapshotItem, 1), time: time.Now().UTC(), pos: s.start}
 	var gctx context.Context
 	snap.g, gctx = errgroup.WithContext(s.ctx)
 	snap.g.Go(func() error {
@@ -203,7 +204,7 @@ type chunkTable struct {
 // readChunks is the snapshot goroutine: it describes the tables, cuts them
 // into chunks, reads them with parallel readers and hands the rows to Read,
 // with a checkpoint whenever a table's read prefix grows.
-func (s *Source) readChunks(ctx context.Context, snap *snapshot, view bool) error {
+func (s *Source) readChunks(ctx context.Context, snap *initialSnapshot, view bool) error {
 	sn := &s.snaps
 	send := func(it snapshotItem) error {
 		select {
@@ -412,7 +413,7 @@ func estimateRows(ctx context.Context, conn *client.Conn, tn tableName) int64 {
 
 // splitChunks cuts each unfinished table into key ranges of chunk_size
 // rows, in table order, and hands them to the readers.
-func (s *Source) splitChunks(ctx context.Context, conn *client.Conn, st *connectors.SnapshotState, tables []chunkTable, tasks chan<- chunkTask) error {
+func (s *Source) splitChunks(ctx context.Context, conn *client.Conn, st *snapshot.State, tables []chunkTable, tasks chan<- chunkTask) error {
 	n := s.snaps.Opts.ChunkSize
 	for i, ts := range st.Tables {
 		if ts.Done {
@@ -498,7 +499,7 @@ func classifySnapshotError(ctx context.Context, err error) error {
 
 // readChunk reads one key range and hands its rows over in items of at
 // most rowsPerItem rows, the last one marked done.
-func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable, task chunkTask, snap *snapshot, out chan<- chunkRows) error {
+func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable, task chunkTask, snap *initialSnapshot, out chan<- chunkRows) error {
 	send := func(m chunkRows) error {
 		select {
 		case out <- m:
@@ -544,9 +545,9 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 // emitChunks hands the readers' rows to Read in the order they arrive, and
 // records a table's progress once the chunks before a chunk end are all
 // read: checkpoints then move forward in the order Read returns them.
-func (s *Source) emitChunks(ctx context.Context, st *connectors.SnapshotState, in <-chan chunkRows, send func(snapshotItem) error) error {
+func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan chunkRows, send func(snapshotItem) error) error {
 	sn := &s.snaps
-	front := connectors.NewChunkFrontier(&sn.Progress, s.log)
+	front := snapshot.NewFrontier(&sn.Progress, s.log)
 	var pending []connectors.Change
 	for m := range in {
 		if len(pending) > 0 && len(pending)+len(m.rows) > maxBatch {

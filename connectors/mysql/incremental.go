@@ -37,6 +37,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
 // pollEvery is how often a streaming Read looks for snapshot work while
@@ -210,7 +211,7 @@ func (s *Source) watermark(ctx context.Context, kind, id string) error {
 
 // readIncrementalChunk writes the low watermark, reads the next chunk of
 // table i and writes the high watermark.
-func (s *Source) readIncrementalChunk(ctx context.Context, i int, ts connectors.TableSnapshot, ct chunkTable) error {
+func (s *Source) readIncrementalChunk(ctx context.Context, i int, ts snapshot.TableState, ct chunkTable) error {
 	sn := &s.snaps
 	sn.StartTable(i, func() int64 { return estimateRows(ctx, s.inc.conn, ct.tn) }, s.log)
 	w := sn.NewWindow(i, ct.state.table)
@@ -308,7 +309,7 @@ func (s *Source) noteChange(t *connectors.Table, after, before []any) {
 // progress on. The next chunk starts on the next poll, which is forced. A
 // window whose low watermark was never streamed cannot happen; its chunk
 // is read again rather than trusted.
-func (s *Source) closeWindow(w *connectors.Window) {
+func (s *Source) closeWindow(w *snapshot.Window) {
 	st := &s.st
 	s.snaps.polled = time.Time{}
 	if !w.Open {

@@ -71,8 +71,8 @@ type Source struct {
 	collations map[uint64]string
 	start      Position // where streaming begins
 
-	snap     *snapshot // set while a snapshot is read
-	snaps    snapshots // snapshot progress and requests (chunked.go)
+	snap     *initialSnapshot // set while a snapshot is read
+	snaps    snapshots        // snapshot progress and requests (chunked.go)
 	inc      incremental
 	finished bool // a snapshot-only run has returned its last batch
 	// announceStart is set when Open chose the end of the binary log as the

@@ -44,6 +44,7 @@ import (
 	"github.com/jackc/pglogrepl"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
 // watermarkPrefix is the logical decoding message prefix of watermarks.
@@ -151,7 +152,7 @@ func (s *Source) noteChange(ch *connectors.Change) {
 // table's progress on, and starts the next chunk. A window whose low
 // watermark was never streamed cannot happen; its chunk is read again
 // rather than trusted.
-func (s *Source) closeWindow(ctx context.Context, w *connectors.Window) error {
+func (s *Source) closeWindow(ctx context.Context, w *snapshot.Window) error {
 	if !w.Open {
 		s.snaps.CloseWindow(s.log)
 		return s.pollSnapshots(ctx)

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
 // prepareStart reads the slot, decides where streaming starts and which
@@ -66,7 +66,7 @@ func (s *Source) prepareStart(ctx context.Context, resume []byte) error {
 		sn.State = nil
 		sn.Reconcile(sn.Tables...)
 	case a.Initial:
-		sn.State = (*connectors.SnapshotState)(nil).Reconcile(sn.Tables, true)
+		sn.State = (*snapshot.State)(nil).Reconcile(sn.Tables, true)
 		sn.Initial = true
 	}
 	return nil
@@ -153,7 +153,7 @@ func (s *Source) createSlot(ctx context.Context, export bool) error {
 	s.startAt = lsn
 	if export {
 		s.snapshotName = res.SnapshotName
-		s.snaps.State = (*connectors.SnapshotState)(nil).Reconcile(s.snaps.Tables, true)
+		s.snaps.State = (*snapshot.State)(nil).Reconcile(s.snaps.Tables, true)
 		s.snaps.Initial = true
 	}
 	s.log.Info("created replication slot", "slot", slot, "consistent_point", lsn.String())

@@ -34,6 +34,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
 // rowsPerMessage caps the rows a chunk reader hands over at once, so that a
@@ -195,7 +196,7 @@ func importSnapshot(ctx context.Context, c *pgx.Conn, name string) error {
 // splitChunks cuts each unfinished table into key ranges of chunk_size rows,
 // in table order, and hands them to the readers. It runs ahead of them on
 // the source's own connection, reading only keys.
-func (s *Source) splitChunks(ctx context.Context, st *connectors.SnapshotState, tasks chan<- chunkTask) error {
+func (s *Source) splitChunks(ctx context.Context, st *snapshot.State, tasks chan<- chunkTask) error {
 	n := s.snaps.Opts.ChunkSize
 	for i, ts := range st.Tables {
 		if ts.Done {
@@ -241,7 +242,7 @@ func seqKey(n int) []int {
 
 // readChunk reads one key range and hands its rows over in messages of at
 // most rowsPerMessage rows, the last one marked done.
-func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *connectors.SnapshotState, task chunkTask, pos Position, at time.Time, out chan<- chunkRows) error {
+func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *snapshot.State, task chunkTask, pos Position, at time.Time, out chan<- chunkRows) error {
 	tn, _ := parseTableName(st.Tables[task.table].Table)
 	rel := s.byName[tn]
 	ks := newKeyset(tn, rel.table)
@@ -282,9 +283,9 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *connectors.S
 // emitChunks hands the readers' rows to Read in the order they arrive, and
 // records a table's progress once the chunks before a chunk end are all
 // read: checkpoints then move forward in the order Read returns them.
-func (s *Source) emitChunks(ctx context.Context, st *connectors.SnapshotState, in <-chan chunkRows) error {
+func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan chunkRows) error {
 	sn := &s.snaps
-	front := connectors.NewChunkFrontier(&sn.Progress, s.log)
+	front := snapshot.NewFrontier(&sn.Progress, s.log)
 	for m := range in {
 		s.pending.Changes = append(s.pending.Changes, m.rows...)
 		front.AddRows(st, m.task.table, len(m.rows))

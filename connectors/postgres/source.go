@@ -33,6 +33,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
 const (
@@ -64,7 +65,7 @@ type Source struct {
 	cat  *catalog
 	want map[tableName]bool
 	// snaps is the snapshot state (snapshot.go, incremental.go).
-	snaps connectors.Snapshots
+	snaps snapshot.Manager
 
 	rels    map[uint32]*relation // by relation id, from relation messages
 	byName  map[tableName]*relation

@@ -1,18 +1,20 @@
-package connectors
+package snapshot
 
 import (
 	"log/slog"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/liberator-cdc/liberator/connectors"
 )
 
 func TestWindowEmitsOnlyRowsNoChangeTouched(t *testing.T) {
-	tbl := &Table{Schema: "s", Name: "t", Key: []int{0}}
-	other := &Table{Schema: "s", Name: "u", Key: []int{0}}
+	tbl := &connectors.Table{Schema: "s", Name: "t", Key: []int{0}}
+	other := &connectors.Table{Schema: "s", Name: "u", Key: []int{0}}
 	log := slog.New(slog.DiscardHandler)
-	var sn Snapshots
-	sn.Request(SnapshotRequest{Tables: []string{"s.t"}})
+	var sn Manager
+	sn.Request(connectors.SnapshotRequest{Tables: []string{"s.t"}})
 	sn.TakeRequests(log)
 	i, ok := sn.NextChunk()
 	if !ok || i != 0 {
@@ -38,7 +40,7 @@ func TestWindowEmitsOnlyRowsNoChangeTouched(t *testing.T) {
 	if d := cmp.Diff([][]any{{int32(1), "snapshot"}, {int32(3), "snapshot"}}, kept); d != "" {
 		t.Errorf("kept (-want +got):\n%s", d)
 	}
-	if d := cmp.Diff([]TableSnapshot{{Table: "s.t", After: []string{"3"}}}, sn.State.Tables); d != "" {
+	if d := cmp.Diff([]TableState{{Table: "s.t", After: []string{"3"}}}, sn.State.Tables); d != "" {
 		t.Errorf("state (-want +got):\n%s", d)
 	}
 
@@ -60,8 +62,8 @@ func TestWindowEmitsOnlyRowsNoChangeTouched(t *testing.T) {
 
 func TestAWindowNeverOpenedIsReadAgain(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
-	sn := Snapshots{State: (*SnapshotState)(nil).With("s.t")}
-	w := sn.NewWindow(0, &Table{Schema: "s", Name: "t", Key: []int{0}})
+	sn := Manager{State: (*State)(nil).With("s.t")}
+	w := sn.NewWindow(0, &connectors.Table{Schema: "s", Name: "t", Key: []int{0}})
 	w.Add([]any{int32(1)})
 	sn.Window = w
 	if kept := sn.CloseWindow(log); kept != nil || sn.State.Tables[0].Done {
