@@ -71,15 +71,13 @@ type snapshots struct {
 
 // initSnapshots reads the snapshot options; Open calls it before deciding
 // where streaming starts.
-func (s *Source) initSnapshots() {
+func (s *Source) initSnapshots() error {
 	sn := &s.snaps
-	sn.Opts = s.cfg.Snapshots.WithDefaults()
-	sn.Tables = nil
-	for _, t := range s.cfg.Tables {
-		tn, _ := parseTableName(t)
-		sn.Tables = append(sn.Tables, tn.String())
+	if err := sn.Init(s.cfg.Snapshots, s.cfg.Tables, canonicalName); err != nil {
+		return err
 	}
 	sn.signal, _ = parseTableName(sn.Opts.SignalTable)
+	return nil
 }
 
 // decorate returns p with the captured tables and the snapshot under way.
@@ -97,12 +95,7 @@ func (s *Source) decorate(p Position) Position {
 // true: Open has nothing more to do); an incremental one continues while
 // streaming, and so do tables added to the config since.
 func (s *Source) resumeSnapshots(ctx context.Context, from Position) (resumed bool, err error) {
-	sn := &s.snaps
-	if from.State == nil {
-		return false, nil
-	}
-	if st := from.State.Snapshot; st != nil && st.Initial {
-		sn.State = st.Reconcile(sn.Tables, true)
+	if s.snaps.Resume(from.State, s.cfg.Snapshot != connectors.SnapshotOnly, s.log) {
 		s.log.Info("resuming the initial snapshot where it stopped; streaming follows from its position", "position", from.String())
 		conn, err := s.snapshotConn(ctx)
 		if err != nil {
@@ -110,22 +103,6 @@ func (s *Source) resumeSnapshots(ctx context.Context, from Position) (resumed bo
 		}
 		s.startChunks(conn, false)
 		return true, nil
-	}
-	sn.State = from.State.Snapshot.Reconcile(sn.Tables, false)
-	var added []string
-	for _, t := range sn.Tables {
-		if !slices.Contains(from.State.Tables, t) {
-			added = append(added, t)
-		}
-	}
-	if len(added) > 0 && s.cfg.Snapshot != connectors.SnapshotOnly {
-		sn.State = sn.State.With(added...)
-		s.log.Info("tables added to the config; snapshotting them while streaming", "tables", added)
-	}
-	if sn.State != nil {
-		for _, t := range sn.State.Tables {
-			sn.Progress.Add(t.Table, true)
-		}
 	}
 	return false, nil
 }
@@ -162,7 +139,7 @@ func (s *Source) startChunks(conn *client.Conn, view bool) {
 	sn := &s.snaps
 	if view {
 		// A new view: every table is read.
-		sn.State = (*snapshot.State)(nil).Reconcile(sn.Tables, true)
+		sn.StartInitial()
 	}
 	sn.Initial = true
 	snap := &initialSnapshot{conn: conn, out: make(chan snapshotItem, 1), time: time.Now().UTC(), pos: s.start}

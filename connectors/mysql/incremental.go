@@ -54,22 +54,7 @@ type incremental struct {
 // RequestSnapshot queues tables for an incremental snapshot while
 // streaming. See connectors.SnapshotRequester.
 func (s *Source) RequestSnapshot(_ context.Context, req connectors.SnapshotRequest) error {
-	if s.cfg.Snapshot == connectors.SnapshotOnly {
-		return fmt.Errorf("%w: liberator snapshot does not stream; ask the daemon (liberator run)", connectors.ErrSnapshotRefused)
-	}
-	names := make([]string, 0, len(req.Tables))
-	for _, t := range req.Tables {
-		tn, err := parseTableName(t)
-		if err != nil {
-			return fmt.Errorf("%w: %w", connectors.ErrSnapshotRefused, err)
-		}
-		if !s.tracked[tn.db][tn.name] {
-			return fmt.Errorf("%w: %s is not captured (add it to source.tables)", connectors.ErrSnapshotRefused, tn)
-		}
-		names = append(names, tn.String())
-	}
-	s.snaps.Request(connectors.SnapshotRequest{Tables: names, Reconcile: req.Reconcile})
-	return nil
+	return s.snaps.RequestTables(req, s.cfg.Snapshot, canonicalName)
 }
 
 var (

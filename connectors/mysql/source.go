@@ -170,7 +170,9 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 		return fmt.Errorf("open: %w", err)
 	}
 
-	s.initSnapshots()
+	if err := s.initSnapshots(); err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
 	switch {
 	case from != nil && from.Reset:
 		if s.cfg.Snapshot == connectors.SnapshotOnly {

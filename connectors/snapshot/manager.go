@@ -47,6 +47,7 @@ type Manager struct {
 	begun map[string]bool
 
 	mu       sync.Mutex
+	captured map[string]bool              // Tables, guarded by mu
 	requests []connectors.SnapshotRequest // guarded by mu
 }
 
@@ -71,12 +72,98 @@ type Window struct {
 	changed map[string]bool // keys streamed changes touched since the low watermark
 }
 
-// Request queues an incremental snapshot; the reading goroutine takes it
-// with TakeRequests. It is safe to call from any goroutine.
-func (sn *Manager) Request(req connectors.SnapshotRequest) {
+// Init prepares the bookkeeping as a source opens: Opts become opts with
+// their defaults, and Tables the configured tables by the names canonical
+// gives them. canonical turns a table name as written in the config or in
+// a request into the one form that positions record ("schema.name"), or
+// says why it is not a table name.
+func (sn *Manager) Init(opts connectors.SnapshotOptions, tables []string, canonical func(string) (string, error)) error {
+	sn.Opts = opts.WithDefaults()
+	sn.Tables = nil
+	captured := make(map[string]bool, len(tables))
+	for _, t := range tables {
+		name, err := canonical(t)
+		if err != nil {
+			return err
+		}
+		sn.Tables = append(sn.Tables, name)
+		captured[name] = true
+	}
 	sn.mu.Lock()
-	sn.requests = append(sn.requests, req)
+	sn.captured = captured
 	sn.mu.Unlock()
+	return nil
+}
+
+// RequestTables is a source's RequestSnapshot (see
+// connectors.SnapshotRequester): it checks the request and queues it for
+// the reading goroutine, which takes it with TakeRequests. It refuses the
+// request in snapshot mode only, which does not stream, and a table that
+// canonical refuses or that is not captured; the error wraps
+// connectors.ErrSnapshotRefused. It is safe to call from any goroutine
+// after Init.
+func (sn *Manager) RequestTables(req connectors.SnapshotRequest, mode connectors.SnapshotMode, canonical func(string) (string, error)) error {
+	if mode == connectors.SnapshotOnly {
+		return fmt.Errorf("%w: liberator snapshot does not stream; ask the daemon (liberator run)", connectors.ErrSnapshotRefused)
+	}
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	names := make([]string, 0, len(req.Tables))
+	for _, t := range req.Tables {
+		name, err := canonical(t)
+		if err != nil {
+			return fmt.Errorf("%w: %w", connectors.ErrSnapshotRefused, err)
+		}
+		if !sn.captured[name] {
+			return fmt.Errorf("%w: %s is not captured (add it to source.tables)", connectors.ErrSnapshotRefused, name)
+		}
+		names = append(names, name)
+	}
+	sn.requests = append(sn.requests, connectors.SnapshotRequest{Tables: names, Reconcile: req.Reconcile})
+	return nil
+}
+
+// StartInitial queues every captured table for an initial snapshot, read
+// from its first row before streaming.
+func (sn *Manager) StartInitial() {
+	sn.State = (*State)(nil).Reconcile(sn.Tables, true)
+	sn.Initial = true
+}
+
+// Resume takes up the snapshots that a stored position records (stored
+// is nil when it records none). An initial snapshot that did not finish is
+// read on before streaming, from where it stopped: Resume makes it State,
+// sets Initial and returns true. Otherwise an incremental snapshot under
+// way goes on while streaming, and so, with addTables, do the captured
+// tables that stored does not list, which were added to the config since.
+func (sn *Manager) Resume(stored *PositionState, addTables bool, log *slog.Logger) (initial bool) {
+	if stored == nil {
+		return false
+	}
+	if st := stored.Snapshot; st != nil && st.Initial {
+		sn.State = st.Reconcile(sn.Tables, true)
+		sn.Initial = true
+		return true
+	}
+	sn.State = stored.Snapshot.Reconcile(sn.Tables, false)
+	if addTables && stored.Tables != nil {
+		var added []string
+		for _, t := range sn.Tables {
+			if !slices.Contains(stored.Tables, t) {
+				added = append(added, t)
+			}
+		}
+		if len(added) > 0 {
+			sn.State = sn.State.With(added...)
+			log.Info("tables added to the config; snapshotting them while streaming", "tables", added)
+		}
+	}
+	if sn.State != nil {
+		for _, t := range sn.State.Tables {
+			sn.Progress.Add(t.Table, true)
+		}
+	}
+	return false
 }
 
 // TakeRequests moves the requested tables into State. A table already

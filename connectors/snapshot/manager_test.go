@@ -1,7 +1,9 @@
 package snapshot
 
 import (
+	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -14,7 +16,12 @@ func TestWindowEmitsOnlyRowsNoChangeTouched(t *testing.T) {
 	other := &connectors.Table{Schema: "s", Name: "u", Key: []int{0}}
 	log := slog.New(slog.DiscardHandler)
 	var sn Manager
-	sn.Request(connectors.SnapshotRequest{Tables: []string{"s.t"}})
+	if err := sn.Init(connectors.SnapshotOptions{}, []string{"s.t"}, canonical); err != nil {
+		t.Fatal(err)
+	}
+	if err := sn.RequestTables(connectors.SnapshotRequest{Tables: []string{"t"}}, connectors.SnapshotInitial, canonical); err != nil {
+		t.Fatal(err)
+	}
 	sn.TakeRequests(log)
 	i, ok := sn.NextChunk()
 	if !ok || i != 0 {
@@ -71,5 +78,92 @@ func TestAWindowNeverOpenedIsReadAgain(t *testing.T) {
 	}
 	if i, ok := sn.NextChunk(); !ok || i != 0 {
 		t.Error("the chunk is due again")
+	}
+}
+
+// canonical names tables as PostgreSQL does: "t" is "s.t", in schema s.
+func canonical(name string) (string, error) {
+	switch strings.Count(name, ".") {
+	case 0:
+		return "s." + name, nil
+	case 1:
+		return name, nil
+	}
+	return "", errors.New(name + " is not a table name")
+}
+
+func TestRequestTablesRefusesWhatCannotBeServed(t *testing.T) {
+	tests := []struct {
+		name string
+		mode connectors.SnapshotMode
+		req  []string
+		err  string
+	}{
+		{"a captured table", connectors.SnapshotInitial, []string{"s.t", "u"}, ""},
+		{"snapshot mode only does not stream", connectors.SnapshotOnly, []string{"s.t"}, "snapshot request refused: liberator snapshot does not stream; ask the daemon (liberator run)"},
+		{"a table that is not captured", connectors.SnapshotNever, []string{"s.t", "s.v"}, "snapshot request refused: s.v is not captured (add it to source.tables)"},
+		{"a name that is not a table's", connectors.SnapshotInitial, []string{"a.b.c"}, "snapshot request refused: a.b.c is not a table name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sn Manager
+			if err := sn.Init(connectors.SnapshotOptions{}, []string{"t", "s.u"}, canonical); err != nil {
+				t.Fatal(err)
+			}
+			err := sn.RequestTables(connectors.SnapshotRequest{Tables: tt.req}, tt.mode, canonical)
+			if tt.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				sn.TakeRequests(slog.New(slog.DiscardHandler))
+				if d := cmp.Diff([]TableState{{Table: "s.t"}, {Table: "s.u"}}, sn.State.Tables); d != "" {
+					t.Errorf("queued by their canonical names (-want +got):\n%s", d)
+				}
+				return
+			}
+			if !errors.Is(err, connectors.ErrSnapshotRefused) || err.Error() != tt.err {
+				t.Errorf("RequestTables = %v, want %q wrapping ErrSnapshotRefused", err, tt.err)
+			}
+		})
+	}
+}
+
+func TestResumeTakesUpTheStoredSnapshots(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	initial := &State{Initial: true, Tables: []TableState{{Table: "s.a", After: []string{"7"}}}}
+	incremental := &State{Tables: []TableState{{Table: "s.a", After: []string{"7"}}}}
+	tests := []struct {
+		name      string
+		stored    *PositionState
+		addTables bool
+		initial   bool
+		want      *State
+	}{
+		{"nothing recorded", nil, true, false, nil},
+		{"an initial snapshot is read on, with the tables it lacks", &PositionState{Tables: []string{"s.a"}, Snapshot: initial}, true, true,
+			&State{Initial: true, Tables: []TableState{{Table: "s.a", After: []string{"7"}}, {Table: "s.b"}}}},
+		{"an incremental snapshot goes on, and added tables join it", &PositionState{Tables: []string{"s.a"}, Snapshot: incremental}, true, false,
+			&State{Tables: []TableState{{Table: "s.a", After: []string{"7"}}, {Table: "s.b"}}}},
+		{"added tables wait when they may not be added", &PositionState{Tables: []string{"s.a"}, Snapshot: incremental}, false, false,
+			&State{Tables: []TableState{{Table: "s.a", After: []string{"7"}}}}},
+		{"tables not recorded are not taken as added", &PositionState{}, true, false, nil},
+		{"a table added with no snapshot under way", &PositionState{Tables: []string{"s.a"}}, true, false, &State{Tables: []TableState{{Table: "s.b"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sn Manager
+			if err := sn.Init(connectors.SnapshotOptions{}, []string{"a", "b"}, canonical); err != nil {
+				t.Fatal(err)
+			}
+			if got := sn.Resume(tt.stored, tt.addTables, log); got != tt.initial || sn.Initial != tt.initial {
+				t.Errorf("Resume = %t, Initial %t; want %t", got, sn.Initial, tt.initial)
+			}
+			if d := cmp.Diff(tt.want, sn.State); d != "" {
+				t.Errorf("State (-want +got):\n%s", d)
+			}
+			if !tt.initial && sn.State != nil && len(sn.Progress.Progress().Tables) != len(sn.State.Tables) {
+				t.Errorf("progress %+v does not follow the state", sn.Progress.Progress())
+			}
+		})
 	}
 }
