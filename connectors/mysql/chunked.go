@@ -51,9 +51,6 @@ import (
 	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
-// rowsPerItem caps the rows a chunk reader hands over at once.
-const rowsPerItem = 1024
-
 // snapshots is the Source's snapshot state; Read's goroutine owns it, or
 // the snapshot goroutine while an initial snapshot runs, except for
 // progress and the request queue, which have locks of their own.
@@ -155,21 +152,6 @@ func (s *Source) startChunks(conn *client.Conn, view bool) {
 	s.snap = snap
 }
 
-// chunkTask is one key range (lo, hi] of a table; a nil bound is open.
-type chunkTask struct {
-	table int // index into the snapshot state's tables
-	seq   int
-	lo    []string
-	hi    []string
-}
-
-// chunkRows is what a reader hands to the emitter.
-type chunkRows struct {
-	task chunkTask
-	rows []connectors.Change
-	done bool
-}
-
 // chunkTable is what the readers need of a table.
 type chunkTable struct {
 	tn    tableName
@@ -254,11 +236,13 @@ func (s *Source) readChunks(ctx context.Context, snap *initialSnapshot, view boo
 		stop := context.AfterFunc(gctx, func() { _ = c.Conn.Conn.Close() })
 		defer stop()
 	}
-	tasks := make(chan chunkTask)
-	out := make(chan chunkRows, parallel)
+	tasks := make(chan snapshot.Chunk)
+	out := make(chan snapshot.Rows, parallel)
 	g.Go(func() error {
 		defer close(tasks)
-		return s.splitChunks(gctx, conns[parallel], st, tables, tasks)
+		return sn.Split(gctx, st, tasks, func(ctx context.Context, i int) (int64, snapshot.Boundary) {
+			return s.splitTable(ctx, conns[parallel], tables[i])
+		})
 	})
 	var readers sync.WaitGroup
 	for _, conn := range conns[:parallel] {
@@ -266,7 +250,7 @@ func (s *Source) readChunks(ctx context.Context, snap *initialSnapshot, view boo
 		g.Go(func() error {
 			defer readers.Done()
 			for task := range tasks {
-				if err := s.readChunk(gctx, conn, tables[task.table], task, snap, out); err != nil {
+				if err := s.readChunk(gctx, conn, tables[task.Table], task, snap, out); err != nil {
 					return err
 				}
 			}
@@ -388,37 +372,17 @@ func estimateRows(ctx context.Context, conn *client.Conn, tn tableName) int64 {
 	return n
 }
 
-// splitChunks cuts each unfinished table into key ranges of chunk_size
-// rows, in table order, and hands them to the readers.
-func (s *Source) splitChunks(ctx context.Context, conn *client.Conn, st *snapshot.State, tables []chunkTable, tasks chan<- chunkTask) error {
-	n := s.snaps.Opts.ChunkSize
-	for i, ts := range st.Tables {
-		if ts.Done {
-			continue
-		}
-		ct := tables[i]
-		s.snaps.Progress.Start(ts.Table, estimateRows(ctx, conn, ct.tn))
-		lo := ts.After
-		for seq := 0; ; seq++ {
-			var hi []string
-			if !ct.whole {
-				var err error
-				if hi, err = s.boundary(ctx, conn, ct, lo, n); err != nil {
-					return err
-				}
-			}
-			select {
-			case tasks <- chunkTask{table: i, seq: seq, lo: lo, hi: hi}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			if hi == nil {
-				break
-			}
-			lo = hi
-		}
+// splitTable tells Split a table's estimated row count and how to find
+// where its chunks end, on conn. A table whose key cannot be read in
+// ranges has no boundary: it is one chunk.
+func (s *Source) splitTable(ctx context.Context, conn *client.Conn, ct chunkTable) (int64, snapshot.Boundary) {
+	estimate := estimateRows(ctx, conn, ct.tn)
+	if ct.whole {
+		return estimate, nil
 	}
-	return nil
+	return estimate, func(ctx context.Context, lo []string, n int) ([]string, error) {
+		return s.boundary(ctx, conn, ct, lo, n)
+	}
 }
 
 // boundary returns the key of the n-th row after lo, or nil when fewer
@@ -474,27 +438,18 @@ func classifySnapshotError(ctx context.Context, err error) error {
 	return err
 }
 
-// readChunk reads one key range and hands its rows over in items of at
-// most rowsPerItem rows, the last one marked done.
-func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable, task chunkTask, snap *initialSnapshot, out chan<- chunkRows) error {
-	send := func(m chunkRows) error {
-		select {
-		case out <- m:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	q := ct.keys.rangeQuery(task.lo != nil, task.hi != nil)
+// readChunk reads one key range and hands its rows over.
+func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable, task snapshot.Chunk, snap *initialSnapshot, out chan<- snapshot.Rows) error {
+	q := ct.keys.rangeQuery(task.Lo != nil, task.Hi != nil)
 	if ct.whole {
 		q = query{sql: "SELECT " + ct.keys.columns + " FROM " + ct.keys.from}
 	}
-	args, err := q.args(task.lo, task.hi)
+	args, err := q.args(task.Lo, task.Hi)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", ct.tn, err)
 	}
 	cols := ct.state.cols
-	rows := make([]connectors.Change, 0, min(s.snaps.Opts.ChunkSize, rowsPerItem))
+	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize)
 	err = selectRows(ctx, conn, q.sql, args, func(row []gomysql.FieldValue) error {
 		after := make([]any, len(cols))
 		for i := range cols {
@@ -504,40 +459,33 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 			}
 			after[i] = v
 		}
-		rows = append(rows, connectors.Change{Op: connectors.OpRead, Table: ct.state.table, After: after, Pos: snap.pos, CommitTime: snap.time})
-		if len(rows) >= rowsPerItem {
-			if err := send(chunkRows{task: task, rows: rows}); err != nil {
-				return err
-			}
-			rows = make([]connectors.Change, 0, rowsPerItem)
-		}
-		return nil
+		return send.Add(connectors.Change{Op: connectors.OpRead, Table: ct.state.table, After: after, Pos: snap.pos, CommitTime: snap.time})
 	})
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", ct.tn, err)
 	}
-	return send(chunkRows{task: task, rows: rows, done: true})
+	return send.Done()
 }
 
 // emitChunks hands the readers' rows to Read in the order they arrive, and
 // records a table's progress once the chunks before a chunk end are all
 // read: checkpoints then move forward in the order Read returns them.
-func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan chunkRows, send func(snapshotItem) error) error {
+func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan snapshot.Rows, send func(snapshotItem) error) error {
 	sn := &s.snaps
 	front := snapshot.NewFrontier(&sn.Progress, s.log)
 	var pending []connectors.Change
 	for m := range in {
-		if len(pending) > 0 && len(pending)+len(m.rows) > maxBatch {
+		if len(pending) > 0 && len(pending)+len(m.Changes) > maxBatch {
 			if err := send(snapshotItem{changes: pending}); err != nil {
 				return err
 			}
 			pending = nil
 		}
-		pending = append(pending, m.rows...)
-		front.AddRows(st, m.task.table, len(m.rows))
+		pending = append(pending, m.Changes...)
+		front.AddRows(st, m.Chunk.Table, len(m.Changes))
 		moved := false
-		if m.done {
-			sn.State, moved = front.ChunkRead(sn.State, m.task.table, m.task.seq, m.task.hi)
+		if m.Done {
+			sn.State, moved = front.ChunkRead(sn.State, m.Chunk.Table, m.Chunk.Seq, m.Chunk.Hi)
 		}
 		if moved || len(pending) >= maxBatch {
 			it := snapshotItem{changes: pending}
