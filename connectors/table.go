@@ -91,3 +91,22 @@ func FitsDecimal(s string, precision, scale int) bool {
 	frac = strings.TrimRight(frac, "0")
 	return len(frac) <= scale && len(intPart) <= precision-scale
 }
+
+// DaysFromCivil returns the days since 1970-01-01 (the KindDate value) of
+// a proleptic Gregorian date, with astronomical year numbering (1 BC is
+// year 0). It is Howard Hinnant's days_from_civil algorithm.
+func DaysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}

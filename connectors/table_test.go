@@ -3,6 +3,7 @@ package connectors
 import (
 	"math"
 	"testing"
+	"time"
 )
 
 func TestSameValue(t *testing.T) {
@@ -124,6 +125,24 @@ func TestFitsDecimal(t *testing.T) {
 	} {
 		if got := FitsDecimal(tt.s, tt.precision, tt.scale); got != tt.want {
 			t.Errorf("FitsDecimal(%q, %d, %d) = %v, want %v", tt.s, tt.precision, tt.scale, got, tt.want)
+		}
+	}
+}
+
+func TestDaysFromCivilAgreesWithTime(t *testing.T) {
+	for _, d := range []time.Time{
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC),
+		time.Date(2000, 2, 29, 0, 0, 0, 0, time.UTC),
+		time.Date(2100, 3, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(0, 3, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-400, 2, 28, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC),
+	} {
+		want := d.Unix() / 86400
+		if got := DaysFromCivil(int64(d.Year()), int64(d.Month()), int64(d.Day())); got != want {
+			t.Errorf("DaysFromCivil(%s) = %d, want %d", d.Format("2006-01-02"), got, want)
 		}
 	}
 }
