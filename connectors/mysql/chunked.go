@@ -48,17 +48,15 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
-
-// rowsPerItem caps the rows a chunk reader hands over at once.
-const rowsPerItem = 1024
 
 // snapshots is the Source's snapshot state; Read's goroutine owns it, or
 // the snapshot goroutine while an initial snapshot runs, except for
 // progress and the request queue, which have locks of their own.
 type snapshots struct {
-	connectors.Snapshots
-	recorded *connectors.PositionState // tables and state, as last recorded
+	snapshot.Manager
+	recorded *snapshot.PositionState // tables and state, as last recorded
 
 	// Incremental snapshots (incremental.go).
 	signal   tableName
@@ -70,22 +68,20 @@ type snapshots struct {
 
 // initSnapshots reads the snapshot options; Open calls it before deciding
 // where streaming starts.
-func (s *Source) initSnapshots() {
+func (s *Source) initSnapshots() error {
 	sn := &s.snaps
-	sn.Opts = s.cfg.Snapshots.WithDefaults()
-	sn.Tables = nil
-	for _, t := range s.cfg.Tables {
-		tn, _ := parseTableName(t)
-		sn.Tables = append(sn.Tables, tn.String())
+	if err := sn.Init(s.cfg.Snapshots, s.cfg.Tables, canonicalName); err != nil {
+		return err
 	}
 	sn.signal, _ = parseTableName(sn.Opts.SignalTable)
+	return nil
 }
 
 // decorate returns p with the captured tables and the snapshot under way.
 func (s *Source) decorate(p Position) Position {
 	sn := &s.snaps
 	if sn.recorded == nil || sn.recorded.Snapshot != sn.State {
-		sn.recorded = &connectors.PositionState{Tables: sn.Tables, Snapshot: sn.State}
+		sn.recorded = &snapshot.PositionState{Tables: sn.Tables, Snapshot: sn.State}
 	}
 	p.State = sn.recorded
 	return p
@@ -96,12 +92,7 @@ func (s *Source) decorate(p Position) Position {
 // true: Open has nothing more to do); an incremental one continues while
 // streaming, and so do tables added to the config since.
 func (s *Source) resumeSnapshots(ctx context.Context, from Position) (resumed bool, err error) {
-	sn := &s.snaps
-	if from.State == nil {
-		return false, nil
-	}
-	if st := from.State.Snapshot; st != nil && st.Initial {
-		sn.State = st.Reconcile(sn.Tables, true)
+	if s.snaps.Resume(from.State, s.cfg.Snapshot != connectors.SnapshotOnly, s.log) {
 		s.log.Info("resuming the initial snapshot where it stopped; streaming follows from its position", "position", from.String())
 		conn, err := s.snapshotConn(ctx)
 		if err != nil {
@@ -109,22 +100,6 @@ func (s *Source) resumeSnapshots(ctx context.Context, from Position) (resumed bo
 		}
 		s.startChunks(conn, false)
 		return true, nil
-	}
-	sn.State = from.State.Snapshot.Reconcile(sn.Tables, false)
-	var added []string
-	for _, t := range sn.Tables {
-		if !slices.Contains(from.State.Tables, t) {
-			added = append(added, t)
-		}
-	}
-	if len(added) > 0 && s.cfg.Snapshot != connectors.SnapshotOnly {
-		sn.State = sn.State.With(added...)
-		s.log.Info("tables added to the config; snapshotting them while streaming", "tables", added)
-	}
-	if sn.State != nil {
-		for _, t := range sn.State.Tables {
-			sn.Progress.Add(t.Table, true)
-		}
 	}
 	return false, nil
 }
@@ -161,10 +136,10 @@ func (s *Source) startChunks(conn *client.Conn, view bool) {
 	sn := &s.snaps
 	if view {
 		// A new view: every table is read.
-		sn.State = (*connectors.SnapshotState)(nil).Reconcile(sn.Tables, true)
+		sn.StartInitial()
 	}
 	sn.Initial = true
-	snap := &snapshot{conn: conn, out: make(chan snapshotItem, 1), time: time.Now().UTC(), pos: s.start}
+	snap := &initialSnapshot{conn: conn, out: make(chan snapshotItem, 1), time: time.Now().UTC(), pos: s.start}
 	var gctx context.Context
 	snap.g, gctx = errgroup.WithContext(s.ctx)
 	snap.g.Go(func() error {
@@ -175,21 +150,6 @@ func (s *Source) startChunks(conn *client.Conn, view bool) {
 		return s.readChunks(gctx, snap, view)
 	})
 	s.snap = snap
-}
-
-// chunkTask is one key range (lo, hi] of a table; a nil bound is open.
-type chunkTask struct {
-	table int // index into the snapshot state's tables
-	seq   int
-	lo    []string
-	hi    []string
-}
-
-// chunkRows is what a reader hands to the emitter.
-type chunkRows struct {
-	task chunkTask
-	rows []connectors.Change
-	done bool
 }
 
 // chunkTable is what the readers need of a table.
@@ -203,7 +163,7 @@ type chunkTable struct {
 // readChunks is the snapshot goroutine: it describes the tables, cuts them
 // into chunks, reads them with parallel readers and hands the rows to Read,
 // with a checkpoint whenever a table's read prefix grows.
-func (s *Source) readChunks(ctx context.Context, snap *snapshot, view bool) error {
+func (s *Source) readChunks(ctx context.Context, snap *initialSnapshot, view bool) error {
 	sn := &s.snaps
 	send := func(it snapshotItem) error {
 		select {
@@ -276,11 +236,13 @@ func (s *Source) readChunks(ctx context.Context, snap *snapshot, view bool) erro
 		stop := context.AfterFunc(gctx, func() { _ = c.Conn.Conn.Close() })
 		defer stop()
 	}
-	tasks := make(chan chunkTask)
-	out := make(chan chunkRows, parallel)
+	tasks := make(chan snapshot.Chunk)
+	out := make(chan snapshot.Rows, parallel)
 	g.Go(func() error {
 		defer close(tasks)
-		return s.splitChunks(gctx, conns[parallel], st, tables, tasks)
+		return sn.Split(gctx, st, tasks, func(ctx context.Context, i int) (int64, snapshot.Boundary) {
+			return s.splitTable(ctx, conns[parallel], tables[i])
+		})
 	})
 	var readers sync.WaitGroup
 	for _, conn := range conns[:parallel] {
@@ -288,7 +250,7 @@ func (s *Source) readChunks(ctx context.Context, snap *snapshot, view bool) erro
 		g.Go(func() error {
 			defer readers.Done()
 			for task := range tasks {
-				if err := s.readChunk(gctx, conn, tables[task.table], task, snap, out); err != nil {
+				if err := s.readChunk(gctx, conn, tables[task.Table], task, snap, out); err != nil {
 					return err
 				}
 			}
@@ -410,37 +372,17 @@ func estimateRows(ctx context.Context, conn *client.Conn, tn tableName) int64 {
 	return n
 }
 
-// splitChunks cuts each unfinished table into key ranges of chunk_size
-// rows, in table order, and hands them to the readers.
-func (s *Source) splitChunks(ctx context.Context, conn *client.Conn, st *connectors.SnapshotState, tables []chunkTable, tasks chan<- chunkTask) error {
-	n := s.snaps.Opts.ChunkSize
-	for i, ts := range st.Tables {
-		if ts.Done {
-			continue
-		}
-		ct := tables[i]
-		s.snaps.Progress.Start(ts.Table, estimateRows(ctx, conn, ct.tn))
-		lo := ts.After
-		for seq := 0; ; seq++ {
-			var hi []string
-			if !ct.whole {
-				var err error
-				if hi, err = s.boundary(ctx, conn, ct, lo, n); err != nil {
-					return err
-				}
-			}
-			select {
-			case tasks <- chunkTask{table: i, seq: seq, lo: lo, hi: hi}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			if hi == nil {
-				break
-			}
-			lo = hi
-		}
+// splitTable tells Split a table's estimated row count and how to find
+// where its chunks end, on conn. A table whose key cannot be read in
+// ranges has no boundary: it is one chunk.
+func (s *Source) splitTable(ctx context.Context, conn *client.Conn, ct chunkTable) (int64, snapshot.Boundary) {
+	estimate := estimateRows(ctx, conn, ct.tn)
+	if ct.whole {
+		return estimate, nil
 	}
-	return nil
+	return estimate, func(ctx context.Context, lo []string, n int) ([]string, error) {
+		return s.boundary(ctx, conn, ct, lo, n)
+	}
 }
 
 // boundary returns the key of the n-th row after lo, or nil when fewer
@@ -496,27 +438,18 @@ func classifySnapshotError(ctx context.Context, err error) error {
 	return err
 }
 
-// readChunk reads one key range and hands its rows over in items of at
-// most rowsPerItem rows, the last one marked done.
-func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable, task chunkTask, snap *snapshot, out chan<- chunkRows) error {
-	send := func(m chunkRows) error {
-		select {
-		case out <- m:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	q := ct.keys.rangeQuery(task.lo != nil, task.hi != nil)
+// readChunk reads one key range and hands its rows over.
+func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable, task snapshot.Chunk, snap *initialSnapshot, out chan<- snapshot.Rows) error {
+	q := ct.keys.rangeQuery(task.Lo != nil, task.Hi != nil)
 	if ct.whole {
 		q = query{sql: "SELECT " + ct.keys.columns + " FROM " + ct.keys.from}
 	}
-	args, err := q.args(task.lo, task.hi)
+	args, err := q.args(task.Lo, task.Hi)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", ct.tn, err)
 	}
 	cols := ct.state.cols
-	rows := make([]connectors.Change, 0, min(s.snaps.Opts.ChunkSize, rowsPerItem))
+	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize)
 	err = selectRows(ctx, conn, q.sql, args, func(row []gomysql.FieldValue) error {
 		after := make([]any, len(cols))
 		for i := range cols {
@@ -526,40 +459,33 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 			}
 			after[i] = v
 		}
-		rows = append(rows, connectors.Change{Op: connectors.OpRead, Table: ct.state.table, After: after, Pos: snap.pos, CommitTime: snap.time})
-		if len(rows) >= rowsPerItem {
-			if err := send(chunkRows{task: task, rows: rows}); err != nil {
-				return err
-			}
-			rows = make([]connectors.Change, 0, rowsPerItem)
-		}
-		return nil
+		return send.Add(connectors.Change{Op: connectors.OpRead, Table: ct.state.table, After: after, Pos: snap.pos, CommitTime: snap.time})
 	})
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", ct.tn, err)
 	}
-	return send(chunkRows{task: task, rows: rows, done: true})
+	return send.Done()
 }
 
 // emitChunks hands the readers' rows to Read in the order they arrive, and
 // records a table's progress once the chunks before a chunk end are all
 // read: checkpoints then move forward in the order Read returns them.
-func (s *Source) emitChunks(ctx context.Context, st *connectors.SnapshotState, in <-chan chunkRows, send func(snapshotItem) error) error {
+func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan snapshot.Rows, send func(snapshotItem) error) error {
 	sn := &s.snaps
-	front := connectors.NewChunkFrontier(&sn.Progress, s.log)
+	front := snapshot.NewFrontier(&sn.Progress, s.log)
 	var pending []connectors.Change
 	for m := range in {
-		if len(pending) > 0 && len(pending)+len(m.rows) > maxBatch {
+		if len(pending) > 0 && len(pending)+len(m.Changes) > maxBatch {
 			if err := send(snapshotItem{changes: pending}); err != nil {
 				return err
 			}
 			pending = nil
 		}
-		pending = append(pending, m.rows...)
-		front.AddRows(st, m.task.table, len(m.rows))
+		pending = append(pending, m.Changes...)
+		front.AddRows(st, m.Chunk.Table, len(m.Changes))
 		moved := false
-		if m.done {
-			sn.State, moved = front.ChunkRead(sn.State, m.task.table, m.task.seq, m.task.hi)
+		if m.Done {
+			sn.State, moved = front.ChunkRead(sn.State, m.Chunk.Table, m.Chunk.Seq, m.Chunk.Hi)
 		}
 		if moved || len(pending) >= maxBatch {
 			it := snapshotItem{changes: pending}

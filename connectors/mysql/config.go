@@ -164,6 +164,16 @@ func parseTableName(s string) (tableName, error) {
 	return tableName{}, fmt.Errorf("%q is not a table name (use database.table)", s)
 }
 
+// canonicalName is the form of a table name that positions record and
+// requests are checked against: "database.table".
+func canonicalName(s string) (string, error) {
+	tn, err := parseTableName(s)
+	if err != nil {
+		return "", err
+	}
+	return tn.String(), nil
+}
+
 // dsn is a parsed Config.DSN.
 type dsn struct {
 	host     string

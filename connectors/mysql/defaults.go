@@ -188,12 +188,6 @@ func bitLiteral(s string, width int) ([]byte, bool) {
 	return n.FillBytes(make([]byte, size)), true
 }
 
-// sameDefault reports whether two column defaults are the same value
-// (NaN included, which == and reflect.DeepEqual would call different).
-func sameDefault(a, b any) bool {
-	return fmt.Sprintf("%T %#v", a, a) == fmt.Sprintf("%T %#v", b, b)
-}
-
 // readKeyedTable is readTable with Config.KeyColumns: a table without a
 // primary key is keyed by its configured columns, which must exist and be
 // NOT NULL.

@@ -65,7 +65,7 @@ func TestColumnDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !sameDefault(tt.want, c.Default) {
+			if !connectors.SameValue(tt.want, c.Default) {
 				t.Errorf("default = %#v, want %#v", c.Default, tt.want)
 			}
 		})

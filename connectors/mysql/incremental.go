@@ -37,6 +37,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
 // pollEvery is how often a streaming Read looks for snapshot work while
@@ -53,22 +54,7 @@ type incremental struct {
 // RequestSnapshot queues tables for an incremental snapshot while
 // streaming. See connectors.SnapshotRequester.
 func (s *Source) RequestSnapshot(_ context.Context, req connectors.SnapshotRequest) error {
-	if s.cfg.Snapshot == connectors.SnapshotOnly {
-		return fmt.Errorf("%w: liberator snapshot does not stream; ask the daemon (liberator run)", connectors.ErrSnapshotRefused)
-	}
-	names := make([]string, 0, len(req.Tables))
-	for _, t := range req.Tables {
-		tn, err := parseTableName(t)
-		if err != nil {
-			return fmt.Errorf("%w: %w", connectors.ErrSnapshotRefused, err)
-		}
-		if !s.tracked[tn.db][tn.name] {
-			return fmt.Errorf("%w: %s is not captured (add it to source.tables)", connectors.ErrSnapshotRefused, tn)
-		}
-		names = append(names, tn.String())
-	}
-	s.snaps.Request(connectors.SnapshotRequest{Tables: names, Reconcile: req.Reconcile})
-	return nil
+	return s.snaps.RequestTables(req, s.cfg.Snapshot, canonicalName)
 }
 
 var (
@@ -165,7 +151,7 @@ func (s *Source) incrementalTable(ctx context.Context, table string) (chunkTable
 	}
 	inc.tables[table] = ct
 	// The chunk's rows carry the stream's *Table when the shapes agree.
-	if cur := s.st.tables()[ct.tn]; cur != nil && sameShape(cur.table, ct.state.cols, ct.state.table.Key) {
+	if cur := s.st.tables()[ct.tn]; cur != nil && connectors.SameShape(cur.table, ct.state.table) {
 		ct.state = &tableState{table: cur.table, cols: ct.state.cols}
 		inc.tables[table] = ct
 	} else {
@@ -210,7 +196,7 @@ func (s *Source) watermark(ctx context.Context, kind, id string) error {
 
 // readIncrementalChunk writes the low watermark, reads the next chunk of
 // table i and writes the high watermark.
-func (s *Source) readIncrementalChunk(ctx context.Context, i int, ts connectors.TableSnapshot, ct chunkTable) error {
+func (s *Source) readIncrementalChunk(ctx context.Context, i int, ts snapshot.TableState, ct chunkTable) error {
 	sn := &s.snaps
 	sn.StartTable(i, func() int64 { return estimateRows(ctx, s.inc.conn, ct.tn) }, s.log)
 	w := sn.NewWindow(i, ct.state.table)
@@ -308,7 +294,7 @@ func (s *Source) noteChange(t *connectors.Table, after, before []any) {
 // progress on. The next chunk starts on the next poll, which is forced. A
 // window whose low watermark was never streamed cannot happen; its chunk
 // is read again rather than trusted.
-func (s *Source) closeWindow(w *connectors.Window) {
+func (s *Source) closeWindow(w *snapshot.Window) {
 	st := &s.st
 	s.snaps.polled = time.Time{}
 	if !w.Open {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
 // Position is a point in a server's binary log at which a transaction
@@ -34,7 +35,7 @@ type Position struct {
 	GTID string
 	// State records the captured tables and the progress of a snapshot
 	// under way; nil in positions that record neither.
-	State *connectors.PositionState
+	State *snapshot.PositionState
 	// Reset marks the position that liberator reset stores (see
 	// Source.Reset): it names no place in the log. Opened from it, the
 	// source streams from the end of the binary log as it is then and
@@ -161,7 +162,7 @@ func parsePosition(s string) (Position, error) {
 		return Position{}, errors.New("neither file nor gtid")
 	}
 	if st, ok := v["state"]; ok {
-		if p.State, err = connectors.ParsePositionState([]byte(st[0]), checkKeyValue); err != nil {
+		if p.State, err = snapshot.ParsePositionState([]byte(st[0]), checkKeyValue); err != nil {
 			return Position{}, fmt.Errorf("state: %w", err)
 		}
 	}

@@ -5,13 +5,13 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
 func TestPositionStateRoundTrips(t *testing.T) {
-	p := Position{Flavor: FlavorMariaDB, File: "binlog.000002", Offset: 591, GTID: "0-1-5", State: &connectors.PositionState{
+	p := Position{Flavor: FlavorMariaDB, File: "binlog.000002", Offset: 591, GTID: "0-1-5", State: &snapshot.PositionState{
 		Tables: []string{"shop.items", "shop.big"},
-		Snapshot: &connectors.SnapshotState{Initial: true, Tables: []connectors.TableSnapshot{
+		Snapshot: &snapshot.State{Initial: true, Tables: []snapshot.TableState{
 			{Table: "shop.items", Done: true},
 			{Table: "shop.big", After: []string{"x:7ae9", "i:42"}},
 		}},

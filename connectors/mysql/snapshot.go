@@ -13,9 +13,9 @@ import (
 	"github.com/liberator-cdc/liberator/connectors"
 )
 
-// snapshot reads the tables in chunks (chunked.go), in a goroutine that
+// initialSnapshot reads the tables in chunks (chunked.go), in a goroutine that
 // streams rows to Read through out. conn is the snapshot's own connection.
-type snapshot struct {
+type initialSnapshot struct {
 	conn *client.Conn
 	g    *errgroup.Group
 	out  chan snapshotItem
@@ -197,7 +197,7 @@ func (s *Source) readSnapshot(ctx context.Context) (connectors.Batch, error) {
 }
 
 // close stops the snapshot goroutine and closes its connection.
-func (sn *snapshot) close() error {
+func (sn *initialSnapshot) close() error {
 	// The goroutine's sends give way to its context, which the caller
 	// (Close) has cancelled, unless it has already finished.
 	err := sn.g.Wait()

@@ -71,8 +71,8 @@ type Source struct {
 	collations map[uint64]string
 	start      Position // where streaming begins
 
-	snap     *snapshot // set while a snapshot is read
-	snaps    snapshots // snapshot progress and requests (chunked.go)
+	snap     *initialSnapshot // set while a snapshot is read
+	snaps    snapshots        // snapshot progress and requests (chunked.go)
 	inc      incremental
 	finished bool // a snapshot-only run has returned its last batch
 	// announceStart is set when Open chose the end of the binary log as the
@@ -170,7 +170,9 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 		return fmt.Errorf("open: %w", err)
 	}
 
-	s.initSnapshots()
+	if err := s.initSnapshots(); err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
 	switch {
 	case from != nil && from.Reset:
 		if s.cfg.Snapshot == connectors.SnapshotOnly {

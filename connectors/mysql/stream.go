@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -454,12 +453,12 @@ func (s *Source) mapTable(ctx context.Context, e *replication.TableMapEvent) err
 		return fmt.Errorf("read binlog event: table map of %s: %w", name, err)
 	}
 	delete(s.engines, name) // ALTER TABLE ... ENGINE gives a new table id
+	t := &connectors.Table{Schema: name.db, Name: name.name, Columns: make([]connectors.Column, len(cols)), Key: key}
+	for i := range cols {
+		t.Columns[i] = cols[i].Column
+	}
 	ts := st.tables()[name]
-	if ts == nil || !sameShape(ts.table, cols, key) {
-		t := &connectors.Table{Schema: name.db, Name: name.name, Columns: make([]connectors.Column, len(cols)), Key: key}
-		for i := range cols {
-			t.Columns[i] = cols[i].Column
-		}
+	if ts == nil || !connectors.SameShape(ts.table, t) {
 		if ts != nil {
 			s.log.Info("table shape changed", "table", name.String())
 		}
@@ -470,27 +469,6 @@ func (s *Source) mapTable(ctx context.Context, e *replication.TableMapEvent) err
 	// sets, which the shape does not show.
 	st.maps[e.TableID] = &tableMapping{ev: e, state: &tableState{table: ts.table, cols: cols}}
 	return nil
-}
-
-// sameShape reports whether cols and key describe table exactly.
-func sameShape(table *connectors.Table, cols []column, key []int) bool {
-	if len(table.Columns) != len(cols) || !slices.Equal(table.Key, key) {
-		return false
-	}
-	for i, c := range table.Columns {
-		d := cols[i].Column
-		if c.Name != d.Name || c.Nullable != d.Nullable || c.SQLType != d.SQLType || !sameType(c.Type, d.Type) || !sameDefault(c.Default, d.Default) {
-			return false
-		}
-	}
-	return true
-}
-
-func sameType(a, b connectors.Type) bool {
-	if a.Kind != b.Kind || a.Precision != b.Precision || a.Scale != b.Scale || (a.Elem == nil) != (b.Elem == nil) {
-		return false
-	}
-	return a.Elem == nil || sameType(*a.Elem, *b.Elem)
 }
 
 // sameTableMap reports whether two TABLE_MAP events describe the same
@@ -577,29 +555,20 @@ func (s *Source) rows(h *replication.EventHeader, e *replication.RowsEvent) erro
 }
 
 // keyChange converts an update's before image if the update moved the row
-// to another primary key.
+// to another primary key. It converts the key columns first, and the
+// whole image only when they differ.
 func keyChange(ts *tableState, raw []any, after []any) ([]any, bool, error) {
+	key := make([]any, len(ts.cols))
 	for _, k := range ts.table.Key {
 		v, err := ts.cols[k].fromBinlog(raw[k])
 		if err != nil {
 			return nil, false, err
 		}
-		if !sameValue(v, after[k]) {
-			before, err := rowFromBinlog(ts.cols, raw)
-			return before, true, err
-		}
+		key[k] = v
 	}
-	return nil, false, nil
-}
-
-func sameValue(a, b any) bool {
-	if x, ok := a.([]byte); ok {
-		y, ok := b.([]byte)
-		return ok && bytes.Equal(x, y)
+	if connectors.KeyEqual(ts.table, key, after) {
+		return nil, false, nil
 	}
-	switch a.(type) {
-	case nil, bool, int32, int64, float32, float64, string:
-		return a == b
-	}
-	return reflect.DeepEqual(a, b)
+	before, err := rowFromBinlog(ts.cols, raw)
+	return before, true, err
 }

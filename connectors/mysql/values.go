@@ -13,6 +13,8 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/liberator-cdc/liberator/connectors"
 )
 
 // This file holds the conversions from MySQL values to the neutral forms of
@@ -344,7 +346,7 @@ func parseDate(b []byte) (days int64, ok bool, err error) {
 	if m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
 		return 0, false, nil
 	}
-	return daysFromCivil(y, m, d), true, nil
+	return connectors.DaysFromCivil(y, m, d), true, nil
 }
 
 // datetimeValue reads "YYYY-MM-DD HH:MM:SS[.ffffff]" into microseconds
@@ -436,23 +438,6 @@ func daysIn(y, m int64) int64 {
 		return 30
 	}
 	return 31
-}
-
-// daysFromCivil is Howard Hinnant's days_from_civil: days since 1970-01-01
-// of a proleptic Gregorian date.
-func daysFromCivil(y, m, d int64) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 && y%400 != 0 {
-		era--
-	}
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
 }
 
 // rowFromBinlog converts one row image of a rows event.

@@ -149,26 +149,6 @@ func TestValuesThatCannotBeConvertedAreErrors(t *testing.T) {
 	}
 }
 
-func TestUpdatesCompareKeysByValue(t *testing.T) {
-	tests := []struct {
-		a, b any
-		same bool
-	}{
-		{int32(1), int32(1), true},
-		{int32(1), int64(1), false},
-		{"a", "a", true},
-		{[]byte("a"), []byte("a"), true},
-		{[]byte("a"), []byte("b"), false},
-		{nil, nil, true},
-		{[]any{"x"}, []any{"x"}, true},
-	}
-	for _, tt := range tests {
-		if got := sameValue(tt.a, tt.b); got != tt.same {
-			t.Errorf("sameValue(%#v, %#v) = %t", tt.a, tt.b, got)
-		}
-	}
-}
-
 // FuzzTextValues feeds arbitrary text to the decoders that parse it: they
 // may refuse it but never panic, and what they accept is well formed.
 func FuzzTextValues(f *testing.F) {

@@ -296,33 +296,6 @@ func selectList(t *connectors.Table) string {
 	return s
 }
 
-// sameShape reports whether two tables would have the same Avro schemas, so
-// that a relation message that changes nothing keeps the old *Table.
-func sameShape(a, b *connectors.Table) bool {
-	if a.Schema != b.Schema || a.Name != b.Name || len(a.Columns) != len(b.Columns) || len(a.Key) != len(b.Key) {
-		return false
-	}
-	for i := range a.Columns {
-		ca, cb := a.Columns[i], b.Columns[i]
-		if ca.Name != cb.Name || ca.Nullable != cb.Nullable || ca.SQLType != cb.SQLType || !sameType(ca.Type, cb.Type) || !sameDefault(ca.Default, cb.Default) {
-			return false
-		}
-	}
-	for i := range a.Key {
-		if a.Key[i] != b.Key[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func sameType(a, b connectors.Type) bool {
-	if a.Kind != b.Kind || a.Precision != b.Precision || a.Scale != b.Scale || (a.Elem == nil) != (b.Elem == nil) {
-		return false
-	}
-	return a.Elem == nil || sameType(*a.Elem, *b.Elem)
-}
-
 // checkKeyColumns checks the configured key columns of a table without a
 // primary key: they exist, and the replica identity is FULL, so that
 // updates and deletes carry them in their old tuple.

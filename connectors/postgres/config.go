@@ -191,3 +191,13 @@ func parseTableName(s string) (tableName, error) {
 	}
 	return tableName{}, fmt.Errorf("%q is not a table name (use schema.table)", s)
 }
+
+// canonicalName is the form of a table name that positions record and
+// requests are checked against: "schema.table".
+func canonicalName(s string) (string, error) {
+	tn, err := parseTableName(s)
+	if err != nil {
+		return "", err
+	}
+	return tn.String(), nil
+}

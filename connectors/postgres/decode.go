@@ -161,7 +161,7 @@ func decodeDate(src []byte) (any, error) {
 	if bc {
 		y = 1 - y
 	}
-	return int32(daysFromCivil(y, m, d)), nil
+	return int32(connectors.DaysFromCivil(y, m, d)), nil
 }
 
 // decodeTimestamp parses "2024-02-29 13:14:15.123456" (with " BC" perhaps)
@@ -223,7 +223,7 @@ func parseTimestamp(s string, withZone bool) (us, offsetSec int64, ok bool) {
 	if bc {
 		y = 1 - y
 	}
-	return daysFromCivil(y, m, d)*86_400_000_000 + clock, offsetSec, true
+	return connectors.DaysFromCivil(y, m, d)*86_400_000_000 + clock, offsetSec, true
 }
 
 // parseYMD reads "YYYY-MM-DD" where the year has four or more digits.
@@ -315,25 +315,6 @@ func twoDigits(s string) (int64, bool) {
 		return 0, false
 	}
 	return int64(s[0]-'0')*10 + int64(s[1]-'0'), true
-}
-
-// daysFromCivil returns the days since 1970-01-01 of a proleptic Gregorian
-// date, with astronomical year numbering (1 BC is year 0). It is Howard
-// Hinnant's days_from_civil algorithm.
-func daysFromCivil(y, m, d int64) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y
-	if era < 0 {
-		era -= 399
-	}
-	era /= 400
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
 }
 
 // decodeArray parses a one-dimensional array literal such as

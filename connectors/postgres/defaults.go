@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -84,11 +83,3 @@ func parseDefault(expr string, typ connectors.Type, typeOID uint32, typmod int32
 	}
 	return v
 }
-
-// sameDefault reports whether two column defaults are the same value
-// (NaN included, which == and reflect.DeepEqual would call different).
-func sameDefault(a, b any) bool {
-	return fmtValue(a) == fmtValue(b)
-}
-
-func fmtValue(v any) string { return fmt.Sprintf("%T %#v", v, v) }

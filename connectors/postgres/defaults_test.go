@@ -74,34 +74,8 @@ func TestParseDefault(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := parseDefault(tt.expr, tt.typ, tt.oid, tt.typmod, d)
-			if !sameDefault(tt.want, got) {
+			if !connectors.SameValue(tt.want, got) {
 				t.Errorf("parseDefault(%q) = %#v, want %#v", tt.expr, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestSameShapeSeesDefaults(t *testing.T) {
-	table := func(def any) *connectors.Table {
-		return &connectors.Table{Schema: "s", Name: "t", Key: []int{0}, Columns: []connectors.Column{
-			{Name: "id", Type: connectors.Type{Kind: connectors.KindInt32}, Default: def},
-		}}
-	}
-	tests := []struct {
-		name string
-		a, b any
-		want bool
-	}{
-		{"equal defaults", int32(1), int32(1), true},
-		{"NaN equals NaN", math.NaN(), math.NaN(), true},
-		{"a new default is a new shape", nil, int32(1), false},
-		{"another default is a new shape", int32(1), int32(2), false},
-		{"equal bytes", []byte{1}, []byte{1}, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := sameShape(table(tt.a), table(tt.b)); got != tt.want {
-				t.Errorf("sameShape = %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -44,6 +44,7 @@ import (
 	"github.com/jackc/pglogrepl"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
 // watermarkPrefix is the logical decoding message prefix of watermarks.
@@ -52,22 +53,7 @@ const watermarkPrefix = "liberator"
 // RequestSnapshot queues tables for an incremental snapshot while
 // streaming. See connectors.SnapshotRequester.
 func (s *Source) RequestSnapshot(_ context.Context, req connectors.SnapshotRequest) error {
-	if s.cfg.Snapshot == connectors.SnapshotOnly {
-		return fmt.Errorf("%w: liberator snapshot does not stream; ask the daemon (liberator run)", connectors.ErrSnapshotRefused)
-	}
-	names := make([]string, 0, len(req.Tables))
-	for _, t := range req.Tables {
-		tn, err := parseTableName(t)
-		if err != nil {
-			return fmt.Errorf("%w: %w", connectors.ErrSnapshotRefused, err)
-		}
-		if !s.want[tn] {
-			return fmt.Errorf("%w: %s is not captured (add it to source.tables)", connectors.ErrSnapshotRefused, tn)
-		}
-		names = append(names, tn.String())
-	}
-	s.snaps.Request(connectors.SnapshotRequest{Tables: names, Reconcile: req.Reconcile})
-	return nil
+	return s.snaps.RequestTables(req, s.cfg.Snapshot, canonicalName)
 }
 
 var _ connectors.SnapshotRequester = (*Source)(nil)
@@ -151,7 +137,7 @@ func (s *Source) noteChange(ch *connectors.Change) {
 // table's progress on, and starts the next chunk. A window whose low
 // watermark was never streamed cannot happen; its chunk is read again
 // rather than trusted.
-func (s *Source) closeWindow(ctx context.Context, w *connectors.Window) error {
+func (s *Source) closeWindow(ctx context.Context, w *snapshot.Window) error {
 	if !w.Open {
 		s.snaps.CloseWindow(s.log)
 		return s.pollSnapshots(ctx)

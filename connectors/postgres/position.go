@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pglogrepl"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
 // Position is a point in a slot's stream: the end LSN of a transaction
@@ -33,7 +34,7 @@ type Position struct {
 	Tables []string
 	// Snapshot is the snapshot under way at LSN, or nil. Positions share
 	// it: it is replaced, never modified.
-	Snapshot *connectors.SnapshotState
+	Snapshot *snapshot.State
 }
 
 var _ connectors.Position = Position{}
@@ -64,7 +65,7 @@ func (p Position) Encode() []byte {
 	if p.Tables == nil && p.Snapshot == nil {
 		return []byte(positionPrefix + p.LSN.String())
 	}
-	js := connectors.PositionState{Tables: p.Tables, Snapshot: p.Snapshot}.Encode()
+	js := snapshot.PositionState{Tables: p.Tables, Snapshot: p.Snapshot}.Encode()
 	return append([]byte(positionPrefix+p.LSN.String()+";"), js...)
 }
 
@@ -83,7 +84,7 @@ func ParsePosition(b []byte) (Position, error) {
 	if !hasState {
 		return p, nil
 	}
-	st, err := connectors.ParsePositionState([]byte(state), nil)
+	st, err := snapshot.ParsePositionState([]byte(state), nil)
 	if err != nil {
 		return Position{}, fmt.Errorf("parse position %q: %w", b, err)
 	}

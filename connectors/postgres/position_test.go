@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
 func TestPositionRoundTrips(t *testing.T) {
@@ -18,12 +19,12 @@ func TestPositionRoundTrips(t *testing.T) {
 		{"a bare LSN encodes as before", Position{LSN: 0x16B3748}, "pg:0/16B3748"},
 		{"captured tables follow the LSN as JSON", Position{LSN: 0x16B3748, Tables: []string{"public.items", "public.accounts"}},
 			`pg:0/16B3748;{"tables":["public.items","public.accounts"]}`},
-		{"an initial snapshot records each table's last key", Position{LSN: 1, Tables: []string{"public.items", "public.accounts"}, Snapshot: &connectors.SnapshotState{
+		{"an initial snapshot records each table's last key", Position{LSN: 1, Tables: []string{"public.items", "public.accounts"}, Snapshot: &snapshot.State{
 			Initial: true,
-			Tables:  []connectors.TableSnapshot{{Table: "public.items", After: []string{"42"}, Done: true}, {Table: "public.accounts", After: []string{"eu", "7"}}},
+			Tables:  []snapshot.TableState{{Table: "public.items", After: []string{"42"}, Done: true}, {Table: "public.accounts", After: []string{"eu", "7"}}},
 		}}, `pg:0/1;{"tables":["public.items","public.accounts"],"snapshot":{"initial":true,"tables":[{"table":"public.items","after":["42"],"done":true},{"table":"public.accounts","after":["eu","7"]}]}}`},
-		{"keys keep any text", Position{LSN: 2, Tables: []string{"s.t"}, Snapshot: &connectors.SnapshotState{
-			Tables: []connectors.TableSnapshot{{Table: "s.t", After: []string{`a;b"c\`, "", "漢字"}}},
+		{"keys keep any text", Position{LSN: 2, Tables: []string{"s.t"}, Snapshot: &snapshot.State{
+			Tables: []snapshot.TableState{{Table: "s.t", After: []string{`a;b"c\`, "", "漢字"}}},
 		}}, `pg:0/2;{"tables":["s.t"],"snapshot":{"tables":[{"table":"s.t","after":["a;b\"c\\","","漢字"]}]}}`},
 	}
 	for _, tt := range tests {
@@ -65,7 +66,7 @@ func TestParsePositionRefusesWhatItCannotResume(t *testing.T) {
 }
 
 func TestPositionStringNotesASnapshot(t *testing.T) {
-	p := Position{LSN: 0x10, Tables: []string{"a.b", "a.c"}, Snapshot: &connectors.SnapshotState{Initial: true, Tables: []connectors.TableSnapshot{{Table: "a.b", Done: true}, {Table: "a.c"}}}}
+	p := Position{LSN: 0x10, Tables: []string{"a.b", "a.c"}, Snapshot: &snapshot.State{Initial: true, Tables: []snapshot.TableState{{Table: "a.b", Done: true}, {Table: "a.c"}}}}
 	if got, want := p.String(), "0/10 (initial snapshot, 1 of 2 tables done)"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
@@ -79,7 +80,7 @@ func TestPositionStringNotesASnapshot(t *testing.T) {
 }
 
 func TestPositionEqual(t *testing.T) {
-	snap := &connectors.SnapshotState{Tables: []connectors.TableSnapshot{{Table: "a.b", After: []string{"1"}}}}
+	snap := &snapshot.State{Tables: []snapshot.TableState{{Table: "a.b", After: []string{"1"}}}}
 	p := Position{LSN: 0x10, Tables: []string{"a.b"}, Snapshot: snap}
 	for _, tt := range []struct {
 		name string
@@ -87,7 +88,7 @@ func TestPositionEqual(t *testing.T) {
 		want bool
 	}{
 		{"itself", p, true},
-		{"a copy of its state", Position{LSN: 0x10, Tables: []string{"a.b"}, Snapshot: &connectors.SnapshotState{Tables: slices.Clone(snap.Tables)}}, true},
+		{"a copy of its state", Position{LSN: 0x10, Tables: []string{"a.b"}, Snapshot: &snapshot.State{Tables: slices.Clone(snap.Tables)}}, true},
 		{"another LSN", Position{LSN: 0x11, Tables: p.Tables, Snapshot: snap}, false},
 		{"other tables", Position{LSN: 0x10, Tables: []string{"a.c"}, Snapshot: snap}, false},
 		{"no snapshot", Position{LSN: 0x10, Tables: p.Tables}, false},

@@ -4,23 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
 // prepareStart reads the slot, decides where streaming starts and which
 // snapshot is due (decideStart), and carries the decision out.
 func (s *Source) prepareStart(ctx context.Context, resume []byte) error {
 	sn := &s.snaps
-	sn.Opts = s.cfg.Snapshots.WithDefaults()
-	sn.Tables = nil
-	for _, t := range s.cfg.Tables {
-		tn, _ := parseTableName(t)
-		sn.Tables = append(sn.Tables, tn.String())
+	if err := sn.Init(s.cfg.Snapshots, s.cfg.Tables, canonicalName); err != nil {
+		return err
 	}
 	in := startInput{SlotName: s.cfg.Slot, Database: s.conn.Config().Database, Mode: s.cfg.Snapshot, OnGap: s.cfg.OnGap}
 	if resume != nil {
@@ -66,8 +62,7 @@ func (s *Source) prepareStart(ctx context.Context, resume []byte) error {
 		sn.State = nil
 		sn.Reconcile(sn.Tables...)
 	case a.Initial:
-		sn.State = (*connectors.SnapshotState)(nil).Reconcile(sn.Tables, true)
-		sn.Initial = true
+		sn.StartInitial()
 	}
 	return nil
 }
@@ -99,35 +94,14 @@ func readSlot(ctx context.Context, conn *pgx.Conn, slot string) (slotInfo, error
 // stopped; an incremental snapshot continues while streaming; tables added
 // to the config since are snapshotted incrementally.
 func (s *Source) resume(pos Position) error {
-	sn := &s.snaps
 	slot := s.cfg.Slot
 	s.startAt = pos.LSN
 	s.lastCP = pos.LSN
 	s.acked.Store(uint64(pos.LSN))
-	if pos.Snapshot != nil && pos.Snapshot.Initial {
-		sn.State = pos.Snapshot.Reconcile(s.snaps.Tables, true)
-		sn.Initial = true
+	if s.snaps.Resume(&snapshot.PositionState{Tables: pos.Tables, Snapshot: pos.Snapshot}, true, s.log) {
 		s.log.Info("resuming the initial snapshot where it stopped; streaming follows from the slot's consistent point",
 			"slot", slot, "position", pos.String())
 		return nil
-	}
-	sn.State = pos.Snapshot.Reconcile(s.snaps.Tables, false)
-	if pos.Tables != nil {
-		var added []string
-		for _, t := range sn.Tables {
-			if !slices.Contains(pos.Tables, t) {
-				added = append(added, t)
-			}
-		}
-		if len(added) > 0 {
-			sn.State = sn.State.With(added...)
-			s.log.Info("tables added to the config; snapshotting them while streaming", "tables", added)
-		}
-	}
-	if sn.State != nil {
-		for _, t := range sn.State.Tables {
-			sn.Progress.Add(t.Table, true)
-		}
 	}
 	s.log.Info("resuming stream", "slot", slot, "position", pos.String())
 	return nil
@@ -153,8 +127,7 @@ func (s *Source) createSlot(ctx context.Context, export bool) error {
 	s.startAt = lsn
 	if export {
 		s.snapshotName = res.SnapshotName
-		s.snaps.State = (*connectors.SnapshotState)(nil).Reconcile(s.snaps.Tables, true)
-		s.snaps.Initial = true
+		s.snaps.StartInitial()
 	}
 	s.log.Info("created replication slot", "slot", slot, "consistent_point", lsn.String())
 	return nil

@@ -34,11 +34,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
-
-// rowsPerMessage caps the rows a chunk reader hands over at once, so that a
-// large chunk streams through in bounded memory.
-const rowsPerMessage = 1024
 
 // decorate records the captured tables and the snapshot under way in the
 // pending batch's checkpoint. It is called just before a batch is handed to
@@ -50,23 +47,6 @@ func (s *Source) decorate() {
 		p.Tables, p.Snapshot = s.snaps.Tables, s.snaps.State
 		s.pending.Checkpoint = p
 	}
-}
-
-// chunkTask is one key range (lo, hi] of a table for a reader; a nil bound
-// is open.
-type chunkTask struct {
-	table int // index into the snapshot state's tables
-	seq   int // the chunk's number within its table
-	lo    []string
-	hi    []string
-}
-
-// chunkRows is what a reader hands to the emitter: rows of a chunk, and
-// with the last of them, done.
-type chunkRows struct {
-	task chunkTask
-	rows []connectors.Change
-	done bool
 }
 
 // initialSnapshot reads the tables of the initial snapshot with parallel
@@ -132,11 +112,13 @@ func (s *Source) initialSnapshot(ctx context.Context) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	tasks := make(chan chunkTask)
-	out := make(chan chunkRows, parallel)
+	tasks := make(chan snapshot.Chunk)
+	out := make(chan snapshot.Rows, parallel)
 	g.Go(func() error {
 		defer close(tasks)
-		return s.splitChunks(gctx, st, tasks)
+		return sn.Split(gctx, st, tasks, func(ctx context.Context, i int) (int64, snapshot.Boundary) {
+			return s.splitTable(ctx, st.Tables[i].Table)
+		})
 	})
 	var readersWG sync.WaitGroup
 	for _, c := range readers {
@@ -192,41 +174,24 @@ func importSnapshot(ctx context.Context, c *pgx.Conn, name string) error {
 	return nil
 }
 
-// splitChunks cuts each unfinished table into key ranges of chunk_size rows,
-// in table order, and hands them to the readers. It runs ahead of them on
-// the source's own connection, reading only keys.
-func (s *Source) splitChunks(ctx context.Context, st *connectors.SnapshotState, tasks chan<- chunkTask) error {
-	n := s.snaps.Opts.ChunkSize
-	for i, ts := range st.Tables {
-		if ts.Done {
-			continue
+// splitTable tells Split a table's estimated row count and how to find
+// where its chunks end: on the source's own connection, reading only keys.
+func (s *Source) splitTable(ctx context.Context, table string) (int64, snapshot.Boundary) {
+	tn, _ := parseTableName(table)
+	rel := s.byName[tn]
+	ks := newKeyset(tn, rel.table)
+	keyOnly := &connectors.Table{Key: seqKey(len(rel.table.Key))}
+	return estimateRows(ctx, s.conn, tn), func(ctx context.Context, lo []string, n int) ([]string, error) {
+		rr := s.conn.PgConn().ExecParams(ctx, ks.boundaryQuery(lo != nil, n), keyParams(lo, nil), nil, nil, nil)
+		var hi []string
+		for rr.NextRow() {
+			hi = keyText(keyOnly, rr.Values())
 		}
-		tn, _ := parseTableName(ts.Table)
-		rel := s.byName[tn]
-		ks := newKeyset(tn, rel.table)
-		s.snaps.Progress.Start(ts.Table, estimateRows(ctx, s.conn, tn))
-		lo := ts.After
-		for seq := 0; ; seq++ {
-			rr := s.conn.PgConn().ExecParams(ctx, ks.boundaryQuery(lo != nil, n), keyParams(lo, nil), nil, nil, nil)
-			var hi []string
-			for rr.NextRow() {
-				hi = keyText(&connectors.Table{Key: seqKey(len(rel.table.Key))}, rr.Values())
-			}
-			if _, err := rr.Close(); err != nil {
-				return connectors.MarkRetryable(fmt.Errorf("snapshot table %s: find chunk bounds: %w", tn, err))
-			}
-			select {
-			case tasks <- chunkTask{table: i, seq: seq, lo: lo, hi: hi}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			if hi == nil {
-				break
-			}
-			lo = hi
+		if _, err := rr.Close(); err != nil {
+			return nil, connectors.MarkRetryable(fmt.Errorf("snapshot table %s: find chunk bounds: %w", tn, err))
 		}
+		return hi, nil
 	}
-	return nil
 }
 
 // seqKey is [0, 1, ..., n-1]: the key positions of a row that holds only
@@ -239,35 +204,22 @@ func seqKey(n int) []int {
 	return k
 }
 
-// readChunk reads one key range and hands its rows over in messages of at
-// most rowsPerMessage rows, the last one marked done.
-func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *connectors.SnapshotState, task chunkTask, pos Position, at time.Time, out chan<- chunkRows) error {
-	tn, _ := parseTableName(st.Tables[task.table].Table)
+// readChunk reads one key range and hands its rows over.
+func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *snapshot.State, task snapshot.Chunk, pos Position, at time.Time, out chan<- snapshot.Rows) error {
+	tn, _ := parseTableName(st.Tables[task.Table].Table)
 	rel := s.byName[tn]
 	ks := newKeyset(tn, rel.table)
-	send := func(m chunkRows) error {
-		select {
-		case out <- m:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	rows := make([]connectors.Change, 0, min(s.snaps.Opts.ChunkSize, rowsPerMessage))
-	rr := conn.PgConn().ExecParams(ctx, ks.rangeQuery(task.lo != nil, task.hi != nil), keyParams(task.lo, task.hi), nil, nil, nil)
+	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize)
+	rr := conn.PgConn().ExecParams(ctx, ks.rangeQuery(task.Lo != nil, task.Hi != nil), keyParams(task.Lo, task.Hi), nil, nil, nil)
 	for rr.NextRow() {
 		row, err := rel.decodeValues(rr.Values())
 		if err != nil {
 			rr.Close()
 			return err
 		}
-		rows = append(rows, connectors.Change{Op: connectors.OpRead, Table: rel.table, After: row, Pos: pos, CommitTime: at})
-		if len(rows) >= rowsPerMessage {
-			if err := send(chunkRows{task: task, rows: rows}); err != nil {
-				rr.Close()
-				return err
-			}
-			rows = make([]connectors.Change, 0, rowsPerMessage)
+		if err := send.Add(connectors.Change{Op: connectors.OpRead, Table: rel.table, After: row, Pos: pos, CommitTime: at}); err != nil {
+			rr.Close()
+			return err
 		}
 	}
 	if _, err := rr.Close(); err != nil {
@@ -276,19 +228,19 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *connectors.S
 		}
 		return connectors.MarkRetryable(fmt.Errorf("snapshot table %s: %w", tn, err))
 	}
-	return send(chunkRows{task: task, rows: rows, done: true})
+	return send.Done()
 }
 
 // emitChunks hands the readers' rows to Read in the order they arrive, and
 // records a table's progress once the chunks before a chunk end are all
 // read: checkpoints then move forward in the order Read returns them.
-func (s *Source) emitChunks(ctx context.Context, st *connectors.SnapshotState, in <-chan chunkRows) error {
+func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan snapshot.Rows) error {
 	sn := &s.snaps
-	front := connectors.NewChunkFrontier(&sn.Progress, s.log)
+	front := snapshot.NewFrontier(&sn.Progress, s.log)
 	for m := range in {
-		s.pending.Changes = append(s.pending.Changes, m.rows...)
-		front.AddRows(st, m.task.table, len(m.rows))
-		if !m.done {
+		s.pending.Changes = append(s.pending.Changes, m.Changes...)
+		front.AddRows(st, m.Chunk.Table, len(m.Changes))
+		if !m.Done {
 			if len(s.pending.Changes) >= maxBatch {
 				if err := s.flush(ctx); err != nil {
 					return err
@@ -297,7 +249,7 @@ func (s *Source) emitChunks(ctx context.Context, st *connectors.SnapshotState, i
 			continue
 		}
 		var moved bool
-		sn.State, moved = front.ChunkRead(sn.State, m.task.table, m.task.seq, m.task.hi)
+		sn.State, moved = front.ChunkRead(sn.State, m.Chunk.Table, m.Chunk.Seq, m.Chunk.Hi)
 		if moved {
 			s.pending.Checkpoint = Position{LSN: s.startAt}
 			if err := s.flush(ctx); err != nil {

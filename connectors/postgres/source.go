@@ -33,6 +33,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/snapshot"
 )
 
 const (
@@ -64,7 +65,7 @@ type Source struct {
 	cat  *catalog
 	want map[tableName]bool
 	// snaps is the snapshot state (snapshot.go, incremental.go).
-	snaps connectors.Snapshots
+	snaps snapshot.Manager
 
 	rels    map[uint32]*relation // by relation id, from relation messages
 	byName  map[tableName]*relation
@@ -616,7 +617,7 @@ func (s *Source) handleUpdate(ctx context.Context, m *pglogrepl.UpdateMessage) e
 	if err != nil {
 		return err
 	}
-	moved := old != nil && keyChanged(rel.table, old, row)
+	moved := old != nil && !connectors.KeyEqual(rel.table, old, row)
 	if unchanged {
 		found, err := s.fillUnchanged(ctx, rel, m.NewTuple, row)
 		if err != nil {
@@ -636,26 +637,6 @@ func (s *Source) handleUpdate(ctx context.Context, m *pglogrepl.UpdateMessage) e
 		c.Before = old
 	}
 	return s.add(ctx, c)
-}
-
-// keyChanged compares the key columns of two rows. Key values are of
-// comparable kinds (not bytes or arrays) in all but exotic schemas; those
-// compare by their formatted value.
-func keyChanged(t *connectors.Table, old, row []any) bool {
-	for _, i := range t.Key {
-		a, b := old[i], row[i]
-		if ab, ok := a.([]byte); ok {
-			bb, _ := b.([]byte)
-			if string(ab) != string(bb) {
-				return true
-			}
-			continue
-		}
-		if fmt.Sprint(a) != fmt.Sprint(b) {
-			return true
-		}
-	}
-	return false
 }
 
 // fillUnchanged reads the current values of the columns that the tuple
@@ -793,7 +774,7 @@ func (s *Source) handleRelation(ctx context.Context, m *pglogrepl.RelationMessag
 	if err != nil {
 		return err
 	}
-	if prev := s.byName[tn]; prev != nil && sameShape(prev.table, rel.table) {
+	if prev := s.byName[tn]; prev != nil && connectors.SameShape(prev.table, rel.table) {
 		rel.table = prev.table
 	} else if prev != nil {
 		s.log.Info("table changed shape", "table", tn.String(), "columns", len(rel.table.Columns))

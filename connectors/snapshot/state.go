@@ -1,4 +1,4 @@
-package connectors
+package snapshot
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/liberator-cdc/liberator/connectors"
 )
 
 // PositionState is what a source's position records beside its place in
@@ -22,24 +24,24 @@ type PositionState struct {
 	// and is snapshotted while streaming.
 	Tables []string `json:"tables"`
 	// Snapshot is the snapshot under way, or nil.
-	Snapshot *SnapshotState `json:"snapshot,omitempty"`
+	Snapshot *State `json:"snapshot,omitempty"`
 }
 
-// SnapshotState is the progress of a snapshot under way. Its methods
+// State is the progress of a snapshot under way. Its methods
 // return copies: a state is replaced, never modified, so positions may
 // share it.
-type SnapshotState struct {
+type State struct {
 	// Initial is true for the initial snapshot, read before streaming from
 	// the position; false for an incremental snapshot, read while
 	// streaming with watermarks.
 	Initial bool `json:"initial,omitempty"`
 	// Tables are the tables to read, in order.
-	Tables []TableSnapshot `json:"tables"`
+	Tables []TableState `json:"tables"`
 }
 
-// TableSnapshot is one table's progress: every row up to and including the
+// TableState is one table's progress: every row up to and including the
 // key After has been read and is in Kafka.
-type TableSnapshot struct {
+type TableState struct {
 	Table string `json:"table"`
 	// After is the primary key of the last row read, one value per key
 	// column in the source's own text form; nil before the first chunk.
@@ -48,7 +50,7 @@ type TableSnapshot struct {
 	Done bool `json:"done,omitempty"`
 	// Reconcile is true for a re-snapshot whose end tombstones the keys
 	// that are in the table's topic but no longer in the table (see
-	// ReconcileMark).
+	// connectors.ReconcileMark).
 	Reconcile bool `json:"reconcile,omitempty"`
 }
 
@@ -126,19 +128,19 @@ func uniqueNames(names []string) error {
 // With returns a copy of an incremental snapshot state (nil for none) with
 // tables queued to be read from the start; a table already queued and not
 // done keeps its progress.
-func (st *SnapshotState) With(tables ...string) *SnapshotState {
-	out := &SnapshotState{}
+func (st *State) With(tables ...string) *State {
+	out := &State{}
 	if st != nil {
 		out.Initial = st.Initial
 		out.Tables = slices.Clone(st.Tables)
 	}
 	for _, t := range tables {
-		i := slices.IndexFunc(out.Tables, func(ts TableSnapshot) bool { return ts.Table == t })
+		i := slices.IndexFunc(out.Tables, func(ts TableState) bool { return ts.Table == t })
 		switch {
 		case i < 0:
-			out.Tables = append(out.Tables, TableSnapshot{Table: t})
+			out.Tables = append(out.Tables, TableState{Table: t})
 		case out.Tables[i].Done:
-			out.Tables[i] = TableSnapshot{Table: t}
+			out.Tables[i] = TableState{Table: t}
 		}
 	}
 	return out
@@ -148,15 +150,15 @@ func (st *SnapshotState) With(tables ...string) *SnapshotState {
 // none) with tables queued to be read again from the start with reconcile.
 // A table under way starts over: the rows it read so far came before the
 // gap that calls for the reconcile.
-func (st *SnapshotState) WithReconcile(tables ...string) *SnapshotState {
-	out := &SnapshotState{}
+func (st *State) WithReconcile(tables ...string) *State {
+	out := &State{}
 	if st != nil {
 		out.Initial = st.Initial
 		out.Tables = slices.Clone(st.Tables)
 	}
 	for _, t := range tables {
-		ts := TableSnapshot{Table: t, Reconcile: true}
-		if i := slices.IndexFunc(out.Tables, func(ts TableSnapshot) bool { return ts.Table == t }); i >= 0 {
+		ts := TableState{Table: t, Reconcile: true}
+		if i := slices.IndexFunc(out.Tables, func(ts TableState) bool { return ts.Table == t }); i >= 0 {
 			out.Tables[i] = ts
 		} else {
 			out.Tables = append(out.Tables, ts)
@@ -167,8 +169,8 @@ func (st *SnapshotState) WithReconcile(tables ...string) *SnapshotState {
 
 // Advanced returns a copy of the state with table i's progress replaced;
 // a nil after keeps the last key.
-func (st *SnapshotState) Advanced(i int, after []string, done bool) *SnapshotState {
-	out := &SnapshotState{Initial: st.Initial, Tables: slices.Clone(st.Tables)}
+func (st *State) Advanced(i int, after []string, done bool) *State {
+	out := &State{Initial: st.Initial, Tables: slices.Clone(st.Tables)}
 	if after != nil {
 		out.Tables[i].After = after
 	}
@@ -177,16 +179,16 @@ func (st *SnapshotState) Advanced(i int, after []string, done bool) *SnapshotSta
 }
 
 // Done reports whether every table has been read.
-func (st *SnapshotState) Done() bool {
-	return !slices.ContainsFunc(st.Tables, func(ts TableSnapshot) bool { return !ts.Done })
+func (st *State) Done() bool {
+	return !slices.ContainsFunc(st.Tables, func(ts TableState) bool { return !ts.Done })
 }
 
 // Reconcile keeps the progress of the configured tables of a stored
 // snapshot (st, nil for none), in its order, and drops tables no longer
 // configured. An initial snapshot also gets the configured tables it
 // lacks, to be read in full. It returns nil when nothing is left to read.
-func (st *SnapshotState) Reconcile(configured []string, initial bool) *SnapshotState {
-	out := &SnapshotState{Initial: initial}
+func (st *State) Reconcile(configured []string, initial bool) *State {
+	out := &State{Initial: initial}
 	if st != nil {
 		for _, t := range st.Tables {
 			if slices.Contains(configured, t.Table) {
@@ -196,8 +198,8 @@ func (st *SnapshotState) Reconcile(configured []string, initial bool) *SnapshotS
 	}
 	if initial {
 		for _, t := range configured {
-			if !slices.ContainsFunc(out.Tables, func(ts TableSnapshot) bool { return ts.Table == t }) {
-				out.Tables = append(out.Tables, TableSnapshot{Table: t})
+			if !slices.ContainsFunc(out.Tables, func(ts TableState) bool { return ts.Table == t }) {
+				out.Tables = append(out.Tables, TableState{Table: t})
 			}
 		}
 	}
@@ -208,7 +210,7 @@ func (st *SnapshotState) Reconcile(configured []string, initial bool) *SnapshotS
 }
 
 // String is "initial snapshot, 1 of 3 tables done, s.t read up to key (7)".
-func (st *SnapshotState) String() string {
+func (st *State) String() string {
 	done := 0
 	for _, t := range st.Tables {
 		if t.Done {
@@ -232,7 +234,7 @@ func (st *SnapshotState) String() string {
 // RowKey renders the key of a row as a map key, so that a snapshot's row
 // and a streamed change of the same row compare equal when both went
 // through the same conversions.
-func RowKey(t *Table, row []any) string {
+func RowKey(t *connectors.Table, row []any) string {
 	var b strings.Builder
 	for n, i := range t.Key {
 		if n > 0 {
@@ -250,14 +252,4 @@ func RowKey(t *Table, row []any) string {
 		}
 	}
 	return b.String()
-}
-
-// FitsDecimal reports whether plain decimal text has at most precision
-// digits, at most scale of them after the point (ignoring trailing zeros).
-func FitsDecimal(s string, precision, scale int) bool {
-	s = strings.TrimLeft(s, "+-")
-	intPart, frac, _ := strings.Cut(s, ".")
-	intPart = strings.TrimLeft(intPart, "0")
-	frac = strings.TrimRight(frac, "0")
-	return len(frac) <= scale && len(intPart) <= precision-scale
 }

@@ -1,4 +1,4 @@
-package connectors
+package snapshot
 
 import (
 	"crypto/rand"
@@ -8,9 +8,11 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/liberator-cdc/liberator/connectors"
 )
 
-// Snapshots is a source's snapshot bookkeeping: the captured tables, the
+// Manager is a source's snapshot bookkeeping: the captured tables, the
 // snapshot under way and its progress, the chunk of an incremental
 // snapshot between its watermarks, and the tables asked for. The source's
 // reading goroutine owns it, except for Progress and the request queue,
@@ -21,18 +23,18 @@ import (
 // watermark. Streamed changes between the two touch rows of the chunk;
 // the rows they did not touch are emitted at the high watermark, the
 // others are already in the stream with a newer state.
-type Snapshots struct {
-	Opts SnapshotOptions
+type Manager struct {
+	Opts connectors.SnapshotOptions
 	// Tables are the captured tables, recorded in every checkpoint. The
 	// slice is never modified once checkpoints share it.
 	Tables []string
 	// State is the snapshot under way, recorded in every checkpoint; nil
 	// when none. It is replaced, never modified.
-	State *SnapshotState
+	State *State
 	// Initial is true while State is an initial snapshot still to be read
 	// before streaming.
 	Initial  bool
-	Progress SnapshotTracker
+	Progress Tracker
 	// Window is the incremental snapshot's chunk between its watermarks,
 	// nil when none.
 	Window *Window
@@ -41,11 +43,12 @@ type Snapshots struct {
 	seq   uint64
 	// marks are the reconcile marks not yet handed out with a batch, and
 	// begun the tables whose begin mark was, since Open.
-	marks []ReconcileMark
+	marks []connectors.ReconcileMark
 	begun map[string]bool
 
 	mu       sync.Mutex
-	requests []SnapshotRequest // guarded by mu
+	captured map[string]bool              // Tables, guarded by mu
+	requests []connectors.SnapshotRequest // guarded by mu
 }
 
 // Window is a chunk of an incremental snapshot, from its low watermark to
@@ -55,7 +58,7 @@ type Window struct {
 	ID string
 	// Index is the table's index in the snapshot state.
 	Index int
-	Table *Table
+	Table *connectors.Table
 	Rows  [][]any
 	// Last is the key of the last row, in the source's text form, when
 	// the chunk is full; nil otherwise.
@@ -69,18 +72,104 @@ type Window struct {
 	changed map[string]bool // keys streamed changes touched since the low watermark
 }
 
-// Request queues an incremental snapshot; the reading goroutine takes it
-// with TakeRequests. It is safe to call from any goroutine.
-func (sn *Snapshots) Request(req SnapshotRequest) {
+// Init prepares the bookkeeping as a source opens: Opts become opts with
+// their defaults, and Tables the configured tables by the names canonical
+// gives them. canonical turns a table name as written in the config or in
+// a request into the one form that positions record ("schema.name"), or
+// says why it is not a table name.
+func (sn *Manager) Init(opts connectors.SnapshotOptions, tables []string, canonical func(string) (string, error)) error {
+	sn.Opts = opts.WithDefaults()
+	sn.Tables = nil
+	captured := make(map[string]bool, len(tables))
+	for _, t := range tables {
+		name, err := canonical(t)
+		if err != nil {
+			return err
+		}
+		sn.Tables = append(sn.Tables, name)
+		captured[name] = true
+	}
 	sn.mu.Lock()
-	sn.requests = append(sn.requests, req)
+	sn.captured = captured
 	sn.mu.Unlock()
+	return nil
+}
+
+// RequestTables is a source's RequestSnapshot (see
+// connectors.SnapshotRequester): it checks the request and queues it for
+// the reading goroutine, which takes it with TakeRequests. It refuses the
+// request in snapshot mode only, which does not stream, and a table that
+// canonical refuses or that is not captured; the error wraps
+// connectors.ErrSnapshotRefused. It is safe to call from any goroutine
+// after Init.
+func (sn *Manager) RequestTables(req connectors.SnapshotRequest, mode connectors.SnapshotMode, canonical func(string) (string, error)) error {
+	if mode == connectors.SnapshotOnly {
+		return fmt.Errorf("%w: liberator snapshot does not stream; ask the daemon (liberator run)", connectors.ErrSnapshotRefused)
+	}
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	names := make([]string, 0, len(req.Tables))
+	for _, t := range req.Tables {
+		name, err := canonical(t)
+		if err != nil {
+			return fmt.Errorf("%w: %w", connectors.ErrSnapshotRefused, err)
+		}
+		if !sn.captured[name] {
+			return fmt.Errorf("%w: %s is not captured (add it to source.tables)", connectors.ErrSnapshotRefused, name)
+		}
+		names = append(names, name)
+	}
+	sn.requests = append(sn.requests, connectors.SnapshotRequest{Tables: names, Reconcile: req.Reconcile})
+	return nil
+}
+
+// StartInitial queues every captured table for an initial snapshot, read
+// from its first row before streaming.
+func (sn *Manager) StartInitial() {
+	sn.State = (*State)(nil).Reconcile(sn.Tables, true)
+	sn.Initial = true
+}
+
+// Resume takes up the snapshots that a stored position records (stored
+// is nil when it records none). An initial snapshot that did not finish is
+// read on before streaming, from where it stopped: Resume makes it State,
+// sets Initial and returns true. Otherwise an incremental snapshot under
+// way goes on while streaming, and so, with addTables, do the captured
+// tables that stored does not list, which were added to the config since.
+func (sn *Manager) Resume(stored *PositionState, addTables bool, log *slog.Logger) (initial bool) {
+	if stored == nil {
+		return false
+	}
+	if st := stored.Snapshot; st != nil && st.Initial {
+		sn.State = st.Reconcile(sn.Tables, true)
+		sn.Initial = true
+		return true
+	}
+	sn.State = stored.Snapshot.Reconcile(sn.Tables, false)
+	if addTables && stored.Tables != nil {
+		var added []string
+		for _, t := range sn.Tables {
+			if !slices.Contains(stored.Tables, t) {
+				added = append(added, t)
+			}
+		}
+		if len(added) > 0 {
+			sn.State = sn.State.With(added...)
+			log.Info("tables added to the config; snapshotting them while streaming", "tables", added)
+		}
+	}
+	if sn.State != nil {
+		for _, t := range sn.State.Tables {
+			sn.Progress.Add(t.Table, true)
+		}
+	}
+	return false
 }
 
 // TakeRequests moves the requested tables into State. A table already
 // under way keeps its progress, unless the request asks for a reconcile:
 // then it starts over.
-func (sn *Snapshots) TakeRequests(log *slog.Logger) {
+func (sn *Manager) TakeRequests(log *slog.Logger) {
 	sn.mu.Lock()
 	reqs := sn.requests
 	sn.requests = nil
@@ -92,7 +181,7 @@ func (sn *Snapshots) TakeRequests(log *slog.Logger) {
 			continue
 		}
 		for _, t := range req.Tables {
-			if sn.State != nil && slices.ContainsFunc(sn.State.Tables, func(ts TableSnapshot) bool { return ts.Table == t && !ts.Done }) {
+			if sn.State != nil && slices.ContainsFunc(sn.State.Tables, func(ts TableState) bool { return ts.Table == t && !ts.Done }) {
 				continue
 			}
 			sn.State = sn.State.With(t)
@@ -104,7 +193,7 @@ func (sn *Snapshots) TakeRequests(log *slog.Logger) {
 
 // Reconcile queues tables for an incremental re-snapshot with reconcile,
 // from their first row.
-func (sn *Snapshots) Reconcile(tables ...string) {
+func (sn *Manager) Reconcile(tables ...string) {
 	sn.State = sn.State.WithReconcile(tables...)
 	for _, t := range tables {
 		delete(sn.begun, t)
@@ -116,14 +205,14 @@ func (sn *Snapshots) Reconcile(tables ...string) {
 // calls it as it hands a batch to Read, after the batch's last change:
 // begin marks were queued before the rows they precede were read, and end
 // marks after the last row was added.
-func (sn *Snapshots) TakeMarks() []ReconcileMark {
+func (sn *Manager) TakeMarks() []connectors.ReconcileMark {
 	m := sn.marks
 	sn.marks = nil
 	return m
 }
 
 // begin queues table i's begin mark once per Open, if it is reconciled.
-func (sn *Snapshots) begin(i int) {
+func (sn *Manager) begin(i int) {
 	ts := sn.State.Tables[i]
 	if !ts.Reconcile || sn.begun[ts.Table] {
 		return
@@ -132,18 +221,18 @@ func (sn *Snapshots) begin(i int) {
 		sn.begun = map[string]bool{}
 	}
 	sn.begun[ts.Table] = true
-	sn.marks = append(sn.marks, ReconcileMark{Table: ts.Table, Resume: ts.After != nil})
+	sn.marks = append(sn.marks, connectors.ReconcileMark{Table: ts.Table, Resume: ts.After != nil})
 }
 
 // NextChunk returns the index in State of the table whose next chunk is
 // due, or false when none is: a chunk is between its watermarks, no
 // incremental snapshot is under way, or every table is read (State then
 // becomes nil).
-func (sn *Snapshots) NextChunk() (int, bool) {
+func (sn *Manager) NextChunk() (int, bool) {
 	if sn.Window != nil || sn.State == nil || sn.Initial {
 		return 0, false
 	}
-	i := slices.IndexFunc(sn.State.Tables, func(ts TableSnapshot) bool { return !ts.Done })
+	i := slices.IndexFunc(sn.State.Tables, func(ts TableState) bool { return !ts.Done })
 	if i < 0 {
 		sn.State = nil
 		return 0, false
@@ -153,7 +242,7 @@ func (sn *Snapshots) NextChunk() (int, bool) {
 
 // StartTable records the start of table i's incremental snapshot, once,
 // with estimate's count of its rows.
-func (sn *Snapshots) StartTable(i int, estimate func() int64, log *slog.Logger) {
+func (sn *Manager) StartTable(i int, estimate func() int64, log *slog.Logger) {
 	sn.begin(i)
 	ts := sn.State.Tables[i]
 	if sn.Progress.Started(ts.Table) {
@@ -166,14 +255,14 @@ func (sn *Snapshots) StartTable(i int, estimate func() int64, log *slog.Logger) 
 
 // SkipTable marks table i read without reading it. A reconciled table
 // that is skipped gets no end mark, so nothing is tombstoned for it.
-func (sn *Snapshots) SkipTable(i int) {
+func (sn *Manager) SkipTable(i int) {
 	sn.State = sn.State.Advanced(i, nil, true)
 	sn.Progress.Finish(sn.State.Tables[i].Table)
 }
 
 // NewWindow returns the window of the next chunk of table i, described by
 // t, with an ID no other chunk of this process has.
-func (sn *Snapshots) NewWindow(i int, t *Table) *Window {
+func (sn *Manager) NewWindow(i int, t *connectors.Table) *Window {
 	if sn.runID == "" {
 		var b [6]byte
 		_, _ = rand.Read(b[:])
@@ -197,7 +286,7 @@ func (w *Window) Opened() {
 
 // Touch records the keys of a streamed change of table t, while the window
 // is open and t is the chunk's table.
-func (w *Window) Touch(t *Table, before, after []any) {
+func (w *Window) Touch(t *connectors.Table, before, after []any) {
 	if !w.Open || t.Name != w.Table.Name || t.Schema != w.Table.Schema {
 		return
 	}
@@ -214,7 +303,7 @@ func (w *Window) Touch(t *Table, before, after []any) {
 // watermark's place in the stream, and moves the table's progress on. A
 // window whose low watermark was never streamed returns no rows and
 // leaves the progress, so that the chunk is read again.
-func (sn *Snapshots) CloseWindow(log *slog.Logger) [][]any {
+func (sn *Manager) CloseWindow(log *slog.Logger) [][]any {
 	w := sn.Window
 	sn.Window = nil
 	if w == nil || !w.Open {
@@ -232,7 +321,7 @@ func (sn *Snapshots) CloseWindow(log *slog.Logger) [][]any {
 	sn.State = sn.State.Advanced(w.Index, w.Last, !w.Full)
 	if !w.Full {
 		if ts.Reconcile {
-			sn.marks = append(sn.marks, ReconcileMark{Table: table, End: true})
+			sn.marks = append(sn.marks, connectors.ReconcileMark{Table: table, End: true})
 			delete(sn.begun, table)
 		}
 		p := sn.Progress.Finish(table)

@@ -1,19 +1,21 @@
-package connectors
+package snapshot
 
 import (
 	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/liberator-cdc/liberator/connectors"
 )
 
 func TestSnapshotStateIsCopiedOnWrite(t *testing.T) {
-	st := (*SnapshotState)(nil).With("a.b", "a.c")
+	st := (*State)(nil).With("a.b", "a.c")
 	next := st.Advanced(0, []string{"9"}, false)
 	if st.Tables[0].After != nil {
 		t.Fatal("Advanced modified the state it was given")
 	}
-	if d := cmp.Diff([]TableSnapshot{{Table: "a.b", After: []string{"9"}}, {Table: "a.c"}}, next.Tables); d != "" {
+	if d := cmp.Diff([]TableState{{Table: "a.b", After: []string{"9"}}, {Table: "a.c"}}, next.Tables); d != "" {
 		t.Error(d)
 	}
 	done := next.Advanced(0, nil, true).Advanced(1, nil, true)
@@ -21,7 +23,7 @@ func TestSnapshotStateIsCopiedOnWrite(t *testing.T) {
 		t.Errorf("Done() = %v, %v; want true, false", done.Done(), next.Done())
 	}
 	again := done.With("a.b")
-	if d := cmp.Diff([]TableSnapshot{{Table: "a.b"}, {Table: "a.c", Done: true}}, again.Tables); d != "" {
+	if d := cmp.Diff([]TableState{{Table: "a.b"}, {Table: "a.c", Done: true}}, again.Tables); d != "" {
 		t.Errorf("a finished table asked for again starts over (-want +got):\n%s", d)
 	}
 	if d := cmp.Diff(next.Tables, next.With("a.b").Tables); d != "" {
@@ -30,16 +32,16 @@ func TestSnapshotStateIsCopiedOnWrite(t *testing.T) {
 }
 
 func TestReconcileKeepsTheConfiguredTables(t *testing.T) {
-	stored := &SnapshotState{Tables: []TableSnapshot{{Table: "a.gone", After: []string{"1"}}, {Table: "a.b", After: []string{"9"}}}}
+	stored := &State{Tables: []TableState{{Table: "a.gone", After: []string{"1"}}, {Table: "a.b", After: []string{"9"}}}}
 	st := stored.Reconcile([]string{"a.b", "a.c"}, true)
-	want := []TableSnapshot{{Table: "a.b", After: []string{"9"}}, {Table: "a.c"}}
+	want := []TableState{{Table: "a.b", After: []string{"9"}}, {Table: "a.c"}}
 	if d := cmp.Diff(want, st.Tables); d != "" || !st.Initial {
 		t.Errorf("an initial snapshot keeps configured progress and adds the rest (-want +got):\n%s", d)
 	}
 	if got := stored.Reconcile([]string{"a.b", "a.c"}, false); len(got.Tables) != 1 || got.Initial {
 		t.Errorf("an incremental snapshot adds no table: %+v", got)
 	}
-	if (&SnapshotState{Tables: []TableSnapshot{{Table: "a.b", Done: true}}}).Reconcile([]string{"a.b"}, false) != nil {
+	if (&State{Tables: []TableState{{Table: "a.b", Done: true}}}).Reconcile([]string{"a.b"}, false) != nil {
 		t.Error("a finished incremental snapshot reconciles to nil")
 	}
 	if got, want := st.String(), "initial snapshot, 0 of 2 tables done, a.b read up to key (9)"; got != want {
@@ -48,7 +50,7 @@ func TestReconcileKeepsTheConfiguredTables(t *testing.T) {
 }
 
 func TestParsePositionStateChecksKeys(t *testing.T) {
-	in := PositionState{Tables: []string{"a.b"}, Snapshot: &SnapshotState{Tables: []TableSnapshot{{Table: "a.b", After: []string{"x"}}}}}
+	in := PositionState{Tables: []string{"a.b"}, Snapshot: &State{Tables: []TableState{{Table: "a.b", After: []string{"x"}}}}}
 	refuse := func(string) error { return errors.New("not a key") }
 	if _, err := ParsePositionState(in.Encode(), refuse); err == nil || err.Error() != "key of a.b: not a key" {
 		t.Errorf("ParsePositionState = %v, want the key refused, naming the table", err)
@@ -63,7 +65,7 @@ func TestParsePositionStateChecksKeys(t *testing.T) {
 }
 
 func TestRowKeyMatchesSnapshotAndStreamRows(t *testing.T) {
-	tbl := &Table{Key: []int{0, 1}}
+	tbl := &connectors.Table{Key: []int{0, 1}}
 	tests := []struct {
 		name string
 		a, b []any
@@ -81,23 +83,5 @@ func TestRowKeyMatchesSnapshotAndStreamRows(t *testing.T) {
 				t.Errorf("RowKey(%v) == RowKey(%v) is %v, want %v", tt.a, tt.b, got, tt.same)
 			}
 		})
-	}
-}
-
-func TestFitsDecimal(t *testing.T) {
-	for _, tt := range []struct {
-		s                string
-		precision, scale int
-		want             bool
-	}{
-		{"123.45", 5, 2, true},
-		{"-0123.450", 5, 2, true},
-		{"1234.5", 5, 2, false},
-		{"1.234", 5, 2, false},
-		{"+99999", 5, 0, true},
-	} {
-		if got := FitsDecimal(tt.s, tt.precision, tt.scale); got != tt.want {
-			t.Errorf("FitsDecimal(%q, %d, %d) = %v, want %v", tt.s, tt.precision, tt.scale, got, tt.want)
-		}
 	}
 }

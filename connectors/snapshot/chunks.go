@@ -1,0 +1,118 @@
+package snapshot
+
+import (
+	"context"
+
+	"github.com/liberator-cdc/liberator/connectors"
+)
+
+// Chunk is one key range (Lo, Hi] of a table of an initial snapshot,
+// which a reader reads in one query; a nil bound is open.
+type Chunk struct {
+	// Table is the table's index in the snapshot's State.
+	Table int
+	// Seq numbers the table's chunks from 0, in key order.
+	Seq int
+	Lo  []string
+	Hi  []string
+}
+
+// Boundary returns the key of the n-th row of a table after the key lo
+// (from the table's first row when lo is nil), or nil when fewer than n
+// rows are left.
+type Boundary func(ctx context.Context, lo []string, n int) ([]string, error)
+
+// Split cuts each unfinished table of st into key ranges of
+// Opts.ChunkSize rows, in table order, and sends them on chunks; the
+// last range of a table is open at its end. It runs ahead of the readers,
+// reading only keys, and returns once every range is sent or ctx is done.
+//
+// For table i, table returns its estimated row count (-1 when unknown),
+// with which Split starts the table's progress, and how to find where its
+// chunks end; a nil boundary reads the table in one piece (its key cannot
+// be read in ranges). Split uses only Opts and Progress of the Manager,
+// so it may run beside the goroutine that owns it.
+func (sn *Manager) Split(ctx context.Context, st *State, chunks chan<- Chunk,
+	table func(ctx context.Context, i int) (estimate int64, boundary Boundary)) error {
+	n := sn.Opts.ChunkSize
+	for i, ts := range st.Tables {
+		if ts.Done {
+			continue
+		}
+		estimate, boundary := table(ctx, i)
+		sn.Progress.Start(ts.Table, estimate)
+		lo := ts.After
+		for seq := 0; ; seq++ {
+			var hi []string
+			if boundary != nil {
+				var err error
+				if hi, err = boundary(ctx, lo, n); err != nil {
+					return err
+				}
+			}
+			select {
+			case chunks <- Chunk{Table: i, Seq: seq, Lo: lo, Hi: hi}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if hi == nil {
+				break
+			}
+			lo = hi
+		}
+	}
+	return nil
+}
+
+// RowsPerMessage caps the rows a chunk reader hands over at once, so that
+// a large chunk streams through in bounded memory.
+const RowsPerMessage = 1024
+
+// Rows are rows of a chunk that a reader hands over. A chunk's last
+// message is Done, and may hold no rows.
+type Rows struct {
+	Chunk   Chunk
+	Changes []connectors.Change
+	Done    bool
+}
+
+// Sender hands the rows of one chunk over in messages of at most
+// RowsPerMessage rows.
+type Sender struct {
+	ctx   context.Context
+	out   chan<- Rows
+	chunk Chunk
+	rows  []connectors.Change
+}
+
+// NewSender returns a Sender of chunk's rows to out, for a chunk of up to
+// chunkSize rows. Its sends end when ctx is done.
+func NewSender(ctx context.Context, out chan<- Rows, chunk Chunk, chunkSize int) *Sender {
+	return &Sender{ctx: ctx, out: out, chunk: chunk, rows: make([]connectors.Change, 0, min(chunkSize, RowsPerMessage))}
+}
+
+// Add adds a row read, and hands the rows over once there are
+// RowsPerMessage of them.
+func (s *Sender) Add(c connectors.Change) error {
+	s.rows = append(s.rows, c)
+	if len(s.rows) < RowsPerMessage {
+		return nil
+	}
+	if err := s.send(false); err != nil {
+		return err
+	}
+	s.rows = make([]connectors.Change, 0, RowsPerMessage)
+	return nil
+}
+
+// Done hands over the rows left, as the chunk's last message.
+func (s *Sender) Done() error { return s.send(true) }
+
+func (s *Sender) send(done bool) error {
+	select {
+	case s.out <- Rows{Chunk: s.chunk, Changes: s.rows, Done: done}:
+		return nil
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+}
