@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/jackc/pglogrepl"
+
 	"github.com/liberator-cdc/liberator/connectors"
 )
 
@@ -384,4 +386,53 @@ func decodeArray(src []byte, elem decoder) (any, error) {
 		i++
 	}
 	return out, nil
+}
+
+// decodeValues decodes a text-format row in column order.
+func (r *relation) decodeValues(vals [][]byte) ([]any, error) {
+	row := make([]any, len(r.decoders))
+	for i, v := range vals {
+		if v == nil {
+			continue
+		}
+		var err error
+		if row[i], err = r.decoders[i](v); err != nil {
+			return nil, r.columnError(i, err)
+		}
+	}
+	return row, nil
+}
+
+func (r *relation) columnError(i int, err error) error {
+	c := r.table.Columns[i]
+	return fmt.Errorf("decode column %q (%s) of table %s: %w", c.Name, c.SQLType, r.table.ID(), err)
+}
+
+// decodeTuple decodes a pgoutput tuple. Unchanged TOAST values are taken from
+// fromOld when given; otherwise unchanged reports that some are missing.
+func (r *relation) decodeTuple(tup *pglogrepl.TupleData, fromOld []any) (row []any, unchanged bool, err error) {
+	if tup == nil {
+		return nil, false, nil
+	}
+	if len(tup.Columns) != len(r.decoders) {
+		return nil, false, fmt.Errorf("decode tuple of table %s: %d columns, relation has %d", r.table.ID(), len(tup.Columns), len(r.decoders))
+	}
+	row = make([]any, len(r.decoders))
+	for i, col := range tup.Columns {
+		switch col.DataType {
+		case pglogrepl.TupleDataTypeText:
+			if row[i], err = r.decoders[i](col.Data); err != nil {
+				return nil, false, r.columnError(i, err)
+			}
+		case pglogrepl.TupleDataTypeToast:
+			if fromOld != nil {
+				row[i] = fromOld[i]
+			} else {
+				unchanged = true
+			}
+		case pglogrepl.TupleDataTypeBinary:
+			return nil, false, r.columnError(i, errors.New("binary tuple data was not requested"))
+		}
+	}
+	return row, unchanged, nil
 }
