@@ -136,9 +136,6 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 		if err != nil {
 			return fmt.Errorf("open: %w", err)
 		}
-		if p.Flavor != s.cfg.Flavor {
-			return fmt.Errorf("open: resume position %s is from a %s server, but source.kind is %s", p, p.Flavor, s.cfg.Flavor)
-		}
 		from = &p
 	}
 	var err error
@@ -173,11 +170,12 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 	if err := s.initSnapshots(); err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
-	switch {
-	case from != nil && from.Reset:
-		if s.cfg.Snapshot == connectors.SnapshotOnly {
-			return errors.New("open: the stored position is a reset, which re-snapshots while streaming; liberator snapshot does not stream: run the daemon (liberator run)")
-		}
+	start, err := decideStart(from, s.cfg.Flavor, s.cfg.Snapshot, s.setup.gtid)
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	switch start {
+	case startReset:
 		if s.start, err = currentPosition(ctx, s.meta, s.cfg.Flavor, s.setup.gtid); err != nil {
 			return fmt.Errorf("open: %w", err)
 		}
@@ -187,10 +185,7 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 		// The start, with every table queued, is stored at once: a
 		// restart resumes the reconcile rather than forgetting it.
 		s.announceStart = true
-	case from != nil:
-		if from.File == "" && !s.setup.gtid {
-			return fmt.Errorf("open: resume position %s has no file and offset, and the server's gtid_mode is not ON", from)
-		}
+	case startResume:
 		s.start = *from
 		if resumed, err := s.resumeSnapshots(ctx, *from); err != nil || resumed {
 			return err
@@ -201,7 +196,7 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 			return nil
 		}
 		s.log.Info("resuming binlog stream", "position", s.start.String())
-	case s.cfg.Snapshot == connectors.SnapshotNever:
+	case startAtEnd:
 		if s.start, err = currentPosition(ctx, s.meta, s.cfg.Flavor, s.setup.gtid); err != nil {
 			return fmt.Errorf("open: %w", err)
 		}
@@ -210,7 +205,7 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 		// even if the binlog stays idle: a restart must begin here, not at
 		// the end of a log that has moved on meanwhile.
 		s.announceStart = true
-	default:
+	case startSnapshot:
 		if err := s.beginSnapshot(ctx); err != nil {
 			return fmt.Errorf("open: %w", err)
 		}
