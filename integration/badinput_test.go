@@ -45,7 +45,7 @@ http:
 		code int
 		says string
 	}{
-		{"an unknown key is a config error", config(pg.DSN, "public.ok", "kafak: {}"), 2, "field kafak not found"},
+		{"an unknown key is a config error", config(pg.DSN, "public.ok", "kafak: {}"), 2, "kafak: unknown key (allowed at the top level: "},
 		{"an invalid value names its key", config(pg.DSN, "public.ok", "snapshot: {mode: sometimes}"), 2, `snapshot.mode: "sometimes" is not a mode`},
 		{"a table without a primary key is named", config(pg.DSN, "public.ok, public.nokey", ""), 1, "table has no primary key: public.nokey"},
 		{"a missing table is named", config(pg.DSN, "public.nothere", ""), 1, "table does not exist: public.nothere"},

@@ -128,10 +128,6 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	identity, err := p.checkIdentity(ctx, src, stored)
-	if err != nil {
-		return err
-	}
 	var resume []byte
 	reconcile := map[string]kafka.ReconcileStart{}
 	if stored != nil {
@@ -153,6 +149,12 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 		if err := p.mapping.Check(ctx, src); err != nil {
 			return err
 		}
+	}
+	// After the source's checks, which say what is missing better than a
+	// failed connection would.
+	identity, err := p.checkIdentity(ctx, src, stored)
+	if err != nil {
+		return err
 	}
 	if err := src.Open(ctx, resume); err != nil {
 		if errors.Is(err, connectors.ErrStreamWithoutPosition) {
@@ -229,7 +231,9 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	defer cancel2()
 	cerr := r.commit(gctx2)
 	err = errors.Join(err, cerr, src.Close(gctx2))
-	if err == nil && ctx.Err() != nil {
+	if ctx.Err() != nil && drainErr != nil {
+		// A shutdown that gave up what Kafka had not acknowledged: the
+		// records abandoned failed, which is this and nothing more.
 		err = drainErr
 	}
 	if err == nil {
