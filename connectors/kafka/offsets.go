@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/liberator-cdc/liberator/connectors"
@@ -81,30 +79,9 @@ func ParseStored(b []byte) (*Stored, error) {
 // partition, unless it exists. kafka.topic_configs are for entity topics
 // and are not applied to it.
 func (s *Sink) ensureOffsetsTopic(ctx context.Context) error {
-	topic := s.cfg.OffsetsTopic
-	s.mu.Lock()
-	done := s.topics[topic]
-	s.mu.Unlock()
-	if done {
-		return nil
+	if err := s.ensureTopic(ctx, s.cfg.OffsetsTopic, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}); err != nil {
+		return fmt.Errorf("kafka.offsets_topic: %w", err)
 	}
-	configs := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
-	resp, err := s.adm.CreateTopic(ctx, 1, s.cfg.ReplicationFactor, configs, topic)
-	switch {
-	case err == nil && resp.Err == nil:
-		s.log.Info("created offsets topic", "topic", topic, "partitions", 1, "cleanup.policy", "compact")
-	case errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(resp.Err, kerr.TopicAlreadyExists):
-		if err := s.checkCompacted(ctx, topic); err != nil {
-			return fmt.Errorf("kafka.offsets_topic: %w", err)
-		}
-	case err != nil:
-		return connectors.MarkRetryable(fmt.Errorf("create offsets topic %q: %w", topic, err))
-	default:
-		return fmt.Errorf("kafka.offsets_topic: create topic %q: %w (%s)", topic, resp.Err, resp.ErrMessage)
-	}
-	s.mu.Lock()
-	s.topics[topic] = true
-	s.mu.Unlock()
 	return nil
 }
 

@@ -276,10 +276,21 @@ func (s *Sink) Open(ctx context.Context) error {
 // EnsureTopic creates topic, compacted, unless it exists. An existing topic
 // that is not compacted is an error: it would not keep every row.
 func (s *Sink) EnsureTopic(ctx context.Context, topic string) error {
-	return s.ensureTopic(ctx, topic, s.cfg.Partitions)
+	return s.ensureTopic(ctx, topic, s.cfg.Partitions, s.entityConfigs())
 }
 
-func (s *Sink) ensureTopic(ctx context.Context, topic string, partitions int32) error {
+// entityConfigs are the configs of a created entity topic: compacted, with
+// kafka.topic_configs.
+func (s *Sink) entityConfigs() map[string]*string {
+	configs := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+	for k, v := range s.cfg.TopicConfigs {
+		configs[k] = kadm.StringPtr(v)
+	}
+	return configs
+}
+
+// ensureTopic creates topic with configs unless it exists, compacted.
+func (s *Sink) ensureTopic(ctx context.Context, topic string, partitions int32, configs map[string]*string) error {
 	s.mu.Lock()
 	done := s.topics[topic]
 	s.mu.Unlock()
@@ -288,10 +299,6 @@ func (s *Sink) ensureTopic(ctx context.Context, topic string, partitions int32) 
 	}
 	if err := ValidTopic(topic); err != nil {
 		return err
-	}
-	configs := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
-	for k, v := range s.cfg.TopicConfigs {
-		configs[k] = kadm.StringPtr(v)
 	}
 	resp, err := s.adm.CreateTopic(ctx, partitions, s.cfg.ReplicationFactor, configs, topic)
 	switch {
@@ -315,11 +322,7 @@ func (s *Sink) ensureTopic(ctx context.Context, topic string, partitions int32) 
 // CheckTopic checks, without creating anything, that topic either exists
 // compacted or could be created by this client.
 func (s *Sink) CheckTopic(ctx context.Context, topic string) error {
-	configs := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
-	for k, v := range s.cfg.TopicConfigs {
-		configs[k] = kadm.StringPtr(v)
-	}
-	resp, err := s.adm.ValidateCreateTopics(ctx, s.cfg.Partitions, s.cfg.ReplicationFactor, configs, topic)
+	resp, err := s.adm.ValidateCreateTopics(ctx, s.cfg.Partitions, s.cfg.ReplicationFactor, s.entityConfigs(), topic)
 	if err != nil {
 		return fmt.Errorf("validate creating topic %q: %w", topic, err)
 	}
