@@ -204,7 +204,9 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	g.Go(func() error { return r.commitLoop(gctx, readDone) })
 	g.Go(func() error { return p.reportSnapshots(gctx, src) })
 	err = g.Wait()
-	if errors.Is(err, io.EOF) || (err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled)) {
+	// A source that is finished returns io.EOF; a lost connection may wrap
+	// an io.EOF too, but it is marked retryable.
+	if isSourceEnd(err) || (err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled)) {
 		err = nil
 	}
 
@@ -240,6 +242,11 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 		p.status.setState("stopped")
 	}
 	return err
+}
+
+// isSourceEnd reports whether err says that the source is finished.
+func isSourceEnd(err error) bool {
+	return errors.Is(err, io.EOF) && !connectors.IsRetryable(err)
 }
 
 // closeGrace is how long storing the last position and closing the source
@@ -294,7 +301,7 @@ func (r *runner) readLoop(ctx context.Context) error {
 		}
 		b, err := r.src.Read(ctx)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			if isSourceEnd(err) {
 				r.p.log.Info("source finished")
 			}
 			return err

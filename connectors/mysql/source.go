@@ -129,6 +129,10 @@ func New(cfg Config) (*Source, error) {
 // if given, else after a snapshot (SnapshotInitial, SnapshotOnly) or at the
 // end of the binary log (SnapshotNever).
 func (s *Source) Open(ctx context.Context, resume []byte) error {
+	return retryableIfConnLost(s.open(ctx, resume))
+}
+
+func (s *Source) open(ctx context.Context, resume []byte) error {
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	var from *Position
 	if resume != nil {
@@ -219,6 +223,13 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 // a snapshot (Checkpoint nil). The last snapshot batch carries the position
 // at which the snapshot was taken.
 func (s *Source) Read(ctx context.Context) (connectors.Batch, error) {
+	// The errors of the stream, the metadata connection and the snapshot
+	// readers alike: any of them caused by a lost connection is retried.
+	b, err := s.read(ctx)
+	return b, retryableIfConnLost(err)
+}
+
+func (s *Source) read(ctx context.Context) (connectors.Batch, error) {
 	if s.ctx == nil {
 		return connectors.Batch{}, errors.New("read: the source is not open")
 	}

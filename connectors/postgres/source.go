@@ -116,6 +116,10 @@ func New(cfg Config) (*Source, error) {
 // exist, and starts reading. See the package doc for how resume, the slot
 // and the snapshot mode combine.
 func (s *Source) Open(ctx context.Context, resume []byte) error {
+	return retryableIfConnLost(s.open(ctx, resume))
+}
+
+func (s *Source) open(ctx context.Context, resume []byte) error {
 	pgcfg, err := pgx.ParseConfig(s.cfg.DSN)
 	if err != nil {
 		return fmt.Errorf("source.dsn: %w", err)
@@ -237,6 +241,12 @@ func (s *Source) run(ctx context.Context) {
 	err := s.readAll(ctx)
 	if ctx.Err() != nil && !errors.Is(err, io.EOF) {
 		err = context.Canceled
+	}
+	// The reader's errors come from the stream, the catalog, TOAST
+	// look-ups, the snapshot and the heartbeats alike: any of them caused by
+	// a lost connection is retried.
+	if err != io.EOF { // the end of a snapshot-only run, not a lost connection
+		err = retryableIfConnLost(err)
 	}
 	s.err = err
 	close(s.out)

@@ -114,6 +114,9 @@ func (s *Source) stream(ctx context.Context) error {
 			}
 		case *pgproto3.ErrorResponse:
 			return connectors.MarkRetryable(fmt.Errorf("replication: %w", pgconn.ErrorResponseToPgError(msg)))
+		case *pgproto3.CopyDone, *pgproto3.CommandComplete:
+			// A shutting down server ends the stream this way.
+			return connectors.MarkRetryable(fmt.Errorf("replication: %w (%T)", errReplicationEnded, msg))
 		default:
 			return fmt.Errorf("replication: unexpected message %T", msg)
 		}
