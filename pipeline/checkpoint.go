@@ -3,6 +3,7 @@ package pipeline
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/connectors/kafka"
@@ -40,6 +41,7 @@ type inflight struct {
 	reconcile map[string]kafka.ReconcileStart
 	// promise is the sink's callback for every record of the batch.
 	promise *kafka.Promise
+	began   time.Time    // when the batch was read
 	pending atomic.Int64 // unacknowledged records, plus one until sealed
 	done    bool         // guarded by cp.mu
 	failed  bool         // guarded by cp.mu
@@ -51,7 +53,7 @@ func newCheckpointer() *checkpointer {
 
 // begin registers a batch, before any of its records is produced.
 func (c *checkpointer) begin(pos connectors.Position) *inflight {
-	f := &inflight{cp: c, pos: pos}
+	f := &inflight{cp: c, pos: pos, began: time.Now()}
 	f.promise = kafka.NewPromise(f.delivered)
 	f.pending.Store(1)
 	c.mu.Lock()
@@ -146,4 +148,17 @@ func (c *checkpointer) inFlight() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.queue)
+}
+
+// oldestUnacked returns when the oldest batch that Kafka has not fully
+// acknowledged was read, and false when every batch is acknowledged.
+func (c *checkpointer) oldestUnacked() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range c.queue {
+		if !f.done {
+			return f.began, true
+		}
+	}
+	return time.Time{}, false
 }

@@ -20,6 +20,7 @@ type metrics struct {
 	retries     prometheus.Counter
 	schemaID    *prometheus.GaugeVec
 	ready       prometheus.Gauge
+	retrying    prometheus.Gauge
 	reconciled  *prometheus.CounterVec
 }
 
@@ -48,11 +49,14 @@ func newMetrics(p *Pipeline) *metrics {
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "liberator_ready", Help: "1 while streaming or snapshotting, else 0.",
 		}),
+		retrying: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liberator_retrying", Help: "1 while the pipeline is failing: waiting to retry after an error (state retrying), or waiting longer than " + stallAfter.String() + " for Kafka to acknowledge what it produced (state stalled); else 0.",
+		}),
 		reconciled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "liberator_reconcile_tombstones_total", Help: "Tombstones produced by re-snapshots with reconcile for keys no longer in their table, by table.",
 		}, []string{"table"}),
 	}
-	m.reg.MustRegister(m.events, m.bytes, m.commitToAck, m.errors, m.retries, m.schemaID, m.ready, m.reconciled,
+	m.reg.MustRegister(m.events, m.bytes, m.commitToAck, m.errors, m.retries, m.schemaID, m.ready, m.retrying, m.reconciled,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "liberator_source_lag_bytes", Help: "Log bytes between the position Kafka acknowledged and the end of the database's log; -1 when unknown.",

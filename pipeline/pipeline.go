@@ -82,11 +82,18 @@ func New(cfg *config.Config, deps Deps) *Pipeline {
 // stops, the producer is flushed, the last acknowledged position is stored,
 // and Run returns nil.
 func (p *Pipeline) Run(ctx context.Context) error {
-	backoff := 250 * time.Millisecond
+	const minBackoff = 250 * time.Millisecond
+	backoff := minBackoff
 	for attempt := 1; ; attempt++ {
+		began := time.Now()
 		err := p.runOnce(ctx)
 		if err == nil || ctx.Err() != nil {
 			return err
+		}
+		if time.Since(began) > time.Minute {
+			// A run that lasted is not part of the same outage: the
+			// backoff starts over.
+			backoff = minBackoff
 		}
 		// At start a failure is reported at once, so that a wrong address or
 		// a missing privilege is seen; once the pipeline has run, a lost
@@ -97,6 +104,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return err
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
+		p.status.setState("retrying")
+		p.metrics.ready.Set(0)
+		p.metrics.retrying.Set(1)
+		// One line per attempt: the backoff spaces them, up to 30s apart.
 		p.log.Warn("pipeline failed; retrying", "error", err, "attempt", attempt, "in", wait.Round(time.Millisecond))
 		p.metrics.retries.Inc()
 		select {
@@ -165,6 +176,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	p.source.Store(src)
 	p.status.setState("running")
 	p.metrics.ready.Set(1)
+	p.metrics.retrying.Set(0)
 	defer p.metrics.ready.Set(0)
 	p.started.Store(true)
 
@@ -203,6 +215,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	})
 	g.Go(func() error { return r.commitLoop(gctx, readDone) })
 	g.Go(func() error { return p.reportSnapshots(gctx, src) })
+	g.Go(func() error { r.watchAcks(gctx); return nil })
 	err = g.Wait()
 	// A source that is finished returns io.EOF; a lost connection may wrap
 	// an io.EOF too, but it is marked retryable.
@@ -247,6 +260,41 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 // isSourceEnd reports whether err says that the source is finished.
 func isSourceEnd(err error) bool {
 	return errors.Is(err, io.EOF) && !connectors.IsRetryable(err)
+}
+
+// stallAfter is how long Kafka may leave a batch unacknowledged before the
+// pipeline reports itself stalled, and not ready. franz-go retries a
+// produce for as long as Kafka is unreachable, so an outage of Kafka shows
+// here rather than as an error. Tests shorten it.
+var stallAfter = 5 * time.Second
+
+// watchAcks reports the pipeline stalled while the oldest batch waits for
+// Kafka's acknowledgement longer than stallAfter, and running again once
+// Kafka acknowledges it.
+func (r *runner) watchAcks(ctx context.Context) {
+	t := time.NewTicker(stallAfter / 10)
+	defer t.Stop()
+	p := r.p
+	for {
+		select {
+		case <-ctx.Done():
+			p.status.swapState("stalled", "running")
+			return
+		case <-t.C:
+		}
+		began, waiting := r.cp.oldestUnacked()
+		if waiting && time.Since(began) > stallAfter {
+			if p.status.swapState("running", "stalled") {
+				p.metrics.ready.Set(0)
+				p.metrics.retrying.Set(1)
+				p.log.Warn("Kafka has not acknowledged events; not ready until it does", "waiting", time.Since(began).Round(time.Second))
+			}
+		} else if p.status.swapState("stalled", "running") {
+			p.metrics.ready.Set(1)
+			p.metrics.retrying.Set(0)
+			p.log.Info("Kafka acknowledges events again; ready")
+		}
+	}
 }
 
 // closeGrace is how long storing the last position and closing the source

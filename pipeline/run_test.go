@@ -119,11 +119,12 @@ type loopEnv struct {
 	cluster *kfake.Cluster
 	cfg     *config.Config
 	reg     *schema.Registry
+	p       *Pipeline // of the last run
 }
 
-func newLoopEnv(t *testing.T) *loopEnv {
+func newLoopEnv(t *testing.T, opts ...kfake.Opt) *loopEnv {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +159,7 @@ func (e *loopEnv) run(t *testing.T, src connectors.Source) (stop func() error, d
 		Registry: e.reg,
 		Log:      slog.New(slog.DiscardHandler),
 	})
+	e.p = p
 	ctx, cancel := context.WithCancel(context.Background())
 	finished := make(chan struct{})
 	var runErr error

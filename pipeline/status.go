@@ -20,8 +20,10 @@ var (
 	ErrNoSnapshots = errors.New("this source cannot snapshot tables while streaming")
 )
 
-// State returns the pipeline's state (starting, running, draining,
-// stopped) and the last position stored.
+// State returns the pipeline's state and the last position stored. The
+// states are starting, running, stalled (Kafka has not acknowledged
+// events for longer than stallAfter), draining, retrying (waiting to start
+// again after a retryable error) and stopped. Only running is ready.
 func (p *Pipeline) State() (state, position string) { return p.status.State() }
 
 // Lag is the running source's lag; Bytes is -1 when unknown.
@@ -70,6 +72,17 @@ func (s *Status) setState(st string) {
 	s.mu.Lock()
 	s.state = st
 	s.mu.Unlock()
+}
+
+// swapState sets the state to st if it is from, and reports whether it did.
+func (s *Status) swapState(from, st string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != from {
+		return false
+	}
+	s.state = st
+	return true
 }
 
 func (s *Status) setPosition(pos string) {
