@@ -261,7 +261,7 @@ func (s *Sink) Open(ctx context.Context) error {
 		// instead keeps the position from passing them: the pipeline starts
 		// over from the last stored position and sends them again.
 		kgo.StopProducerOnDataLossDetected(),
-		kgo.WithLogger(kslog.New(slog.New(warnings{s.log.Handler()}).With("component", "kafka"))),
+		kgo.WithLogger(kslog.New(slog.New(newWarnings(s.log.Handler())).With("component", "kafka"))),
 	)...)
 	if err != nil {
 		return fmt.Errorf("kafka.brokers: %w", err)
@@ -371,9 +371,48 @@ func (s *Sink) Close() {
 }
 
 // warnings is a slog handler that passes on warnings and errors only: the
-// client's own info and debug lines are for debugging franz-go.
-type warnings struct{ slog.Handler }
+// client's own info and debug lines are for debugging franz-go. While a
+// broker is unreachable the client warns on every attempt to reach it, so
+// a message is passed on at most once per warnEvery.
+type warnings struct {
+	slog.Handler
+	seen *warnSeen // shared by the handlers derived with With
+}
+
+// warnEvery is how often one message of the client is logged at most.
+const warnEvery = 10 * time.Second
+
+type warnSeen struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func newWarnings(h slog.Handler) warnings {
+	return warnings{Handler: h, seen: &warnSeen{last: map[string]time.Time{}}}
+}
 
 func (w warnings) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= slog.LevelWarn && w.Handler.Enabled(ctx, l)
+}
+
+func (w warnings) Handle(ctx context.Context, r slog.Record) error {
+	w.seen.mu.Lock()
+	last, ok := w.seen.last[r.Message]
+	pass := !ok || r.Time.Sub(last) >= warnEvery
+	if pass {
+		w.seen.last[r.Message] = r.Time
+	}
+	w.seen.mu.Unlock()
+	if !pass {
+		return nil
+	}
+	return w.Handler.Handle(ctx, r)
+}
+
+func (w warnings) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return warnings{Handler: w.Handler.WithAttrs(attrs), seen: w.seen}
+}
+
+func (w warnings) WithGroup(name string) slog.Handler {
+	return warnings{Handler: w.Handler.WithGroup(name), seen: w.seen}
 }
