@@ -98,6 +98,26 @@ type HTTPConfig struct {
 	// the admin listener. Default false: it shows the program's insides
 	// and costs CPU while profiling.
 	Pprof bool `yaml:"pprof"`
+	// Token, when set, is required as "Authorization: Bearer <token>" by
+	// every mutating request to the admin listener (POST /snapshot);
+	// read-only endpoints stay open. Give it as ${file:/path} or ${ENV}.
+	// Required when Listen is not a loopback address. Default: none.
+	Token string `yaml:"token"`
+}
+
+// Loopback reports whether the listen address host:port accepts only
+// connections from this machine: 127.0.0.0/8, ::1 or localhost. An empty
+// host (":8080") listens everywhere.
+func Loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // LogConfig is the log section.
@@ -309,6 +329,9 @@ func (c *Config) Validate() error {
 	if c.HTTP.Listen != "off" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 			errs = append(errs, fmt.Errorf("http.listen: %q is not host:port (or off)", c.HTTP.Listen))
+		} else if c.HTTP.Token == "" && !Loopback(c.HTTP.Listen) {
+			errs = append(errs, fmt.Errorf("http.listen: %q is not a loopback address and http.token is empty: anyone who reaches it could request snapshots "+
+				"(set http.token, e.g. token: ${file:/run/secrets/admin-token}, or listen on 127.0.0.1)", c.HTTP.Listen))
 		}
 	}
 	switch c.Log.Level {

@@ -97,6 +97,52 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
+func TestAdminListenerOffLoopbackNeedsAToken(t *testing.T) {
+	t.Setenv("TEST_PGPASSWORD", "x")
+	tests := []struct {
+		name   string
+		listen string
+		token  string
+		want   string // empty: the config loads
+	}{
+		{"the default loopback address needs no token", "", "", ""},
+		{"127.0.0.1 needs no token", "127.0.0.1:8080", "", ""},
+		{"any address of 127.0.0.0/8 needs no token", "127.1.2.3:8080", "", ""},
+		{"::1 needs no token", "'[::1]:8080'", "", ""},
+		{"localhost needs no token", "localhost:8080", "", ""},
+		{"off needs no token", "off", "", ""},
+		{"every interface needs a token", "0.0.0.0:8080", "", `http.listen: "0.0.0.0:8080" is not a loopback address and http.token is empty`},
+		{"an empty host needs a token", "':8080'", "", `http.listen: ":8080" is not a loopback address and http.token is empty`},
+		{"every IPv6 interface needs a token", "'[::]:8080'", "", `http.listen: "[::]:8080" is not a loopback address`},
+		{"a host name needs a token", "admin.example.com:8080", "", `http.listen: "admin.example.com:8080" is not a loopback address`},
+		{"a pod address needs a token", "10.1.2.3:8080", "", "set http.token"},
+		{"every interface with a token loads", "0.0.0.0:8080", "s3cret", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := minimal
+			if tt.listen != "" || tt.token != "" {
+				s += "http:\n"
+			}
+			if tt.listen != "" {
+				s += "  listen: " + tt.listen + "\n"
+			}
+			if tt.token != "" {
+				s += "  token: " + tt.token + "\n"
+			}
+			_, err := Parse([]byte(s))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Parse refused the config: %v", err)
+			case tt.want != "" && err == nil:
+				t.Fatal("Parse accepted the config")
+			case tt.want != "" && !strings.Contains(err.Error(), tt.want):
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestLoadErrorsAreConfigErrors(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "missing.yaml"))
 	if _, ok := err.(*Error); !ok {

@@ -54,6 +54,10 @@ type Config struct {
 	Endpoints Endpoints
 	// Pprof serves net/http/pprof under /debug/pprof/.
 	Pprof bool
+	// Token, when not empty, is required as "Authorization: Bearer
+	// <token>" by every mutating request (POST /snapshot). Read-only
+	// requests need none.
+	Token string
 	// Log is where the listener logs.
 	Log *slog.Logger
 }
@@ -174,7 +178,7 @@ func Serve(ctx context.Context, cfg Config, p Pipeline) (addr string, stop func(
 	if err != nil {
 		return "", nil, fmt.Errorf("http.listen: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: requireToken(cfg.Token, mux), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("admin listener stopped", "error", err)
