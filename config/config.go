@@ -15,6 +15,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/liberator-cdc/liberator/connectors/kafka"
 	"github.com/liberator-cdc/liberator/connectors/mysql"
 	"github.com/liberator-cdc/liberator/connectors/postgres"
+	"github.com/liberator-cdc/liberator/internal/redact"
 	"github.com/liberator-cdc/liberator/internal/tlsconfig"
 	"github.com/liberator-cdc/liberator/mapping"
 	"github.com/liberator-cdc/liberator/schema"
@@ -203,9 +205,25 @@ func Parse(b []byte) (*Config, error) {
 	}
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		// A parser's message may quote a whole DSN or URL; the secrets
+		// are scrubbed from whatever Validate says.
+		return nil, cfg.Secrets().Error(err)
 	}
 	return cfg, nil
+}
+
+// Secrets are the config's values that are never shown: the passwords of
+// source.dsn, registry.url, registry.password and kafka.sasl.password,
+// http.token, and the salts of hashed columns.
+func (c *Config) Secrets() redact.Secrets {
+	s := redact.Secrets{
+		redact.Password(c.Source.DSN), redact.Password(c.Registry.URL),
+		c.Registry.Password, c.Kafka.SASL.Password, c.HTTP.Token, c.MappingSalt,
+	}
+	for _, t := range c.Mapping {
+		s = append(s, t.Salt)
+	}
+	return slices.DeleteFunc(s, func(v string) bool { return v == "" })
 }
 
 // typeError rewrites the YAML decoder's type errors, which name Go types
@@ -310,7 +328,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("registry.url: is empty (use http(s)://host:port of a schema registry, or embedded)"))
 	} else if c.Registry.URL != Embedded {
 		if u, err := url.Parse(c.Registry.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("registry.url: %q is not an http(s) URL", c.Registry.URL))
+			errs = append(errs, fmt.Errorf("registry.url: %q is not an http(s) URL", redact.URL(c.Registry.URL)))
 		}
 	}
 	if err := c.Registry.TLS.Validate("registry.tls"); err != nil {

@@ -143,6 +143,46 @@ func TestAdminListenerOffLoopbackNeedsAToken(t *testing.T) {
 	}
 }
 
+func TestConfigErrorsNeverShowAPassword(t *testing.T) {
+	const pw = "s3cret-pw"
+	t.Setenv("TEST_PGPASSWORD", pw)
+	tests := []struct {
+		name string
+		edit func(string) string
+		want string
+	}{
+		{"a registry URL that is not http(s)", func(s string) string {
+			return strings.Replace(s, "http://127.0.0.1:8081", "ftp://reg:"+pw+"@127.0.0.1:8081", 1)
+		}, `registry.url: "ftp://reg:xxxxx@127.0.0.1:8081"`},
+		{"a PostgreSQL DSN with a bad port", func(s string) string { return strings.Replace(s, ":5432", ":port", 1) }, "source.dsn"},
+		{"a MySQL DSN with a bad scheme", func(s string) string {
+			s = strings.Replace(s, "kind: postgres", "kind: mysql", 1)
+			s = strings.Replace(s, "postgres://", "mysqlx://", 1)
+			return strings.Replace(s, "[public.customers, orders]", "[shop.customers]", 1)
+		}, "mysqlx://liberator:xxxxx@127.0.0.1:5432/shop"},
+		{"a MySQL DSN with a bad parameter", func(s string) string {
+			s = strings.Replace(s, "kind: postgres", "kind: mysql", 1)
+			s = strings.Replace(s, "postgres://", "mysql://", 1)
+			s = strings.Replace(s, "/shop", "/shop?sslmode="+pw, 1)
+			return strings.Replace(s, "[public.customers, orders]", "[shop.customers]", 1)
+		}, "source.dsn"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.edit(minimal)))
+			if err == nil {
+				t.Fatal("Parse accepted the config")
+			}
+			if strings.Contains(err.Error(), pw) {
+				t.Errorf("error %q shows the password", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestLoadErrorsAreConfigErrors(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "missing.yaml"))
 	if _, ok := err.(*Error); !ok {

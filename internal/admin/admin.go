@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/internal/redact"
 	"github.com/liberator-cdc/liberator/pipeline"
 )
 
@@ -80,8 +81,10 @@ type StatusReport struct {
 	Endpoints Endpoints                   `json:"endpoints"`
 }
 
-// Report is the status of p, as /status shows it.
+// Report is the status of p, as /status shows it. A password in the
+// registry URL is shown as xxxxx.
 func Report(p Pipeline, ep Endpoints) StatusReport {
+	ep.Registry = redact.URL(ep.Registry)
 	state, pos := p.State()
 	r := StatusReport{State: state, Position: pos, Events: map[string]map[string]int64{}, Endpoints: ep}
 	lag := p.Lag()

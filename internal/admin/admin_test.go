@@ -152,3 +152,22 @@ func TestRequestSnapshotSendsTheToken(t *testing.T) {
 		t.Errorf("the pipeline got %d snapshot requests, want 1", got)
 	}
 }
+
+func TestStatusNeverShowsAPassword(t *testing.T) {
+	base := serve(t, Config{Endpoints: Endpoints{
+		Brokers:  []string{"kafka-0:9092"},
+		Registry: "https://liberator:s3cret-pw@registry.example.com:8081",
+	}}, &fakePipeline{})
+	for _, path := range []string{"/status", "/"} {
+		code, body := do(t, http.MethodGet, base+path, "")
+		if code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, code, body)
+		}
+		if strings.Contains(body, "s3cret-pw") {
+			t.Errorf("GET %s shows the registry password: %s", path, body)
+		}
+		if !strings.Contains(body, "liberator:xxxxx@registry.example.com:8081") {
+			t.Errorf("GET %s does not show the redacted registry URL: %s", path, body)
+		}
+	}
+}
