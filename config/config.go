@@ -433,6 +433,7 @@ func (c *Config) MySQL(log *slog.Logger) mysql.Config {
 		DSN:       c.Source.DSN,
 		Tables:    c.Source.Tables,
 		ServerID:  c.Source.MySQL.ServerID,
+		TLS:       c.Source.MySQL.TLS,
 		Snapshot:  c.Snapshot.Mode,
 		Logger:    log,
 		Snapshots: c.Snapshot.SnapshotOptions,
