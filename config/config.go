@@ -15,6 +15,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/liberator-cdc/liberator/connectors/kafka"
 	"github.com/liberator-cdc/liberator/connectors/mysql"
 	"github.com/liberator-cdc/liberator/connectors/postgres"
+	"github.com/liberator-cdc/liberator/internal/redact"
 	"github.com/liberator-cdc/liberator/internal/tlsconfig"
 	"github.com/liberator-cdc/liberator/mapping"
 	"github.com/liberator-cdc/liberator/schema"
@@ -98,6 +100,26 @@ type HTTPConfig struct {
 	// the admin listener. Default false: it shows the program's insides
 	// and costs CPU while profiling.
 	Pprof bool `yaml:"pprof"`
+	// Token, when set, is required as "Authorization: Bearer <token>" by
+	// every mutating request to the admin listener (POST /snapshot);
+	// read-only endpoints stay open. Give it as ${file:/path} or ${ENV}.
+	// Required when Listen is not a loopback address. Default: none.
+	Token string `yaml:"token"`
+}
+
+// Loopback reports whether the listen address host:port accepts only
+// connections from this machine: 127.0.0.0/8, ::1 or localhost. An empty
+// host (":8080") listens everywhere.
+func Loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // LogConfig is the log section.
@@ -183,9 +205,25 @@ func Parse(b []byte) (*Config, error) {
 	}
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		// A parser's message may quote a whole DSN or URL; the secrets
+		// are scrubbed from whatever Validate says.
+		return nil, cfg.Secrets().Error(err)
 	}
 	return cfg, nil
+}
+
+// Secrets are the config's values that are never shown: the passwords of
+// source.dsn, registry.url, registry.password and kafka.sasl.password,
+// http.token, and the salts of hashed columns.
+func (c *Config) Secrets() redact.Secrets {
+	s := redact.Secrets{
+		redact.Password(c.Source.DSN), redact.Password(c.Registry.URL),
+		c.Registry.Password, c.Kafka.SASL.Password, c.HTTP.Token, c.MappingSalt,
+	}
+	for _, t := range c.Mapping {
+		s = append(s, t.Salt)
+	}
+	return slices.DeleteFunc(s, func(v string) bool { return v == "" })
 }
 
 // typeError rewrites the YAML decoder's type errors, which name Go types
@@ -290,7 +328,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("registry.url: is empty (use http(s)://host:port of a schema registry, or embedded)"))
 	} else if c.Registry.URL != Embedded {
 		if u, err := url.Parse(c.Registry.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("registry.url: %q is not an http(s) URL", c.Registry.URL))
+			errs = append(errs, fmt.Errorf("registry.url: %q is not an http(s) URL", redact.URL(c.Registry.URL)))
 		}
 	}
 	if err := c.Registry.TLS.Validate("registry.tls"); err != nil {
@@ -309,6 +347,9 @@ func (c *Config) Validate() error {
 	if c.HTTP.Listen != "off" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 			errs = append(errs, fmt.Errorf("http.listen: %q is not host:port (or off)", c.HTTP.Listen))
+		} else if c.HTTP.Token == "" && !Loopback(c.HTTP.Listen) {
+			errs = append(errs, fmt.Errorf("http.listen: %q is not a loopback address and http.token is empty: anyone who reaches it could request snapshots "+
+				"(set http.token, e.g. token: ${file:/run/secrets/admin-token}, or listen on 127.0.0.1)", c.HTTP.Listen))
 		}
 	}
 	switch c.Log.Level {
@@ -392,6 +433,7 @@ func (c *Config) MySQL(log *slog.Logger) mysql.Config {
 		DSN:       c.Source.DSN,
 		Tables:    c.Source.Tables,
 		ServerID:  c.Source.MySQL.ServerID,
+		TLS:       c.Source.MySQL.TLS,
 		Snapshot:  c.Snapshot.Mode,
 		Logger:    log,
 		Snapshots: c.Snapshot.SnapshotOptions,

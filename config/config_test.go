@@ -97,6 +97,92 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
+func TestAdminListenerOffLoopbackNeedsAToken(t *testing.T) {
+	t.Setenv("TEST_PGPASSWORD", "x")
+	tests := []struct {
+		name   string
+		listen string
+		token  string
+		want   string // empty: the config loads
+	}{
+		{"the default loopback address needs no token", "", "", ""},
+		{"127.0.0.1 needs no token", "127.0.0.1:8080", "", ""},
+		{"any address of 127.0.0.0/8 needs no token", "127.1.2.3:8080", "", ""},
+		{"::1 needs no token", "'[::1]:8080'", "", ""},
+		{"localhost needs no token", "localhost:8080", "", ""},
+		{"off needs no token", "off", "", ""},
+		{"every interface needs a token", "0.0.0.0:8080", "", `http.listen: "0.0.0.0:8080" is not a loopback address and http.token is empty`},
+		{"an empty host needs a token", "':8080'", "", `http.listen: ":8080" is not a loopback address and http.token is empty`},
+		{"every IPv6 interface needs a token", "'[::]:8080'", "", `http.listen: "[::]:8080" is not a loopback address`},
+		{"a host name needs a token", "admin.example.com:8080", "", `http.listen: "admin.example.com:8080" is not a loopback address`},
+		{"a pod address needs a token", "10.1.2.3:8080", "", "set http.token"},
+		{"every interface with a token loads", "0.0.0.0:8080", "s3cret", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := minimal
+			if tt.listen != "" || tt.token != "" {
+				s += "http:\n"
+			}
+			if tt.listen != "" {
+				s += "  listen: " + tt.listen + "\n"
+			}
+			if tt.token != "" {
+				s += "  token: " + tt.token + "\n"
+			}
+			_, err := Parse([]byte(s))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Parse refused the config: %v", err)
+			case tt.want != "" && err == nil:
+				t.Fatal("Parse accepted the config")
+			case tt.want != "" && !strings.Contains(err.Error(), tt.want):
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigErrorsNeverShowAPassword(t *testing.T) {
+	const pw = "s3cret-pw"
+	t.Setenv("TEST_PGPASSWORD", pw)
+	tests := []struct {
+		name string
+		edit func(string) string
+		want string
+	}{
+		{"a registry URL that is not http(s)", func(s string) string {
+			return strings.Replace(s, "http://127.0.0.1:8081", "ftp://reg:"+pw+"@127.0.0.1:8081", 1)
+		}, `registry.url: "ftp://reg:xxxxx@127.0.0.1:8081"`},
+		{"a PostgreSQL DSN with a bad port", func(s string) string { return strings.Replace(s, ":5432", ":port", 1) }, "source.dsn"},
+		{"a MySQL DSN with a bad scheme", func(s string) string {
+			s = strings.Replace(s, "kind: postgres", "kind: mysql", 1)
+			s = strings.Replace(s, "postgres://", "mysqlx://", 1)
+			return strings.Replace(s, "[public.customers, orders]", "[shop.customers]", 1)
+		}, "mysqlx://liberator:xxxxx@127.0.0.1:5432/shop"},
+		{"a MySQL DSN with a bad parameter", func(s string) string {
+			s = strings.Replace(s, "kind: postgres", "kind: mysql", 1)
+			s = strings.Replace(s, "postgres://", "mysql://", 1)
+			s = strings.Replace(s, "/shop", "/shop?sslmode="+pw, 1)
+			return strings.Replace(s, "[public.customers, orders]", "[shop.customers]", 1)
+		}, "source.dsn"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.edit(minimal)))
+			if err == nil {
+				t.Fatal("Parse accepted the config")
+			}
+			if strings.Contains(err.Error(), pw) {
+				t.Errorf("error %q shows the password", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestLoadErrorsAreConfigErrors(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "missing.yaml"))
 	if _, ok := err.(*Error); !ok {

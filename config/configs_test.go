@@ -68,7 +68,7 @@ func TestShippedConfigsLoad(t *testing.T) {
 			}
 			if cfg, ok := doc.Data["liberator.yaml"]; ok && doc.Kind == "ConfigMap" {
 				found = true
-				if _, err := Parse([]byte(cfg)); err != nil {
+				if _, err := Parse(secretFiles(t, cfg)); err != nil {
 					t.Error(err)
 				}
 			}
@@ -76,5 +76,19 @@ func TestShippedConfigsLoad(t *testing.T) {
 		if !found {
 			t.Error("no ConfigMap with liberator.yaml")
 		}
+	})
+}
+
+// secretFiles points every ${file:/path} of cfg, a secret mounted from a
+// Kubernetes Secret, at a file in a temporary folder holding "secret".
+func secretFiles(t *testing.T, cfg string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	return regexp.MustCompile(`\$\{file:([^}]+)\}`).ReplaceAllFunc([]byte(cfg), func(ref []byte) []byte {
+		p := filepath.Join(dir, filepath.Base(string(ref[len("${file:"):len(ref)-1])))
+		if err := os.WriteFile(p, []byte("secret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return []byte("${file:" + p + "}")
 	})
 }

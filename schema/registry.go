@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/internal/redact"
 )
 
 // RegistryConfig says how to reach a Confluent-compatible schema registry.
@@ -66,7 +67,7 @@ type flight[T any] struct {
 func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("schema registry: url %q is not an http or https URL", cfg.URL)
+		return nil, fmt.Errorf("schema registry: url %q is not an http or https URL", redact.URL(cfg.URL))
 	}
 	opts := []sr.ClientOpt{
 		sr.URLs(cfg.URL),

@@ -9,6 +9,7 @@ import (
 	"github.com/liberator-cdc/liberator/config"
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/connectors/kafka"
+	"github.com/liberator-cdc/liberator/internal/redact"
 	"github.com/liberator-cdc/liberator/schema"
 )
 
@@ -40,7 +41,7 @@ func preflight(ctx context.Context, cfg *config.Config, log *slog.Logger) []conn
 			_, err = reg.Client().Subjects(ctx)
 		}
 		if err != nil {
-			err = fmt.Errorf("list subjects at %s: %w (check registry.url and its credentials)", cfg.Registry.URL, err)
+			err = fmt.Errorf("list subjects at %s: %w (check registry.url and its credentials)", redact.URL(cfg.Registry.URL), err)
 		}
 		out = append(out, connectors.Check{Name: "the schema registry is reachable", Err: err})
 	}

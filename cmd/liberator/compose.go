@@ -72,6 +72,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, term
 			Listen:    cfg.HTTP.Listen,
 			Endpoints: admin.Endpoints{Brokers: cfg.Kafka.Brokers, Registry: cfg.Registry.URL},
 			Pprof:     cfg.HTTP.Pprof,
+			Token:     cfg.HTTP.Token,
 			Log:       log,
 		}, pl)
 		if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/liberator-cdc/liberator/config"
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/internal/console"
+	"github.com/liberator-cdc/liberator/internal/redact"
 	"github.com/liberator-cdc/liberator/internal/tail"
 )
 
@@ -99,13 +100,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if stderr == io.Writer(os.Stderr) {
 		term = terminal()
 	}
-	log := newLogger(cfg.Log, logOutput(stderr, term))
+	// Nothing liberator says shows a password, a token or a salt: not its
+	// logs, nor its messages, nor check's report. (tail's stdout is the
+	// topic's data and is left as it is.)
+	secrets := cfg.Secrets()
+	stderr = secrets.Writer(stderr)
+	log := newLogger(cfg.Log, secrets, logOutput(stderr, term))
 
 	ctx, stop := signalContext(log)
 	defer stop()
 	switch cmd {
 	case "check":
-		if !printChecks(stdout, preflight(ctx, cfg, log)) {
+		if !printChecks(secrets.Writer(stdout), preflight(ctx, cfg, log)) {
 			fmt.Fprintln(stderr, "liberator check: not ready; fix what FAIL says")
 			return 1
 		}
@@ -183,10 +189,12 @@ func signalContext(log *slog.Logger) (context.Context, func()) {
 	return ctx, func() { signal.Stop(ch); cancel() }
 }
 
-func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
+// newLogger returns the logger of c, writing to w, that scrubs secrets
+// from every record.
+func newLogger(c config.LogConfig, secrets redact.Secrets, w io.Writer) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: secrets.ReplaceAttr}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

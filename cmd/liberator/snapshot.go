@@ -28,7 +28,7 @@ func (t *tableList) Set(v string) error {
 // requestSnapshot asks the running daemon to snapshot tables while it
 // streams.
 func requestSnapshot(ctx context.Context, cfg *config.Config, addr string, req connectors.SnapshotRequest, stdout, stderr io.Writer) int {
-	rep, err := admin.RequestSnapshot(ctx, cfg.HTTP.Listen, addr, req)
+	rep, err := admin.RequestSnapshot(ctx, cfg.HTTP.Listen, addr, cfg.HTTP.Token, req)
 	if err != nil {
 		fmt.Fprintf(stderr, "liberator snapshot: %v\n", err)
 		return 1

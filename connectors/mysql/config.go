@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/internal/tlsconfig"
 )
 
 // Flavors accepted in Config.Flavor.
@@ -36,6 +37,11 @@ type Options struct {
 	// unique among the server's replicas and differ from the server's own
 	// server_id. Default DefaultServerID (4242).
 	ServerID uint32 `yaml:"server_id"`
+	// TLS is TLS to the server with a CA bundle and a client certificate,
+	// for every connection (metadata, snapshots, the binlog). Its server
+	// name defaults to the DSN's host. It and the DSN's tls parameter are
+	// one or the other. Default: as the DSN's tls parameter says.
+	TLS tlsconfig.Config `yaml:"tls"`
 }
 
 // Config configures a Source.
@@ -54,6 +60,10 @@ type Config struct {
 	// ServerID is the replica id of the binlog connection. Default
 	// DefaultServerID.
 	ServerID uint32
+	// TLS is the source.mysql.tls section: a CA bundle, a client
+	// certificate. When on, it is used instead of the DSN's tls parameter,
+	// which must then be absent or false.
+	TLS tlsconfig.Config
 	// Snapshot says when the tables' existing rows are read. Default
 	// connectors.SnapshotInitial.
 	Snapshot connectors.SnapshotMode
@@ -94,8 +104,13 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("source.kind: %q is not a MySQL flavor (use mysql or mariadb)", c.Flavor))
 	}
-	if _, err := parseDSN(c.DSN); err != nil {
+	if d, err := parseDSN(c.DSN); err != nil {
 		errs = append(errs, prefixEach("source.dsn", err)...)
+	} else if d.tls != nil && c.TLS.On() {
+		errs = append(errs, errors.New("source.dsn: has a tls parameter and source.mysql.tls is set (use one: drop tls= from the DSN)"))
+	}
+	if err := c.TLS.Validate("source.mysql.tls"); err != nil {
+		errs = append(errs, err)
 	}
 	if len(c.Tables) == 0 {
 		errs = append(errs, errors.New("source.tables: is empty (list tables as database.table)"))
@@ -185,6 +200,21 @@ type dsn struct {
 }
 
 func (d dsn) addr() string { return net.JoinHostPort(d.host, strconv.Itoa(int(d.port))) }
+
+// withTLS returns d using tc, the loaded source.mysql.tls, when it is not
+// nil. A certificate is checked against the DSN's host unless tc names
+// another server.
+func (d dsn) withTLS(tc *tls.Config) dsn {
+	if tc == nil {
+		return d
+	}
+	tc = tc.Clone()
+	if tc.ServerName == "" {
+		tc.ServerName = d.host
+	}
+	d.tls = tc
+	return d
+}
 
 // parseDSN reads mysql://user:password@host:port/db?tls=MODE. Its errors
 // never contain the password.

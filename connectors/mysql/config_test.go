@@ -1,10 +1,21 @@
 package mysql
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/internal/tlsconfig"
 )
 
 func validConfig() Config {
@@ -65,6 +76,16 @@ func TestValidateReportsEveryProblemByKey(t *testing.T) {
 			`source.tables[3]: "shop.orders" is listed twice`,
 		}},
 		{"an unknown snapshot mode", func(c *Config) { c.Snapshot = "sometimes" }, []string{`snapshot.mode: "sometimes" is not a mode (use initial, never or only)`}},
+		{"tls in the DSN and source.mysql.tls", func(c *Config) { c.TLS = tlsconfig.Config{Enabled: true} }, []string{
+			"source.dsn: has a tls parameter and source.mysql.tls is set (use one: drop tls= from the DSN)"}},
+		{"a CA file that is not there", func(c *Config) {
+			c.DSN = "mysql://cdc:s3cret@db.example/"
+			c.TLS = tlsconfig.Config{CAFile: "/nonexistent/ca.pem"}
+		}, []string{"source.mysql.tls.ca_file: stat /nonexistent/ca.pem"}},
+		{"a client certificate without its key", func(c *Config) {
+			c.DSN = "mysql://cdc:s3cret@db.example/"
+			c.TLS = tlsconfig.Config{CertFile: "/nonexistent/client.pem"}
+		}, []string{"source.mysql.tls: cert_file and key_file go together"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,4 +117,83 @@ func TestValidateNeverShowsAPasswordItCannotParse(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("error %v", err)
 	}
+}
+
+// writeCert writes a self-signed certificate and its key as PEM files.
+func writeCert(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+func TestNewUsesTheTLSSectionForEveryConnection(t *testing.T) {
+	dir := t.TempDir()
+	ca, _ := writeCert(t, dir, "ca")
+	cert, key := writeCert(t, dir, "client")
+	tests := []struct {
+		name       string
+		tls        tlsconfig.Config
+		serverName string
+	}{
+		{"the server name defaults to the DSN's host", tlsconfig.Config{CAFile: ca, CertFile: cert, KeyFile: key}, "db.example"},
+		{"server_name overrides the host", tlsconfig.Config{CAFile: ca, CertFile: cert, KeyFile: key, ServerName: "mysql.internal"}, "mysql.internal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			c.DSN = "mysql://cdc:s3cret@db.example:3307/shop"
+			c.TLS = tt.tls
+			src, err := New(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc := src.dsn.tls
+			switch {
+			case tc == nil:
+				t.Fatal("no TLS on the source's connections")
+			case tc.RootCAs == nil:
+				t.Error("the CA file is not used")
+			case len(tc.Certificates) != 1:
+				t.Errorf("%d client certificates, want 1", len(tc.Certificates))
+			case tc.ServerName != tt.serverName:
+				t.Errorf("server name %q, want %q", tc.ServerName, tt.serverName)
+			}
+		})
+	}
+
+	t.Run("a CA file without a certificate is a config error", func(t *testing.T) {
+		empty := filepath.Join(dir, "empty.pem")
+		if err := os.WriteFile(empty, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c := validConfig()
+		c.DSN = "mysql://cdc:s3cret@db.example/"
+		c.TLS = tlsconfig.Config{CAFile: empty}
+		if _, err := New(c); err == nil || !strings.Contains(err.Error(), "source.mysql.tls.ca_file") {
+			t.Errorf("New: %v, want an error naming source.mysql.tls.ca_file", err)
+		}
+	})
 }

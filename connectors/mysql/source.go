@@ -101,13 +101,19 @@ type Source struct {
 
 var _ connectors.Source = (*Source)(nil)
 
-// New validates cfg and returns a Source. It does no input/output.
+// New validates cfg and returns a Source. It does no input/output beyond
+// reading the files of cfg.TLS.
 func New(cfg Config) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg.setDefaults()
+	tc, err := cfg.TLS.Load("source.mysql.tls")
+	if err != nil {
+		return nil, err
+	}
 	d, _ := parseDSN(cfg.DSN)
+	d = d.withTLS(tc)
 	s := &Source{
 		cfg:     cfg,
 		dsn:     d,

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/internal/redact"
 	"github.com/liberator-cdc/liberator/pipeline"
 )
 
@@ -54,6 +55,10 @@ type Config struct {
 	Endpoints Endpoints
 	// Pprof serves net/http/pprof under /debug/pprof/.
 	Pprof bool
+	// Token, when not empty, is required as "Authorization: Bearer
+	// <token>" by every mutating request (POST /snapshot). Read-only
+	// requests need none.
+	Token string
 	// Log is where the listener logs.
 	Log *slog.Logger
 }
@@ -76,8 +81,10 @@ type StatusReport struct {
 	Endpoints Endpoints                   `json:"endpoints"`
 }
 
-// Report is the status of p, as /status shows it.
+// Report is the status of p, as /status shows it. A password in the
+// registry URL is shown as xxxxx.
 func Report(p Pipeline, ep Endpoints) StatusReport {
+	ep.Registry = redact.URL(ep.Registry)
 	state, pos := p.State()
 	r := StatusReport{State: state, Position: pos, Events: map[string]map[string]int64{}, Endpoints: ep}
 	lag := p.Lag()
@@ -174,7 +181,7 @@ func Serve(ctx context.Context, cfg Config, p Pipeline) (addr string, stop func(
 	if err != nil {
 		return "", nil, fmt.Errorf("http.listen: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: requireToken(cfg.Token, mux), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("admin listener stopped", "error", err)

@@ -70,8 +70,9 @@ func registerSnapshots(mux *http.ServeMux, p Pipeline, log *slog.Logger) {
 
 // RequestSnapshot asks the running daemon to snapshot tables while it
 // streams, through its admin listener at admin (host:port; empty means
-// listen, its http.listen). It returns the daemon's refusal as an error.
-func RequestSnapshot(ctx context.Context, listen, admin string, req connectors.SnapshotRequest) (SnapshotRequestReply, error) {
+// listen, its http.listen), sending token (its http.token) when it is not
+// empty. It returns the daemon's refusal as an error.
+func RequestSnapshot(ctx context.Context, listen, admin, token string, req connectors.SnapshotRequest) (SnapshotRequestReply, error) {
 	if admin == "" {
 		if listen == "off" {
 			return SnapshotRequestReply{}, errors.New("http.listen is off: the running daemon cannot be asked (pass --admin host:port)")
@@ -91,6 +92,9 @@ func RequestSnapshot(ctx context.Context, listen, admin string, req connectors.S
 	if err != nil {
 		return SnapshotRequestReply{}, err
 	}
+	if token != "" {
+		hreq.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(hreq)
 	if err != nil {
 		return SnapshotRequestReply{}, fmt.Errorf("ask the daemon at %s (is liberator run with this config running?): %w", admin, err)
@@ -103,6 +107,9 @@ func RequestSnapshot(ctx context.Context, listen, admin string, req connectors.S
 	var rep SnapshotRequestReply
 	if err := json.Unmarshal(body, &rep); err != nil {
 		return SnapshotRequestReply{}, fmt.Errorf("the answer of %s is not a snapshot reply (%s): %q", admin, resp.Status, body)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return rep, fmt.Errorf("the daemon refused: %s (http.token in this config must be the daemon's)", rep.Error)
 	}
 	if resp.StatusCode != http.StatusAccepted {
 		return rep, fmt.Errorf("the daemon refused: %s", rep.Error)
