@@ -11,6 +11,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 	"time"
 )
 
@@ -376,4 +379,19 @@ type Check struct {
 // implicitly.
 type Checker interface {
 	Check(ctx context.Context) []Check
+}
+
+// NetworkLost reports whether err is what a cut connection produces at the
+// network level, whatever the database: the peer closed it (EOF), reset or
+// refused it, the pipe broke, or the network failed or timed out. A
+// connector adds its own server's error codes for a restart.
+func NetworkLost(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EPIPE) ||
+		errors.As(err, &netErr)
 }

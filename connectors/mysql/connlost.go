@@ -3,8 +3,6 @@ package mysql
 import (
 	"errors"
 	"io"
-	"net"
-	"syscall"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
@@ -39,15 +37,7 @@ func connLost(err error) bool {
 		}
 		return false
 	}
-	var netErr net.Error
-	return errors.Is(err, gomysql.ErrBadConn) ||
-		errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.EPIPE) ||
-		errors.As(err, &netErr)
+	return errors.Is(err, gomysql.ErrBadConn) || connectors.NetworkLost(err)
 }
 
 // retryableIfConnLost marks err retryable when the connection was lost, so

@@ -2,10 +2,7 @@ package postgres
 
 import (
 	"errors"
-	"io"
-	"net"
 	"strings"
-	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -37,17 +34,10 @@ func connLost(err error) bool {
 		return strings.HasPrefix(pgErr.Code, "08")
 	}
 	var connectErr *pgconn.ConnectError
-	var netErr net.Error
 	return errors.As(err, &connectErr) ||
 		errors.Is(err, errReplicationEnded) ||
 		errors.Is(err, pgconn.ErrConnClosed) ||
-		errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.EPIPE) ||
-		errors.As(err, &netErr) ||
+		connectors.NetworkLost(err) ||
 		pgconn.SafeToRetry(err)
 }
 
