@@ -178,15 +178,23 @@ func signalContext(log *slog.Logger) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	done := make(chan struct{})
 	go func() {
-		sig := <-ch
-		log.Info("stopping: draining in-flight events (signal again to exit at once)", "signal", sig.String())
-		cancel()
-		sig = <-ch
-		log.Warn("exiting at once", "signal", sig.String())
-		os.Exit(1)
+		select {
+		case sig := <-ch:
+			log.Info("stopping: draining in-flight events (signal again to exit at once)", "signal", sig.String())
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-ch:
+			log.Warn("exiting at once", "signal", sig.String())
+			os.Exit(1)
+		case <-done:
+		}
 	}()
-	return ctx, func() { signal.Stop(ch); cancel() }
+	return ctx, func() { signal.Stop(ch); close(done); cancel() }
 }
 
 // newLogger returns the logger of c, writing to w, that scrubs secrets
