@@ -137,24 +137,7 @@ func openMariaDBRestart(t *testing.T, ctx context.Context) *restartSource {
 			return nil, err
 		}
 		defer c.Close()
-		res, err := c.Execute("SELECT id, version, txn, kind FROM soak.ledger")
-		if err != nil {
-			return nil, err
-		}
-		defer res.Close()
-		out := make([]soakEntry, res.RowNumber())
-		for i := range out {
-			e := &out[i]
-			var errs [4]error
-			e.ID, errs[0] = res.GetInt(i, 0)
-			e.Version, errs[1] = res.GetInt(i, 1)
-			e.Txn, errs[2] = res.GetInt(i, 2)
-			e.Kind, errs[3] = res.GetString(i, 3)
-			if err := errors.Join(errs[:]...); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
+		return readMariaDBLedger(c)
 	}
 	return src
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -155,24 +156,7 @@ func openMariaDBSoak(t *testing.T, ctx context.Context, preload int) *soakSource
 			return readMariaDBTable(conn, "soak.items", []string{"id"})
 		},
 		readLedger: func(context.Context) ([]soakEntry, error) {
-			res, err := conn.Execute("SELECT id, version, txn, kind FROM soak.ledger")
-			if err != nil {
-				return nil, err
-			}
-			defer res.Close()
-			out := make([]soakEntry, res.RowNumber())
-			for i := range out {
-				e := &out[i]
-				var errs [4]error
-				e.ID, errs[0] = res.GetInt(i, 0)
-				e.Version, errs[1] = res.GetInt(i, 1)
-				e.Txn, errs[2] = res.GetInt(i, 2)
-				e.Kind, errs[3] = res.GetString(i, 3)
-				if err := errors.Join(errs[:]...); err != nil {
-					return nil, err
-				}
-			}
-			return out, nil
+			return readMariaDBLedger(conn)
 		},
 	}
 }
@@ -352,4 +336,26 @@ func soakPause(t *testing.T, d *daemon, pause time.Duration) {
 	case <-d.done:
 		t.Fatalf("liberator exited by itself:\n%s", d.logTail())
 	}
+}
+
+// readMariaDBLedger reads the soak ledger of a MariaDB server.
+func readMariaDBLedger(conn *client.Conn) ([]soakEntry, error) {
+	res, err := conn.Execute("SELECT id, version, txn, kind FROM soak.ledger")
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	out := make([]soakEntry, res.RowNumber())
+	for i := range out {
+		e := &out[i]
+		var errs [4]error
+		e.ID, errs[0] = res.GetInt(i, 0)
+		e.Version, errs[1] = res.GetInt(i, 1)
+		e.Txn, errs[2] = res.GetInt(i, 2)
+		e.Kind, errs[3] = res.GetString(i, 3)
+		if err := errors.Join(errs[:]...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
