@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -43,7 +44,7 @@ func walkKeys(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 					where = "in " + path
 				}
 				*errs = append(*errs, fmt.Errorf("line %d: %s: unknown key (allowed %s: %s)",
-					k.Line, join(path, k.Value), where, strings.Join(slices.Sorted(mapKeys(fields)), ", ")))
+					k.Line, join(path, k.Value), where, strings.Join(slices.Sorted(maps.Keys(fields)), ", ")))
 				continue
 			}
 			walkKeys(v, ft, join(path, k.Value), errs)
@@ -99,14 +100,4 @@ func join(path, key string) string {
 		return key
 	}
 	return path + "." + key
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

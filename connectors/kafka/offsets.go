@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -140,7 +141,7 @@ func (s *Sink) ReadOffset(ctx context.Context, key string) (*Stored, error) {
 	}
 	val, ok := found[keyPartition(key, int32(len(ends[topic])))]
 	if !ok {
-		for _, p := range slices.Sorted(mapsKeys(found)) {
+		for _, p := range slices.Sorted(maps.Keys(found)) {
 			val, ok = found[p], true
 		}
 	}
@@ -152,16 +153,6 @@ func (s *Sink) ReadOffset(ctx context.Context, key string) (*Stored, error) {
 		return nil, fmt.Errorf("offsets topic %q, key %q: %w", topic, key, err)
 	}
 	return st, nil
-}
-
-func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // keyPartition is the partition the producer's key partitioner picks for
