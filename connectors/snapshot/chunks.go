@@ -77,31 +77,47 @@ type Rows struct {
 }
 
 // Sender hands the rows of one chunk over in messages of at most
-// RowsPerMessage rows.
+// RowsPerMessage rows and about maxBytes bytes (by Change.Size), so that a
+// chunk of thousands of large rows is never held whole.
 type Sender struct {
-	ctx   context.Context
-	out   chan<- Rows
-	chunk Chunk
-	rows  []connectors.Change
+	ctx      context.Context
+	out      chan<- Rows
+	chunk    Chunk
+	rows     []connectors.Change
+	bytes    int64
+	maxBytes int64
 }
 
 // NewSender returns a Sender of chunk's rows to out, for a chunk of up to
-// chunkSize rows. Its sends end when ctx is done.
-func NewSender(ctx context.Context, out chan<- Rows, chunk Chunk, chunkSize int) *Sender {
-	return &Sender{ctx: ctx, out: out, chunk: chunk, rows: make([]connectors.Change, 0, min(chunkSize, RowsPerMessage))}
+// chunkSize rows, in messages of up to maxBytes (a message holds at least
+// one row). Its sends end when ctx is done.
+func NewSender(ctx context.Context, out chan<- Rows, chunk Chunk, chunkSize int, maxBytes int64) *Sender {
+	return &Sender{ctx: ctx, out: out, chunk: chunk, maxBytes: maxBytes, rows: make([]connectors.Change, 0, min(chunkSize, RowsPerMessage))}
+}
+
+// MessageBytes is the maxBytes of the Senders of parallel readers that
+// share readAhead bytes: each may fill one message while parallel more
+// wait in a channel of that capacity.
+func MessageBytes(readAhead int64, parallel int) int64 {
+	return readAhead / int64(2*max(parallel, 1))
 }
 
 // Add adds a row read, and hands the rows over once there are
-// RowsPerMessage of them.
+// RowsPerMessage of them or they reach the byte limit.
 func (s *Sender) Add(c connectors.Change) error {
 	s.rows = append(s.rows, c)
-	if len(s.rows) < RowsPerMessage {
+	s.bytes += c.Size()
+	if len(s.rows) < RowsPerMessage && s.bytes < s.maxBytes {
 		return nil
 	}
+	n := len(s.rows)
 	if err := s.send(false); err != nil {
 		return err
 	}
-	s.rows = make([]connectors.Change, 0, RowsPerMessage)
+	// The next message is sized like this one: large rows make short
+	// messages.
+	s.rows = make([]connectors.Change, 0, min(RowsPerMessage, 2*n))
+	s.bytes = 0
 	return nil
 }
 

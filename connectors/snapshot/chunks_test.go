@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -103,7 +104,7 @@ func TestSplitReturnsABoundaryError(t *testing.T) {
 func TestSenderHandsRowsOverInMessages(t *testing.T) {
 	out := make(chan Rows, 10)
 	chunk := Chunk{Table: 1, Seq: 2}
-	send := NewSender(context.Background(), out, chunk, 5000)
+	send := NewSender(context.Background(), out, chunk, 5000, 1<<30)
 	for range RowsPerMessage + 3 {
 		if err := send.Add(connectors.Change{Op: connectors.OpRead}); err != nil {
 			t.Fatal(err)
@@ -125,9 +126,47 @@ func TestSenderHandsRowsOverInMessages(t *testing.T) {
 	}
 }
 
+func TestSenderCutsMessagesOfLargeRowsByBytes(t *testing.T) {
+	out := make(chan Rows, 100)
+	row := func(n int) connectors.Change {
+		return connectors.Change{Op: connectors.OpRead, After: []any{int64(1), strings.Repeat("x", n)}}
+	}
+	// Rows of 1 MB against messages of 2.5 MB: every third row ends one.
+	send := NewSender(context.Background(), out, Chunk{}, 5000, 5<<19)
+	for range 7 {
+		if err := send.Add(row(1 << 20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A row bigger than a whole message ends the message it joins.
+	if err := send.Add(row(3 << 20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := send.Done(); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	var got []int
+	for m := range out {
+		got = append(got, len(m.Changes))
+	}
+	if d := cmp.Diff([]int{3, 3, 2, 0}, got); d != "" {
+		t.Errorf("rows per message (-want +got):\n%s", d)
+	}
+}
+
+func TestMessageBytesLeavesRoomForEveryReaderAndTheChannel(t *testing.T) {
+	if got := MessageBytes(64<<20, 4); got != 8<<20 {
+		t.Errorf("MessageBytes(64MB, 4 readers) = %d, want 8MB", got)
+	}
+	if got := MessageBytes(64<<20, 0); got != 32<<20 {
+		t.Errorf("MessageBytes(64MB, 0 readers) = %d, want 32MB", got)
+	}
+}
+
 func TestSenderEndsAnEmptyChunkAndStopsWithItsContext(t *testing.T) {
 	out := make(chan Rows, 1)
-	if err := NewSender(context.Background(), out, Chunk{}, 10).Done(); err != nil {
+	if err := NewSender(context.Background(), out, Chunk{}, 10, 1<<30).Done(); err != nil {
 		t.Fatal(err)
 	}
 	if m := <-out; !m.Done || len(m.Changes) != 0 {
@@ -135,7 +174,7 @@ func TestSenderEndsAnEmptyChunkAndStopsWithItsContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := NewSender(ctx, make(chan Rows), Chunk{}, 10).Done(); !errors.Is(err, context.Canceled) {
+	if err := NewSender(ctx, make(chan Rows), Chunk{}, 10, 1<<30).Done(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Done on a blocked channel = %v, want context.Canceled", err)
 	}
 }
