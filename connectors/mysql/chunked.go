@@ -449,7 +449,7 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 		return fmt.Errorf("snapshot %s: %w", ct.tn, err)
 	}
 	cols := ct.state.cols
-	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize)
+	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
 	err = selectRows(ctx, conn, q.sql, args, func(row []gomysql.FieldValue) error {
 		after := make([]any, len(cols))
 		for i := range cols {
@@ -474,20 +474,26 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 	sn := &s.snaps
 	front := snapshot.NewFrontier(&sn.Progress, s.log)
 	var pending []connectors.Change
+	var pendingBytes int64
 	for m := range in {
-		if len(pending) > 0 && len(pending)+len(m.Changes) > maxBatch {
+		var size int64
+		for i := range m.Changes {
+			size += m.Changes[i].Size()
+		}
+		if len(pending) > 0 && (len(pending)+len(m.Changes) > maxBatch || pendingBytes+size > s.batchBytes) {
 			if err := send(snapshotItem{changes: pending}); err != nil {
 				return err
 			}
-			pending = nil
+			pending, pendingBytes = nil, 0
 		}
 		pending = append(pending, m.Changes...)
+		pendingBytes += size
 		front.AddRows(st, m.Chunk.Table, len(m.Changes))
 		moved := false
 		if m.Done {
 			sn.State, moved = front.ChunkRead(sn.State, m.Chunk.Table, m.Chunk.Seq, m.Chunk.Hi)
 		}
-		if moved || len(pending) >= maxBatch {
+		if moved || len(pending) >= maxBatch || pendingBytes >= s.batchBytes {
 			it := snapshotItem{changes: pending}
 			if moved {
 				it.checkpoint = s.decorate(s.start)
@@ -495,7 +501,7 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 			if err := send(it); err != nil {
 				return err
 			}
-			pending = nil
+			pending, pendingBytes = nil, 0
 		}
 	}
 	if len(pending) > 0 {

@@ -88,6 +88,9 @@ func (s *Source) nextEvent(ctx context.Context) (*replication.BinlogEvent, error
 		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			continue
 		}
+		if ev != nil {
+			s.events.give(ev.Event)
+		}
 		return ev, err
 	}
 }
@@ -303,9 +306,7 @@ func (s *Source) closeWindow(w *snapshot.Window) {
 	}
 	table := s.snaps.State.Tables[w.Index].Table
 	for _, row := range s.snaps.CloseWindow(s.log) {
-		st.pending = append(st.pending, connectors.Change{
-			Op: connectors.OpRead, Table: w.Table, After: row, Pos: st.txPos, CommitTime: st.txTime,
-		})
+		st.add(connectors.Change{Op: connectors.OpRead, Table: w.Table, After: row, Pos: st.txPos, CommitTime: st.txTime})
 	}
 	st.txChanged = true
 	if !w.Full {
@@ -339,8 +340,8 @@ func (s *Source) readStreamOrRecover(ctx context.Context) (connectors.Batch, err
 	}
 	s.log.Warn("binary log position lost: changes since the stored position cannot be read; streaming from the end of the binary log and snapshotting every table again with reconcile, which tombstones the rows deleted meanwhile",
 		"position", s.start.String(), "error", err, "from", pos.String(), "tables", s.snaps.Tables)
-	s.syncer.Close()
-	s.syncer, s.stream = nil, nil
+	s.closeSyncer()
+	s.stream = nil
 	s.st = streamState{byName: s.st.byName}
 	s.start = pos
 	s.snaps.Window = nil

@@ -36,11 +36,12 @@ var (
 )
 
 const (
-	// maxBatch caps the changes in one batch, so that a huge transaction
-	// or table streams through in bounded memory.
+	// maxBatch caps the changes in one batch; Config.Memory caps its
+	// bytes. A huge transaction or table streams through in batches.
 	maxBatch = 4096
 	// eventCacheCount caps the events go-mysql reads ahead of Read.
-	// go-mysql's default (10,240) let memory reach hundreds of MB.
+	// go-mysql's default (10,240) let memory reach hundreds of MB. The
+	// rows events among them are bounded by bytes too (eventBudget).
 	eventCacheCount = 256
 	// heartbeatPeriod is how often an idle server sends a heartbeat;
 	// readTimeout declares the connection dead after missing a few.
@@ -92,6 +93,13 @@ type Source struct {
 	results    chan streamResult
 	streamDone chan struct{} // closed when the stream goroutine returns
 
+	// batchBytes is the most bytes (Change.Size) of changes in a batch,
+	// from Config.Memory.
+	batchBytes int64
+	// events bounds the bytes of the rows events the binlog reader has
+	// decoded ahead of the stream goroutine; one per binlog connection.
+	events *eventBudget
+
 	ackMu sync.Mutex
 	acked Position
 
@@ -119,6 +127,9 @@ func New(cfg Config) (*Source, error) {
 		dsn:     d,
 		log:     cfg.Logger.With("source", cfg.Flavor),
 		tracked: map[string]map[string]bool{},
+		// At most streamAhead batches wait in results, one is being
+		// read and one is with the pipeline.
+		batchBytes: cfg.Memory.BatchBytes(streamAhead),
 	}
 	for _, t := range cfg.Tables {
 		tn, _ := parseTableName(t)
@@ -338,9 +349,7 @@ func (s *Source) Close(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("close: the binlog reader did not stop: %w", ctx.Err()))
 			}
 		}
-		if s.syncer != nil {
-			s.syncer.Close()
-		}
+		s.closeSyncer()
 		if s.snap != nil {
 			if err := s.snap.close(); err != nil && !errors.Is(err, context.Canceled) {
 				errs = append(errs, err)

@@ -61,6 +61,7 @@ type streamState struct {
 	prepared []*xaTx
 
 	pending      []connectors.Change
+	pendingBytes int64                    // the estimated size of pending (Change.Size)
 	carry        *replication.BinlogEvent // read, to be handled by the next Read
 	unreported   *Position                // a checkpoint passed with no change to carry it
 	lastReturned time.Time
@@ -97,13 +98,14 @@ func (s *Source) startStream() error {
 		// A reconnect inside go-mysql would resume mid-transaction, without
 		// the table maps; the daemon restarts from the last checkpoint
 		// instead.
-		DisableRetrySync:    true,
-		VerifyChecksum:      true,
-		DiscardGTIDSet:      true,
-		EventCacheCount:     eventCacheCount,
-		Logger:              quietLogger(s.log),
-		RowsEventDecodeFunc: s.decodeRows,
+		DisableRetrySync: true,
+		VerifyChecksum:   true,
+		DiscardGTIDSet:   true,
+		EventCacheCount:  eventCacheCount,
+		Logger:           quietLogger(s.log),
 	}
+	s.events = newEventBudget(s.ctx, s.cfg.Memory.ReadAheadBytes())
+	cfg.RowsEventDecodeFunc = s.decodeRowsWithin(s.events)
 	if s.dsn.tls != nil {
 		cfg.TLSConfig = s.dsn.tls.Clone()
 	}
@@ -138,18 +140,26 @@ func (s *Source) startStream() error {
 	return nil
 }
 
-// decodeRows decodes a rows event's rows only for a captured table; the
-// rows of other tables are skipped unread. It runs in go-mysql's reading
-// goroutine and reads only s.tracked, which does not change after New.
-func (s *Source) decodeRows(e *replication.RowsEvent, data []byte) error {
-	pos, err := e.DecodeHeader(data)
-	if err != nil {
-		return err
+// decodeRowsWithin returns go-mysql's decoder of rows events: it decodes
+// a rows event's rows only for a captured table, and skips the rows of
+// other tables unread. Before decoding it takes the event's bytes from
+// events, waiting while the events decoded ahead of the stream goroutine
+// hold them all. It runs in go-mysql's reading goroutine and reads only
+// s.tracked, which does not change after New.
+func (s *Source) decodeRowsWithin(events *eventBudget) func(*replication.RowsEvent, []byte) error {
+	return func(e *replication.RowsEvent, data []byte) error {
+		pos, err := e.DecodeHeader(data)
+		if err != nil {
+			return err
+		}
+		if !s.tracked[string(e.Table.Schema)][string(e.Table.Table)] && !s.snaps.isSignal(e.Table) {
+			return nil
+		}
+		if err := events.take(e, int64(len(data))); err != nil {
+			return err
+		}
+		return e.DecodeData(pos, data)
 	}
-	if !s.tracked[string(e.Table.Schema)][string(e.Table.Table)] && !s.snaps.isSignal(e.Table) {
-		return nil
-	}
-	return e.DecodeData(pos, data)
 }
 
 // readStream returns the changes of the binary log up to the next commit,
@@ -167,8 +177,11 @@ func (s *Source) readStream(ctx context.Context) (connectors.Batch, error) {
 				return connectors.Batch{}, streamError(s.start, err)
 			}
 		}
-		if re, ok := ev.Event.(*replication.RowsEvent); ok && len(s.st.pending) > 0 && len(s.st.pending)+rowCount(re) > maxBatch {
-			// Keep the batch within maxBatch: this event starts the next.
+		if re, ok := ev.Event.(*replication.RowsEvent); ok && len(s.st.pending) > 0 &&
+			(len(s.st.pending)+rowCount(re) > maxBatch || s.st.pendingBytes+int64(ev.Header.EventSize) > s.batchBytes) {
+			// Keep the batch within maxBatch and its byte budget (the
+			// event's size stands for its changes'): this event starts
+			// the next.
 			s.st.carry = ev
 			return s.flush(nil), nil
 		}
@@ -188,10 +201,16 @@ func (s *Source) readStream(ctx context.Context) (connectors.Batch, error) {
 			time.Since(s.st.lastReturned) >= idleCheckpoint {
 			return s.flush(s.st.unreported), nil
 		}
-		if len(s.st.pending) >= maxBatch {
+		if len(s.st.pending) >= maxBatch || s.st.pendingBytes >= s.batchBytes {
 			return s.flush(nil), nil
 		}
 	}
+}
+
+// add appends c to the pending changes.
+func (st *streamState) add(c connectors.Change) {
+	st.pending = append(st.pending, c)
+	st.pendingBytes += c.Size()
 }
 
 // rowCount is the number of changes a rows event makes.
@@ -226,7 +245,7 @@ func (s *Source) flush(cp *Position) connectors.Batch {
 		s.st.unreported = nil
 		s.st.txChanged = false
 	}
-	s.st.pending = nil
+	s.st.pending, s.st.pendingBytes = nil, 0
 	s.st.lastReturned = time.Now()
 	return b
 }
@@ -509,11 +528,11 @@ func (s *Source) rows(h *replication.EventHeader, e *replication.RowsEvent) erro
 			Pos: st.txPos, CommitTime: st.txTime, TxID: st.txID,
 		}
 		if st.xa != nil {
-			st.xa.add(c)
+			st.xa.add(c, s.batchBytes)
 			return
 		}
 		st.txChanged = true
-		st.pending = append(st.pending, c)
+		st.add(c)
 	}
 	switch e.Type() {
 	case replication.EnumRowsEventTypeInsert:

@@ -14,7 +14,7 @@ package mysql
 // as event groups of their own that end in COMMIT, and the transactional
 // ones are not logged at all. MySQL writes one when a statement changed
 // both kinds of table. When part of a rolled-back transaction was handed
-// out already (a transaction of more than maxBatch changes is split), the
+// out already (a transaction of more than a batch of changes is split), the
 // transactional tables it touched are re-snapshotted with reconcile, which
 // undoes what was published.
 //
@@ -23,8 +23,8 @@ package mysql
 // END", an XA_PREPARE event; MySQL: "XA START", the rows, "XA END", an
 // XA_PREPARE event), and XA COMMIT or XA ROLLBACK later as a group with
 // one query, possibly after other transactions. A prepared transaction's
-// changes are kept in memory, up to maxBatch changes each (more are
-// dropped and the touched tables are re-snapshotted with reconcile at the
+// changes are kept in memory, up to a batch each (maxBatch changes or the
+// batch's byte budget, Config.Memory; more are dropped and the touched tables are re-snapshotted with reconcile at the
 // commit instead), and published at its XA COMMIT, in the commit's place
 // in the stream; XA ROLLBACK drops them. XA COMMIT ... ONE PHASE is an
 // ordinary commit (MariaDB logs it as one; MySQL as an XA_PREPARE event
@@ -66,9 +66,11 @@ const (
 // xaTx is an XA transaction from its start to its XA COMMIT or ROLLBACK.
 type xaTx struct {
 	xid string // canonical form, see formatXID
-	// changes are its captured changes while they fit in maxBatch; tables
-	// are the captured tables it changed, all of them.
+	// changes are its captured changes while they fit in a batch (maxBatch
+	// changes and bytes of Change.Size); tables are the captured tables it
+	// changed, all of them.
 	changes  []connectors.Change
+	bytes    int64
 	tables   map[string]bool
 	overflow bool // changes were dropped
 	// start is where its event group began: where a restart must read
@@ -77,7 +79,9 @@ type xaTx struct {
 	txID  string
 }
 
-func (x *xaTx) add(c connectors.Change) {
+// add keeps c, unless the changes kept would pass maxBatch or maxBytes:
+// then it drops them all and marks the transaction overflowed.
+func (x *xaTx) add(c connectors.Change, maxBytes int64) {
 	if x.tables == nil {
 		x.tables = map[string]bool{}
 	}
@@ -85,11 +89,13 @@ func (x *xaTx) add(c connectors.Change) {
 	if x.overflow {
 		return
 	}
-	if len(x.changes) >= maxBatch {
-		x.changes, x.overflow = nil, true
+	size := c.Size()
+	if len(x.changes) >= maxBatch || (len(x.changes) > 0 && x.bytes+size > maxBytes) {
+		x.changes, x.bytes, x.overflow = nil, 0, true
 		return
 	}
 	x.changes = append(x.changes, c)
+	x.bytes += size
 }
 
 // formatXID is the canonical form of an XID: X'gtrid',X'bqual',formatID
@@ -301,7 +307,7 @@ func (s *Source) publishXA(x *xaTx) {
 	}
 	for _, c := range x.changes {
 		c.Pos, c.CommitTime = st.txPos, st.txTime
-		st.pending = append(st.pending, c)
+		st.add(c)
 		st.txChanged = true
 	}
 }
@@ -336,7 +342,10 @@ func (s *Source) rollback(ctx context.Context) error {
 		kept = append(kept, c)
 	}
 	clear(st.pending[len(kept):])
-	st.pending = kept
+	st.pending, st.pendingBytes = kept, 0
+	for i := range kept {
+		st.pendingBytes += kept[i].Size()
+	}
 	st.xa = nil
 	var redo []string
 	for t := range st.txHandedOut {

@@ -82,7 +82,10 @@ type Config struct {
 	// by it and its entry is not used.
 	KeyColumns map[string][]string
 	// Logger receives the connector's logs. Default slog.Default().
-	Logger *slog.Logger
+	Logger *slog.Logger // Memory bounds the bytes of decoded changes the source holds at once
+	// (see connectors.Memory); the config's memory_limit sets it. Zero
+	// means connectors.DefaultMemory.
+	Memory connectors.Memory
 }
 
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)

@@ -143,15 +143,16 @@ func (s *Source) closeWindow(ctx context.Context, w *snapshot.Window) error {
 		return s.pollSnapshots(ctx)
 	}
 	for _, row := range s.snaps.CloseWindow(s.log) {
-		s.pending.Changes = append(s.pending.Changes, connectors.Change{
-			Op: connectors.OpRead, Table: w.Table, After: row, Pos: s.txPos, CommitTime: s.txTime,
-		})
-	}
-	s.pending.Checkpoint = nil
-	if len(s.pending.Changes) >= maxBatch {
-		if err := s.flush(ctx); err != nil {
-			return err
+		c := connectors.Change{Op: connectors.OpRead, Table: w.Table, After: row, Pos: s.txPos, CommitTime: s.txTime}
+		s.pending.Changes = append(s.pending.Changes, c)
+		s.pendingBytes += c.Size()
+		s.pending.Checkpoint = nil
+		if s.full() {
+			if err := s.flush(ctx); err != nil {
+				return err
+			}
 		}
 	}
+	s.pending.Checkpoint = nil
 	return s.pollSnapshots(ctx)
 }

@@ -209,7 +209,7 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *snapshot.Sta
 	tn, _ := parseTableName(st.Tables[task.Table].Table)
 	rel := s.byName[tn]
 	ks := newKeyset(tn, rel.table)
-	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize)
+	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
 	rr := conn.PgConn().ExecParams(ctx, ks.rangeQuery(task.Lo != nil, task.Hi != nil), keyParams(task.Lo, task.Hi), nil, nil, nil)
 	for rr.NextRow() {
 		row, err := rel.decodeValues(rr.Values())
@@ -238,10 +238,21 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 	sn := &s.snaps
 	front := snapshot.NewFrontier(&sn.Progress, s.log)
 	for m := range in {
+		var size int64
+		for i := range m.Changes {
+			size += m.Changes[i].Size()
+		}
+		if len(s.pending.Changes) > 0 && (len(s.pending.Changes)+len(m.Changes) > maxBatch || s.pendingBytes+size > s.batchBytes) {
+			// Keep the batch within its bounds: these rows start the next.
+			if err := s.flush(ctx); err != nil {
+				return err
+			}
+		}
 		s.pending.Changes = append(s.pending.Changes, m.Changes...)
+		s.pendingBytes += size
 		front.AddRows(st, m.Chunk.Table, len(m.Changes))
 		if !m.Done {
-			if len(s.pending.Changes) >= maxBatch {
+			if s.full() {
 				if err := s.flush(ctx); err != nil {
 					return err
 				}
@@ -255,7 +266,7 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 			if err := s.flush(ctx); err != nil {
 				return err
 			}
-		} else if len(s.pending.Changes) >= maxBatch {
+		} else if s.full() {
 			if err := s.flush(ctx); err != nil {
 				return err
 			}

@@ -35,9 +35,11 @@ import (
 )
 
 const (
-	// maxBatch caps the changes in one batch, so that a huge transaction
-	// or table streams through in bounded memory.
+	// maxBatch caps the changes in one batch; Config.Memory caps its
+	// bytes. A huge transaction or table streams through in batches.
 	maxBatch = 4096
+	// queuedBatches is how many batches wait for Read in s.out.
+	queuedBatches = 4
 	// statusInterval is how often the standby status (the acknowledged
 	// LSN) is reported to the server.
 	statusInterval = time.Second
@@ -85,15 +87,17 @@ type Source struct {
 	closeOnce sync.Once
 
 	// Stream state, owned by the reader goroutine.
-	pending    connectors.Batch
-	lastCP     pglogrepl.LSN
-	inTx       bool
-	txPos      Position
-	txID       string
-	txXid      uint32 // the xid of txID
-	visibleXid uint32 // the last xid seen visible to new snapshots
-	txTime     time.Time
-	nextStatus time.Time
+	pending      connectors.Batch
+	pendingBytes int64 // the estimated size of pending's changes
+	batchBytes   int64 // the most bytes a batch holds (Config.Memory)
+	lastCP       pglogrepl.LSN
+	inTx         bool
+	txPos        Position
+	txID         string
+	txXid        uint32 // the xid of txID
+	visibleXid   uint32 // the last xid seen visible to new snapshots
+	txTime       time.Time
+	nextStatus   time.Time
 }
 
 var _ connectors.Source = (*Source)(nil)
@@ -109,7 +113,8 @@ func New(cfg Config) (*Source, error) {
 		tn, _ := parseTableName(t)
 		want[tn] = true
 	}
-	return &Source{cfg: cfg, log: cfg.Logger, want: want, rels: map[uint32]*relation{}, byName: map[tableName]*relation{}}, nil
+	return &Source{cfg: cfg, log: cfg.Logger, want: want, rels: map[uint32]*relation{}, byName: map[tableName]*relation{},
+		batchBytes: cfg.Memory.BatchBytes(queuedBatches)}, nil
 }
 
 // Open connects, checks the tables, makes sure the publication and the slot
@@ -175,7 +180,7 @@ func (s *Source) open(ctx context.Context, resume []byte) error {
 
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.out = make(chan connectors.Batch, 4)
+	s.out = make(chan connectors.Batch, queuedBatches)
 	s.done = make(chan struct{})
 	go s.run(rctx)
 	return nil

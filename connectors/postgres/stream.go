@@ -32,7 +32,7 @@ func (s *Source) flush(ctx context.Context) error {
 	for {
 		select {
 		case s.out <- s.pending:
-			s.pending = connectors.Batch{}
+			s.pending, s.pendingBytes = connectors.Batch{}, 0
 			return nil
 		case <-tick:
 			if err := s.sendStatus(ctx); err != nil {
@@ -47,7 +47,7 @@ func (s *Source) flush(ctx context.Context) error {
 // offer hands the pending batch to Read if Read is ready for it; otherwise
 // the batch keeps growing until the next offer or until it is full.
 func (s *Source) offer(ctx context.Context) error {
-	if len(s.pending.Changes) >= maxBatch {
+	if s.full() {
 		return s.flush(ctx)
 	}
 	if len(s.pending.Changes) == 0 && s.pending.Checkpoint == nil {
@@ -56,7 +56,7 @@ func (s *Source) offer(ctx context.Context) error {
 	s.decorate()
 	select {
 	case s.out <- s.pending:
-		s.pending = connectors.Batch{}
+		s.pending, s.pendingBytes = connectors.Batch{}, 0
 	default:
 	}
 	return nil
@@ -249,11 +249,18 @@ func (s *Source) add(ctx context.Context, c connectors.Change) error {
 	c.Pos, c.TxID, c.CommitTime = s.txPos, s.txID, s.txTime
 	s.noteChange(&c)
 	s.pending.Changes = append(s.pending.Changes, c)
+	s.pendingBytes += c.Size()
 	s.pending.Checkpoint = nil
-	if len(s.pending.Changes) >= maxBatch {
+	if s.full() {
 		return s.flush(ctx)
 	}
 	return nil
+}
+
+// full reports whether the pending batch has reached maxBatch changes or
+// its byte budget.
+func (s *Source) full() bool {
+	return len(s.pending.Changes) >= maxBatch || s.pendingBytes >= s.batchBytes
 }
 
 func (s *Source) handleUpdate(ctx context.Context, m *pglogrepl.UpdateMessage) error {
