@@ -49,6 +49,11 @@ type Config struct {
 	// CommitInterval is how often the acknowledged position is stored and
 	// reported to the source. Default 1s.
 	CommitInterval time.Duration `yaml:"commit_interval"`
+	// MemoryLimit bounds the bytes of changes held between the source and
+	// Kafka, shared out as Memory says, and is the Go runtime's soft memory
+	// limit unless GOMEMLIMIT is set. Written as 256MB, 1GiB or a number of
+	// bytes. Default 256MB; at least 32MB.
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 
 	// Schema says what happens on an incompatible schema change.
 	Schema SchemaConfig `yaml:"schema"`
@@ -160,6 +165,9 @@ func (c *Config) Defaults() {
 	}
 	if c.CommitInterval == 0 {
 		c.CommitInterval = time.Second
+	}
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = DefaultMemoryLimit
 	}
 }
 
@@ -368,6 +376,9 @@ func (c *Config) Validate() error {
 	if c.CommitInterval < 0 {
 		errs = append(errs, fmt.Errorf("commit_interval: %s must not be negative", c.CommitInterval))
 	}
+	if err := c.validateMemory(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -421,6 +432,7 @@ func (c *Config) Postgres(log *slog.Logger) postgres.Config {
 		Snapshot:  c.Snapshot.Mode,
 		Snapshots: c.Snapshot.SnapshotOptions,
 		Logger:    log,
+		Memory:    c.Memory().Source,
 
 		KeyColumns: c.Mapper().KeyColumns(),
 	}
@@ -437,6 +449,7 @@ func (c *Config) MySQL(log *slog.Logger) mysql.Config {
 		Snapshot:  c.Snapshot.Mode,
 		Logger:    log,
 		Snapshots: c.Snapshot.SnapshotOptions,
+		Memory:    c.Memory().Source,
 
 		KeyColumns: c.Mapper().KeyColumns(),
 	}

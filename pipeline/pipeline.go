@@ -181,7 +181,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	p.started.Store(true)
 
 	r := &runner{p: p, src: src, sink: sink, reg: reg, cp: newCheckpointer(), tables: map[*connectors.Table]*tableState{},
-		identity: identity, reconcile: reconcile}
+		identity: identity, reconcile: reconcile, arenaBytes: int(max(cfg.Memory().Arena, minArenaBytes))}
 	r.cp.onAck = r.acked
 	// The produce context outlives ctx: records already buffered are
 	// delivered during the drain, not failed by the cancellation.
@@ -332,6 +332,9 @@ type runner struct {
 
 	committedSeq uint64
 	arenaHint    int
+	// arenaBytes is where a batch's arena is left to its records and a
+	// new one begun (config.Memory.Arena).
+	arenaBytes int
 
 	// identity is the source's, stored beside every position.
 	identity string
@@ -364,6 +367,13 @@ func (r *runner) readLoop(ctx context.Context) error {
 		arena := make([]byte, 0, r.arenaHint)
 		for i := range b.Changes {
 			c := &b.Changes[i]
+			if len(arena) >= r.arenaBytes {
+				// The events produced so far keep this arena alive
+				// until Kafka acknowledges them; growing it further
+				// would copy them and hold both. A new one begins.
+				r.arenaHint = r.arenaBytes
+				arena = make([]byte, 0, r.arenaHint)
+			}
 			// A batch that could not be produced whole is abandoned, so
 			// that its checkpoint is never stored: the change that failed
 			// is read again at the next start.
@@ -383,9 +393,12 @@ func (r *runner) readLoop(ctx context.Context) error {
 		}
 		f.reconcile = r.reconcile
 		f.seal()
-		r.arenaHint = min(cap(arena), 64<<20)
+		r.arenaHint = min(cap(arena), r.arenaBytes)
 	}
 }
+
+// minArenaBytes is the least arenaBytes, whatever the config says.
+const minArenaBytes = 1 << 20
 
 // table returns the state of a table shape, registering its schemas and
 // creating its topic the first time the shape is seen.

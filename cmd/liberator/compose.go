@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -47,6 +48,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, term
 		return err
 	}
 	defer env.Close()
+	setMemoryLimit(cfg.Memory(), log)
 	reg, err := cfg.NewRegistry(cfg.Registry.URL)
 	if err != nil {
 		return &config.Error{Err: fmt.Errorf("registry: %w", err)}
@@ -54,7 +56,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, term
 	deps := pipeline.Deps{
 		Source: func() (connectors.Source, error) { return newSource(cfg, log) },
 		Sink: func(metrics prometheus.Registerer) (*kafka.Sink, error) {
-			s, err := kafka.New(cfg.Kafka, log, kafka.WithMetrics(metrics))
+			s, err := kafka.New(cfg.Kafka, log, kafka.WithMetrics(metrics), kafka.WithBufferedBytes(cfg.Memory().Producer))
 			if err != nil {
 				return nil, &config.Error{Err: err}
 			}
@@ -81,6 +83,18 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, term
 		defer stop()
 	}
 	return pl.Run(ctx)
+}
+
+// setMemoryLimit makes memory_limit the Go runtime's soft memory limit, so
+// that the garbage collector keeps the heap near it rather than letting it
+// grow to twice what is live. GOMEMLIMIT, when set, wins: the runtime has
+// read it already.
+func setMemoryLimit(m config.Memory, log *slog.Logger) {
+	if v, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		log.Info("GOMEMLIMIT is set; it is the Go runtime's memory limit instead of memory_limit", "GOMEMLIMIT", v, "memory_limit", config.ByteSize(m.Limit).String())
+		return
+	}
+	debug.SetMemoryLimit(m.Limit)
 }
 
 // terminal returns a Terminal on stderr when it is a terminal, else nil.

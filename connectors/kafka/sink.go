@@ -210,6 +210,9 @@ type Sink struct {
 
 	hdr     headerCache // owned by Produce's goroutine
 	metrics prometheus.Registerer
+	// bufferedBytes bounds the records buffered until Kafka acknowledges
+	// them (WithBufferedBytes).
+	bufferedBytes int64
 }
 
 // Option configures a Sink beyond its Config.
@@ -221,6 +224,28 @@ func WithMetrics(reg prometheus.Registerer) Option {
 	return func(s *Sink) { s.metrics = reg }
 }
 
+// DefaultBufferedBytes is the producer's buffer when WithBufferedBytes is
+// not given.
+const DefaultBufferedBytes = 64 << 20
+
+// maxRecordBytes is the largest record batch the producer sends (franz-go's
+// default ProducerBatchMaxBytes, which is Kafka's default max.message.bytes).
+const maxRecordBytes = 1_000_012
+
+// MinBufferedBytes is the smallest producer buffer that c works with: a
+// record larger than the buffer fails at once, and a buffer of a few
+// records would send one batch at a time. It holds four of the largest
+// records.
+func (c Config) MinBufferedBytes() int64 { return 4 * maxRecordBytes }
+
+// WithBufferedBytes bounds the bytes (keys and values) of the records the
+// producer buffers until Kafka acknowledges them: Produce blocks while
+// they are all taken. It should be at least Config.MinBufferedBytes.
+// Default DefaultBufferedBytes.
+func WithBufferedBytes(n int64) Option {
+	return func(s *Sink) { s.bufferedBytes = n }
+}
+
 // New validates cfg. It does no I/O.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
@@ -230,7 +255,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Sink, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Sink{cfg: cfg, log: log, topics: map[string]bool{}}
+	s := &Sink{cfg: cfg, log: log, topics: map[string]bool{}, bufferedBytes: DefaultBufferedBytes}
 	for _, o := range opts {
 		o(s)
 	}
@@ -253,7 +278,7 @@ func (s *Sink) Open(ctx context.Context) error {
 		kgo.ProducerLinger(s.cfg.Linger),
 		kgo.ProducerBatchCompression(codecs[s.cfg.Compression]),
 		kgo.MaxBufferedRecords(20_000),
-		kgo.MaxBufferedBytes(64<<20),
+		kgo.MaxBufferedBytes(int(s.bufferedBytes)),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		// By default franz-go goes on producing after it detects that a
 		// partition may have lost or reordered records (an out-of-order
