@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -335,6 +336,65 @@ func runBigTxn(ctx context.Context, e *env, s source) (measure, error) {
 	m.Fields["peak_rss_mb"], _ = st.p.memMB("VmHWM")
 	m.Fields["rss_before_mb"] = before
 	return m, st.stop()
+}
+
+// runBigRow streams one transaction of BIGROW_ROWS rows of about 1 MB
+// with memory_limit BIGROW_MEMORY_LIMIT, and measures the throughput from
+// the commit until Kafka has acknowledged the last row, the peak RSS and
+// the CPU time.
+func runBigRow(ctx context.Context, e *env, s source) (measure, error) {
+	if ok, why := e.supports(ctx, s); !ok {
+		return skipped(why), nil
+	}
+	rows := envInt("BIGROW_ROWS", 2000)
+	limit := os.Getenv("BIGROW_MEMORY_LIMIT")
+	if limit == "" {
+		limit = "256MB"
+	}
+	if err := s.resetBigRows(ctx); err != nil {
+		return measure{}, err
+	}
+	b, err := e.startBroker(ctx)
+	if err != nil {
+		return measure{}, err
+	}
+	defer b.stop()
+	cfg, admin, err := e.writeConfig(s, b.addr, bigRowTable, "never", "memory_limit: "+limit)
+	if err != nil {
+		return measure{}, err
+	}
+	p, err := e.startLiberator(e.liberator, "run", cfg)
+	if err != nil {
+		return measure{}, err
+	}
+	if err := waitStreaming(ctx, p, admin, 2*time.Minute, s.nudge); err != nil {
+		p.kill()
+		return measure{}, err
+	}
+	before, _ := p.memMB("VmRSS")
+	cpu0 := p.cpu()
+	began := time.Now()
+	if err := s.insertBigRows(ctx, rows); err != nil {
+		p.kill()
+		return measure{}, err
+	}
+	committed := time.Now()
+	if err := waitOffset(ctx, b.addr, s.topic(bigRowTable), rows, timeoutFor(rows*500), p); err != nil {
+		p.kill()
+		return measure{}, err
+	}
+	elapsed := time.Since(committed)
+	m := newMeasure()
+	m.Fields["mb_per_s"] = float64(rows*bigRowBytes) / 1e6 / elapsed.Seconds()
+	m.Fields["events_per_s"] = rate(rows, elapsed)
+	m.Fields["cpu_s"] = p.cpu() - cpu0
+	m.Fields["peak_rss_mb"], _ = p.memMB("VmHWM")
+	m.Fields["rss_before_mb"] = before
+	m.Fields["insert_s"] = committed.Sub(began).Seconds()
+	m.Notes["memory_limit"] = limit
+	m.Notes["row_bytes"] = strconv.Itoa(bigRowBytes)
+	m.Notes["rows"] = strconv.FormatInt(rows, 10)
+	return m, p.stop(time.Minute)
 }
 
 func runIdle(ctx context.Context, e *env, s source) (measure, error) {

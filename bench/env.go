@@ -188,8 +188,9 @@ func (b *broker) stop() {
 }
 
 // writeConfig writes a liberator config for source s reading table, and
-// returns its path and the admin listener's address.
-func (e *env) writeConfig(s source, brokerAddr, table, mode string) (path, admin string, err error) {
+// returns its path and the admin listener's address. extra are top-level
+// YAML lines added at the end.
+func (e *env) writeConfig(s source, brokerAddr, table, mode string, extra ...string) (path, admin string, err error) {
 	port, err := harness.FreePort()
 	if err != nil {
 		return "", "", err
@@ -210,6 +211,9 @@ http:
 log:
   level: info
 `, s.configSection(table), mode, brokerAddr, topicPrefix, lingerYAML(), e.reg.URL, admin)
+	for _, l := range extra {
+		cfg += l + "\n"
+	}
 	f, err := os.CreateTemp(e.dir, "liberator-*.yaml")
 	if err != nil {
 		return "", "", err

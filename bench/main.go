@@ -18,6 +18,9 @@
 //	bigtxn-<source>    liberator's peak RSS while one transaction of ROWS rows
 //	                   streams through
 //	idle-<source>      liberator's RSS once streaming is up and idle
+//	bigrow-<source>    BIGROW_ROWS rows of about 1 MB in one transaction,
+//	                   streamed with memory_limit BIGROW_MEMORY_LIMIT:
+//	                   throughput in MB/s from the commit, peak RSS, CPU
 //
 // Environment:
 //
@@ -31,6 +34,9 @@
 //	LATENCY_SECONDS=N latency case duration (default 20; the first 2 s are
 //	                  not counted)
 //	IDLE_SECONDS=N    how long idle-<source> waits before reading RSS (default 10)
+//	BIGROW_ROWS=N     rows of the bigrow case (default 2000)
+//	BIGROW_MEMORY_LIMIT=S memory_limit of the bigrow case (default 256MB,
+//	                  liberator's default)
 //	KAFKA_LINGER=D    kafka.linger for liberator and -linger for the bare
 //	                  producer (a Go duration; default: liberator's 5ms)
 //	QUIET_WAIT=N      wait at most N seconds (default 300) before each run
@@ -74,6 +80,7 @@ var caseKinds = []struct {
 	{"latency", runLatency},
 	{"bigtxn", runBigTxn},
 	{"idle", runIdle},
+	{"bigrow", runBigRow},
 }
 
 var sourceNames = []string{"postgres", "mariadb"}
@@ -90,7 +97,7 @@ func newMeasure() measure {
 
 // fieldOrder is the order of fields on a BENCH line; others follow sorted.
 var fieldOrder = []string{
-	"events_per_s", "bare_events_per_s", "ratio", "reader_events_per_s", "raw_events_per_s", "raw_ratio",
+	"mb_per_s", "events_per_s", "bare_events_per_s", "ratio", "reader_events_per_s", "raw_events_per_s", "raw_ratio",
 	"p50_ms", "p99_ms", "hdr_p50_ms", "hdr_p99_ms", "achieved_tx_per_s",
 	"cpu_s", "peak_rss_mb", "rss_mb",
 }

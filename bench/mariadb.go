@@ -128,6 +128,16 @@ func (s *mariaSource) resetStream(ctx context.Context) error {
 		"FLUSH BINARY LOGS", "PURGE BINARY LOGS BEFORE NOW()")
 }
 
+func (s *mariaSource) resetBigRows(ctx context.Context) error {
+	return s.exec(ctx, "DROP TABLE IF EXISTS bench."+bigRowTable,
+		"CREATE TABLE bench."+bigRowTable+" (id BIGINT PRIMARY KEY, body LONGTEXT NOT NULL)",
+		"FLUSH BINARY LOGS", "PURGE BINARY LOGS BEFORE NOW()")
+}
+
+func (s *mariaSource) insertBigRows(ctx context.Context, n int64) error {
+	return s.exec(ctx, fmt.Sprintf("INSERT INTO bench.%s SELECT seq, REPEAT(MD5(seq), %d) FROM bench.seq_1_to_%d", bigRowTable, bigRowRepeat, n))
+}
+
 func (s *mariaSource) markBare(ctx context.Context) (drain, reader []string, err error) {
 	conn, err := s.connect(ctx)
 	if err != nil {

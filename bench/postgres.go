@@ -106,6 +106,15 @@ func (s *pgSource) resetStream(ctx context.Context) error {
 		"DROP TABLE IF EXISTS "+streamTable, pgCreate(streamTable), "CHECKPOINT")
 }
 
+func (s *pgSource) resetBigRows(ctx context.Context) error {
+	return s.exec(ctx, dropSlotsSQL, "DROP PUBLICATION IF EXISTS liberator", "DROP PUBLICATION IF EXISTS bare",
+		"DROP TABLE IF EXISTS "+bigRowTable, "CREATE TABLE "+bigRowTable+" (id bigint PRIMARY KEY, body text NOT NULL)", "CHECKPOINT")
+}
+
+func (s *pgSource) insertBigRows(ctx context.Context, n int64) error {
+	return s.exec(ctx, fmt.Sprintf("INSERT INTO %s SELECT g, repeat(md5(g::text), %d) FROM generate_series(1, %d) g", bigRowTable, bigRowRepeat, n))
+}
+
 func (s *pgSource) markBare(ctx context.Context) (drain, reader []string, err error) {
 	err = s.exec(ctx,
 		"CREATE PUBLICATION bare FOR TABLE "+streamTable,

@@ -10,6 +10,17 @@ const (
 	snapshotTable = "items"
 	// streamTable is re-created empty before every streaming case.
 	streamTable = "stream_items"
+	// bigRowTable is bigrows(id bigint pk, body text), re-created empty
+	// before every bigrow case; its rows are bigRowBytes each.
+	bigRowTable = "bigrows"
+)
+
+// bigRowRepeat copies of a 32-character MD5 make a row's body: 960,000
+// bytes, about 1 MB and within the producer's default record limit
+// (1,000,012 bytes).
+const (
+	bigRowRepeat = 30_000
+	bigRowBytes  = 32 * bigRowRepeat
 )
 
 // source is one database under test.
@@ -43,6 +54,11 @@ type source interface {
 	insertRange(ctx context.Context, from, n, perTx int64) error
 	// newWriter opens a connection that inserts one row per transaction.
 	newWriter(ctx context.Context) (insert func(id int64) error, close func(), err error)
+	// resetBigRows re-creates bigRowTable empty and removes slots and
+	// publications of earlier runs.
+	resetBigRows(ctx context.Context) error
+	// insertBigRows inserts ids 1..n into bigRowTable in one transaction.
+	insertBigRows(ctx context.Context, n int64) error
 	// nudge writes something the captured table does not see, for a
 	// source that stores a position only once its log moves.
 	nudge(ctx context.Context) error
