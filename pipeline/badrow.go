@@ -30,6 +30,9 @@ type BadRowError struct {
 	// Err says what is wrong: it wraps a *schema.ValueError or a
 	// *kafka.TooLargeError.
 	Err error
+	// DeadLetter, under errors.on_bad_row: dead_letter, says why the row
+	// could not be written to the dead-letter topic either.
+	DeadLetter error
 }
 
 func (e *BadRowError) Error() string {
@@ -39,6 +42,9 @@ func (e *BadRowError) Error() string {
 	}
 	how := "set errors.on_bad_row to skip or dead_letter to go past it"
 	switch {
+	case e.DeadLetter != nil:
+		return fmt.Sprintf("bad row in table %s, key %s, %s, at position %s: %v; and it cannot be written to the dead-letter topic: %v; stopped before it, and it is read again at the next start: let the dead-letter topic take it (its max.message.bytes), or set errors.on_bad_row to skip",
+			e.Table, e.Key, what, e.Position, e.Err, e.DeadLetter)
 	case e.Reason == kafka.ReasonTooLarge:
 		how += ", or let the topic take it (raise the topic's max.message.bytes, and kafka.max_message_bytes)"
 	case e.Op == connectors.OpRead:
@@ -114,7 +120,9 @@ func (r *runner) badRow(ts *tableState, c *connectors.Change, keyRow, row []any,
 		if err := r.sink.ProduceDeadLetter(r.produceCtx, p.cfg.Errors.DeadLetterTopic, b, f.promise); err != nil {
 			f.release()
 			p.metrics.badRows.WithLabelValues(table, "failed").Inc()
-			return fmt.Errorf("%w; and it cannot be dead-lettered: %w", r.badRowError(b, pos), err)
+			bre := r.badRowError(b, pos)
+			bre.DeadLetter = err
+			return bre
 		}
 		p.metrics.badRows.WithLabelValues(table, "dead_lettered").Inc()
 		p.log.Warn("bad row sent to the dead-letter topic (errors.on_bad_row: dead_letter)", "table", table, "key", b.KeyString(),

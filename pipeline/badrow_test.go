@@ -287,3 +287,37 @@ func TestARecordKafkaRefusesAfterItsTopicShrankGoesToThePolicy(t *testing.T) {
 		t.Errorf("liberator_bad_rows_total{action=skipped} = %v, want 1", got)
 	}
 }
+
+func TestBadRowThatNoDeadLetterCanHoldStopsTheRun(t *testing.T) {
+	e := newLoopEnv(t)
+	e.cfg.Errors.OnBadRow = config.OnBadRowDeadLetter
+	e.cfg.Kafka.MaxMessageBytes = 4096
+	// A text key, and a row whose key is too large for any dead letter
+	// of 4 KiB: the row cannot be left out of it.
+	a := &connectors.Table{Schema: "s", Name: "a", Key: []int{0}, Columns: []connectors.Column{
+		{Name: "code", Type: connectors.Type{Kind: connectors.KindString}, SQLType: "text"},
+		{Name: "price", Type: connectors.Type{Kind: connectors.KindDecimal, Precision: 10, Scale: 2}, Nullable: true, SQLType: "numeric(10,2)"},
+	}}
+	at := time.Unix(1_700_000_000, 0)
+	src := newLogSource(
+		connectors.Batch{Changes: []connectors.Change{{Op: connectors.OpCreate, Table: a, After: []any{"one", "1.50"}, Pos: fakePos(1), CommitTime: at}}, Checkpoint: fakePos(1)},
+		connectors.Batch{Changes: []connectors.Change{{Op: connectors.OpCreate, Table: a, After: []any{strings.Repeat("k", 5000), "NaN"}, Pos: fakePos(2), CommitTime: at}}, Checkpoint: fakePos(2)},
+	)
+	src.release(2)
+	_, done, runErr := e.run(t, src)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+	var bre *BadRowError
+	if !errors.As(*runErr, &bre) || bre.DeadLetter == nil || bre.Column != "price" || !strings.Contains(bre.Error(), "cannot be written to the dead-letter topic") {
+		t.Fatalf("Run = %v, want a BadRowError of column price that says the dead letter failed", *runErr)
+	}
+	if got := e.stored(t); got != "fake:1" {
+		t.Errorf("stored position = %q, want fake:1", got)
+	}
+	if got := e.badRows("s.a", "failed"); got != 1 {
+		t.Errorf("liberator_bad_rows_total{action=failed} = %v, want 1", got)
+	}
+}
