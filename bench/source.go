@@ -15,11 +15,10 @@ const (
 	bigRowTable = "bigrows"
 )
 
-// bigRowRepeat copies of a 32-character MD5 make a row's body: 960,000
-// bytes, about 1 MB and within the producer's default record limit
-// (1,000,012 bytes).
+// bigRowRepeat copies of a 32-character MD5 make a row's body: 1,000,000
+// bytes, within the default kafka.max_message_bytes (1,048,588).
 const (
-	bigRowRepeat = 30_000
+	bigRowRepeat = 31_250
 	bigRowBytes  = 32 * bigRowRepeat
 )
 

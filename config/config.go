@@ -57,6 +57,8 @@ type Config struct {
 
 	// Schema says what happens on an incompatible schema change.
 	Schema SchemaConfig `yaml:"schema"`
+	// Errors says what happens to a row that cannot be published.
+	Errors ErrorsConfig `yaml:"errors"`
 	// Mapping maps tables to entities, by table as source.tables names it.
 	Mapping map[string]mapping.Table `yaml:"mapping"`
 	// MappingSalt salts mapping.<table>.hash for tables without a salt of
@@ -150,6 +152,12 @@ func (c *Config) Defaults() {
 	}
 	if c.Schema.OnIncompatible == "" {
 		c.Schema.OnIncompatible = OnIncompatibleFail
+	}
+	if c.Errors.OnBadRow == "" {
+		c.Errors.OnBadRow = OnBadRowFail
+	}
+	if c.Errors.DeadLetterTopic == "" && c.Kafka.TopicPrefix != "" {
+		c.Errors.DeadLetterTopic = c.Kafka.TopicPrefix + ".dead_letter"
 	}
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = "127.0.0.1:8080"
@@ -345,6 +353,9 @@ func (c *Config) Validate() error {
 	if err := c.validateSchema(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.validateErrors(); err != nil {
+		errs = append(errs, err)
+	}
 	var captured []string
 	for _, t := range c.Source.Tables {
 		captured = append(captured, c.TableID(t))
@@ -406,6 +417,50 @@ func (c *Config) validateSchema() error {
 		return nil
 	}
 	return fmt.Errorf("schema.on_incompatible: %q is not a policy (use fail or new_topic)", c.Schema.OnIncompatible)
+}
+
+// ErrorsConfig is the errors section: what happens to a bad row, a change
+// that cannot be published because a value cannot be encoded (a NaN in a
+// numeric(p,s) column) or because its record is larger than its topic
+// takes (kafka.max_message_bytes and the topic's max.message.bytes).
+type ErrorsConfig struct {
+	// OnBadRow is fail (default), skip or dead_letter. fail stops with an
+	// error that names the table, the key, the column and the reason, and
+	// the position stays before the row; skip logs the row at warn and
+	// counts it; dead_letter writes it as JSON to DeadLetterTopic. Under
+	// every policy the position passes the row only once it is handled.
+	OnBadRow string `yaml:"on_bad_row"`
+	// DeadLetterTopic is the topic of errors.on_bad_row: dead_letter.
+	// Default <kafka.topic_prefix>.dead_letter. It is created with
+	// cleanup.policy=delete, so that every bad row is kept.
+	DeadLetterTopic string `yaml:"dead_letter_topic"`
+}
+
+// Values of errors.on_bad_row.
+const (
+	OnBadRowFail       = "fail"
+	OnBadRowSkip       = "skip"
+	OnBadRowDeadLetter = "dead_letter"
+)
+
+// validateErrors checks the errors section.
+func (c *Config) validateErrors() error {
+	var errs []error
+	switch c.Errors.OnBadRow {
+	case OnBadRowFail, OnBadRowSkip, OnBadRowDeadLetter:
+	default:
+		errs = append(errs, fmt.Errorf("errors.on_bad_row: %q is not a policy (use fail, skip or dead_letter)", c.Errors.OnBadRow))
+	}
+	// A default made of a bad kafka.topic_prefix is reported there.
+	derived := c.Errors.DeadLetterTopic == c.Kafka.TopicPrefix+".dead_letter" && kafka.ValidTopic(c.Kafka.TopicPrefix) != nil
+	if c.Errors.DeadLetterTopic != "" && !derived {
+		if err := kafka.ValidTopic(c.Errors.DeadLetterTopic); err != nil {
+			errs = append(errs, fmt.Errorf("errors.dead_letter_topic: %w", err))
+		} else if c.Errors.DeadLetterTopic == c.Kafka.OffsetsTopic {
+			errs = append(errs, fmt.Errorf("errors.dead_letter_topic: %q is kafka.offsets_topic; give the bad rows a topic of their own", c.Errors.DeadLetterTopic))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // TableID turns a table as the config names it into Table.ID() form

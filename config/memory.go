@@ -84,8 +84,8 @@ func (c *Config) validateMemory() error {
 	}
 	m := c.Memory()
 	if need := c.Kafka.MinBufferedBytes(); m.Producer < need {
-		return fmt.Errorf("memory_limit: %s leaves the Kafka producer %s, less than the %s it needs to buffer several of the largest records; raise memory_limit to at least %s",
-			c.MemoryLimit, ByteSize(m.Producer), ByteSize(need), ByteSize(4*need))
+		return fmt.Errorf("memory_limit: %s leaves the Kafka producer %s, less than the %s it needs to buffer four of the largest records (kafka.max_message_bytes %d); raise memory_limit to at least %s, or lower kafka.max_message_bytes",
+			c.MemoryLimit, ByteSize(m.Producer), ByteSize(need), c.Kafka.MaxMessageBytes, ByteSize(4*need))
 	}
 	return nil
 }

@@ -82,3 +82,11 @@ func TestByteSizeStringsAsWritten(t *testing.T) {
 		}
 	}
 }
+
+func TestMemoryLimitRefusesTooSmallForTheLargestMessage(t *testing.T) {
+	t.Setenv("TEST_PGPASSWORD", "x")
+	_, err := Parse([]byte(strings.Replace(minimal, "  topic_prefix: shop\n", "  topic_prefix: shop\n  max_message_bytes: 8388608\n", 1) + "memory_limit: 64MB\n"))
+	if err == nil || !strings.Contains(err.Error(), "memory_limit: 64MB leaves the Kafka producer 16MB") || !strings.Contains(err.Error(), "kafka.max_message_bytes 8388608") {
+		t.Errorf("Parse = %v, want memory_limit refused for kafka.max_message_bytes", err)
+	}
+}

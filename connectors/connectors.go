@@ -257,7 +257,10 @@ const (
 	KindFloat64
 	// KindDecimal values are string: plain decimal text with an optional
 	// sign and fraction, no exponent ("-12.30", "7"). The value must fit
-	// Type.Precision and Type.Scale exactly; nothing is rounded.
+	// Type.Precision and Type.Scale exactly; nothing is rounded. A source
+	// hands over a value that has no such form (PostgreSQL's NaN) as its
+	// text all the same, so that the encoder refuses it as a bad row that
+	// names the column rather than the source failing to read on.
 	KindDecimal
 	// KindString values are string (valid UTF-8).
 	KindString

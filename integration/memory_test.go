@@ -17,12 +17,12 @@ import (
 	"github.com/liberator-cdc/liberator/internal/harness"
 )
 
-// Sizes of the big-row tests: rows of about 1 MB (30,000 copies of an MD5
-// in hex, 960,000 bytes, within the producer's default record limit of
-// 1,000,012 bytes), a snapshot of bigSnapshotRows of them and then one
+// Sizes of the big-row tests: rows of 1 MiB (32,768 copies of an MD5 in
+// hex), above Kafka's default record limit, so kafka.max_message_bytes is
+// raised to 2 MiB; a snapshot of bigSnapshotRows of them and then one
 // transaction of bigTxRows more, against memory_limit bigRowLimit.
 const (
-	bigRowRepeat    = 30_000
+	bigRowRepeat    = 32_768
 	bigRowBytes     = 32 * bigRowRepeat
 	bigSnapshotRows = 120
 	bigTxRows       = 250
@@ -93,6 +93,7 @@ source:
 kafka:
   brokers: [%s]
   topic_prefix: big
+  max_message_bytes: 2097152
 registry:
   url: %s
 http:

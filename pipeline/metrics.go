@@ -22,6 +22,7 @@ type metrics struct {
 	ready       prometheus.Gauge
 	retrying    prometheus.Gauge
 	reconciled  *prometheus.CounterVec
+	badRows     *prometheus.CounterVec
 }
 
 func newMetrics(p *Pipeline) *metrics {
@@ -55,8 +56,11 @@ func newMetrics(p *Pipeline) *metrics {
 		reconciled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "liberator_reconcile_tombstones_total", Help: "Tombstones produced by re-snapshots with reconcile for keys no longer in their table, by table.",
 		}, []string{"table"}),
+		badRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "liberator_bad_rows_total", Help: "Changes that could not be published (a value the encoder refuses, a record larger than its topic takes), by table and what errors.on_bad_row did: failed, skipped or dead_lettered.",
+		}, []string{"table", "action"}),
 	}
-	m.reg.MustRegister(m.events, m.bytes, m.commitToAck, m.errors, m.retries, m.schemaID, m.ready, m.retrying, m.reconciled,
+	m.reg.MustRegister(m.events, m.bytes, m.commitToAck, m.errors, m.retries, m.schemaID, m.ready, m.retrying, m.reconciled, m.badRows,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "liberator_source_lag_bytes", Help: "Log bytes between the position Kafka acknowledged and the end of the database's log; -1 when unknown.",

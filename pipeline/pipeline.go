@@ -63,6 +63,10 @@ type Pipeline struct {
 	source atomic.Value // connectors.Source
 	// topicState is the current topic of each table (TableTopics).
 	topicState
+	// refused are the records Kafka refused as too large, by topic, kept
+	// across runs (noteRefusal).
+	refusedMu sync.Mutex
+	refused   map[string]refusal
 }
 
 // New returns a pipeline for a validated config. It does no I/O.
@@ -130,6 +134,8 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 		return err
 	}
 	defer sink.Close()
+	p.tellRefusals(sink)
+	defer func() { p.noteRefusal(sink, err) }()
 	reg := p.deps.Registry
 	src, err := p.deps.Source()
 	if err != nil {
@@ -138,6 +144,11 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	stored, err := sink.ReadOffset(ctx, cfg.Name)
 	if err != nil {
 		return err
+	}
+	if cfg.Errors.OnBadRow == config.OnBadRowDeadLetter {
+		if err := sink.EnsureDeadLetterTopic(ctx, cfg.Errors.DeadLetterTopic); err != nil {
+			return err
+		}
 	}
 	var resume []byte
 	reconcile := map[string]kafka.ReconcileStart{}
@@ -433,32 +444,43 @@ func (r *runner) table(ctx context.Context, t *connectors.Table) (*tableState, e
 // produceChange produces the events of one change: a tombstone for the old
 // key when an update moved the row, then the row (or a tombstone for a
 // delete). Keys and values are carved out of arena, which it returns grown.
+// A change that cannot be published, because a value cannot be encoded or
+// its record is larger than its topic takes, is a bad row: it goes to
+// badRow, and what it returns is produceChange's error.
 func (r *runner) produceChange(ts *tableState, c *connectors.Change, f *inflight, arena []byte) ([]byte, error) {
 	ev := connectors.Event{Topic: ts.topic, Op: c.Op, Pos: c.Pos, TxID: c.TxID, CommitTime: c.CommitTime}
 	after, before := ts.view.Project(c.After), ts.view.Project(c.Before)
 	if c.Op == connectors.OpDelete || c.KeyChanged() {
+		mark := len(arena)
 		key, a, err := appendKey(arena, ts, before)
 		if err != nil {
-			return arena, fmt.Errorf("encode key of table %s: %w", c.Table.ID(), err)
+			return arena, r.encodeFailed(ts, c, before, after, f, fmt.Errorf("encode key of table %s: %w", c.Table.ID(), err))
 		}
 		arena = a
 		tomb := ev
 		tomb.Key, tomb.Op = key, connectors.OpDelete
+		if err := r.sink.CheckSize(&tomb); err != nil {
+			return arena[:mark], r.tooLarge(ts, c, before, after, f, err)
+		}
 		r.produce(f, &tomb)
 		if c.Op == connectors.OpDelete {
 			return arena, nil
 		}
 	}
+	mark := len(arena)
 	key, arena, err := appendKey(arena, ts, after)
 	if err != nil {
-		return arena, fmt.Errorf("encode key of table %s: %w", c.Table.ID(), err)
+		return arena, r.encodeFailed(ts, c, after, after, f, fmt.Errorf("encode key of table %s: %w", c.Table.ID(), err))
 	}
 	start := len(arena)
 	arena = schema.AppendHeader(arena, ts.valID)
 	if arena, err = ts.codec.AppendValue(arena, after); err != nil {
-		return arena, fmt.Errorf("encode row of table %s: %w", c.Table.ID(), err)
+		return arena[:mark], r.encodeFailed(ts, c, after, after, f, fmt.Errorf("encode row of table %s: %w", c.Table.ID(), err))
 	}
 	ev.Key, ev.Value = key, arena[start:len(arena):len(arena)]
+	if err := r.sink.CheckSize(&ev); err != nil {
+		return arena[:mark], r.tooLarge(ts, c, after, after, f, err)
+	}
 	r.produce(f, &ev)
 	return arena, nil
 }

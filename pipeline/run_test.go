@@ -282,11 +282,12 @@ func TestRunNeverPassesARecordKafkaRefused(t *testing.T) {
 	select {
 	case <-done:
 		err := *runErr
-		if err == nil || !strings.Contains(err.Error(), `produce to topic "t.s.b"`) {
-			t.Fatalf("Run = %v, want the produce failure of topic t.s.b", err)
+		var tle *kafka.TooLargeError
+		if !errors.As(err, &tle) || tle.Topic != "t.s.b" || tle.Limit != 100 {
+			t.Fatalf("Run = %v, want the row too large for topic t.s.b (100 bytes)", err)
 		}
 		if connectors.IsRetryable(err) {
-			t.Errorf("a record too large is not retryable: %v", err)
+			t.Errorf("a record too large under errors.on_bad_row: fail is not retryable: %v", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not stop on a record Kafka refused")

@@ -51,6 +51,10 @@ func parseDecimal(s string, precision, scale int) (decimalText, error) {
 		}
 	}
 	if intEnd == intStart || i != len(s) {
+		switch s {
+		case "NaN", "Infinity", "-Infinity", "+Infinity":
+			return d, fmt.Errorf("decimal value %q is not a number that an Avro decimal can hold (NaN and the infinities have no decimal form)", s)
+		}
 		return d, fmt.Errorf("decimal value %q is not plain decimal text (want an optional sign, digits and an optional fraction, as in -12.30)", s)
 	}
 	for intStart < intEnd && s[intStart] == '0' {

@@ -80,7 +80,7 @@ func ParseStored(b []byte) (*Stored, error) {
 // partition, unless it exists. kafka.topic_configs are for entity topics
 // and are not applied to it.
 func (s *Sink) ensureOffsetsTopic(ctx context.Context) error {
-	if err := s.ensureTopic(ctx, s.cfg.OffsetsTopic, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}); err != nil {
+	if err := s.ensureTopic(ctx, s.cfg.OffsetsTopic, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, true); err != nil {
 		return fmt.Errorf("kafka.offsets_topic: %w", err)
 	}
 	return nil

@@ -40,16 +40,28 @@ type Promise struct {
 
 // NewPromise returns a promise that calls done once per event, from the
 // producer's goroutines. A failure names its topic and is marked
-// retryable (connectors.MarkRetryable) when starting over may cure it.
+// retryable (connectors.MarkRetryable) when starting over may cure it. A
+// record Kafka refused as too large fails with a *TooLargeError, marked
+// retryable: the next run's size check catches it (Refused).
 func NewPromise(done func(Delivery, error)) *Promise {
 	return &Promise{fn: func(r *kgo.Record, err error) {
-		if err != nil {
+		if errors.Is(err, kerr.MessageTooLarge) {
+			// The run starts over; the sink of the next one is told of
+			// the refusal (Refused), and its size check catches the
+			// record, so that the bad-row policy applies to it.
+			err = connectors.MarkRetryable(fmt.Errorf("produce to topic %q: %w", r.Topic,
+				&TooLargeError{Topic: r.Topic, Size: recordSize(r.Key, r.Value, r.Headers), Err: err}))
+		} else if err != nil {
 			err = fmt.Errorf("produce to topic %q: %w", r.Topic, err)
 			if retryableProduceError(err) {
 				err = connectors.MarkRetryable(err)
 			}
 		}
-		done(Delivery{Topic: r.Topic, Op: connectors.Op(r.Headers[0].Value[0]), Bytes: len(r.Key) + len(r.Value), CommitTime: r.Timestamp}, err)
+		var op connectors.Op
+		if len(r.Headers) > 0 && r.Headers[0].Key == HeaderOp && len(r.Headers[0].Value) == 1 {
+			op = connectors.Op(r.Headers[0].Value[0])
+		}
+		done(Delivery{Topic: r.Topic, Op: op, Bytes: len(r.Key) + len(r.Value), CommitTime: r.Timestamp}, err)
 	}}
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,14 @@ type Config struct {
 	// TopicConfigs are extra configs for created topics, such as
 	// min.insync.replicas. cleanup.policy is always compact.
 	TopicConfigs map[string]string `yaml:"topic_configs"`
+	// MaxMessageBytes is the largest record batch liberator produces, as
+	// Kafka measures it against a topic's max.message.bytes. Default
+	// 1048588, Kafka's own default of max.message.bytes. The producer's
+	// batch limit is set to it, and entity topics that liberator creates
+	// get it as their max.message.bytes unless TopicConfigs sets one. A
+	// record larger than the smaller of it and its topic's own
+	// max.message.bytes is a bad row (errors.on_bad_row).
+	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// OffsetsTopic holds the source positions, keyed by pipeline name.
 	// Default "_liberator_offsets". It is created compacted if missing.
 	OffsetsTopic string `yaml:"offsets_topic"`
@@ -124,7 +133,22 @@ func (c *Config) Defaults() {
 	if c.ClientID == "" {
 		c.ClientID = "liberator"
 	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
 }
+
+// DefaultMaxMessageBytes is the default of kafka.max_message_bytes:
+// Kafka's own default of max.message.bytes.
+const DefaultMaxMessageBytes = 1048588
+
+// Bounds of kafka.max_message_bytes. franz-go takes batch limits of 512
+// bytes to 1 GiB, and a produce request must hold the largest batch; half
+// a gigabyte leaves room for the request around it.
+const (
+	minMaxMessageBytes = 1 << 10
+	maxMaxMessageBytes = 512 << 20
+)
 
 var codecs = map[string]kgo.CompressionCodec{
 	"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
@@ -180,6 +204,14 @@ func (c Config) Validate() error {
 	if p, ok := c.TopicConfigs["cleanup.policy"]; ok && !strings.Contains(p, "compact") {
 		errs = append(errs, fmt.Errorf("kafka.topic_configs.cleanup.policy: %q would not keep the latest row per key; leave it out (topics are compacted)", p))
 	}
+	if c.MaxMessageBytes < minMaxMessageBytes || c.MaxMessageBytes > maxMaxMessageBytes {
+		errs = append(errs, fmt.Errorf("kafka.max_message_bytes: %d is out of range (use %d to %d bytes; Kafka's default is %d)", c.MaxMessageBytes, minMaxMessageBytes, maxMaxMessageBytes, DefaultMaxMessageBytes))
+	}
+	if v, ok := c.TopicConfigs["max.message.bytes"]; ok {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("kafka.topic_configs.max.message.bytes: %q is not a positive whole number of bytes", v))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -207,6 +239,12 @@ type Sink struct {
 
 	mu     sync.Mutex
 	topics map[string]bool // ensured
+	// limits are the max.message.bytes of the topics ensured, where
+	// Kafka said or liberator set it.
+	limits map[string]int
+	// refused are the records Kafka refused as too large in an earlier
+	// run, by topic (Refused).
+	refused map[string]refusal
 
 	hdr     headerCache // owned by Produce's goroutine
 	metrics prometheus.Registerer
@@ -228,15 +266,14 @@ func WithMetrics(reg prometheus.Registerer) Option {
 // not given.
 const DefaultBufferedBytes = 64 << 20
 
-// maxRecordBytes is the largest record batch the producer sends (franz-go's
-// default ProducerBatchMaxBytes, which is Kafka's default max.message.bytes).
-const maxRecordBytes = 1_000_012
-
 // MinBufferedBytes is the smallest producer buffer that c works with: a
 // record larger than the buffer fails at once, and a buffer of a few
 // records would send one batch at a time. It holds four of the largest
-// records.
-func (c Config) MinBufferedBytes() int64 { return 4 * maxRecordBytes }
+// records (kafka.max_message_bytes).
+func (c Config) MinBufferedBytes() int64 {
+	c.Defaults()
+	return 4 * int64(c.MaxMessageBytes)
+}
 
 // WithBufferedBytes bounds the bytes (keys and values) of the records the
 // producer buffers until Kafka acknowledges them: Produce blocks while
@@ -255,7 +292,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Sink, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Sink{cfg: cfg, log: log, topics: map[string]bool{}, bufferedBytes: DefaultBufferedBytes}
+	s := &Sink{cfg: cfg, log: log, topics: map[string]bool{}, limits: map[string]int{}, refused: map[string]refusal{}, bufferedBytes: DefaultBufferedBytes}
 	for _, o := range opts {
 		o(s)
 	}
@@ -279,6 +316,10 @@ func (s *Sink) Open(ctx context.Context) error {
 		kgo.ProducerBatchCompression(codecs[s.cfg.Compression]),
 		kgo.MaxBufferedRecords(20_000),
 		kgo.MaxBufferedBytes(int(s.bufferedBytes)),
+		// A batch never exceeds what its topic takes (Limit), so that
+		// records that each fit are not refused together.
+		kgo.ProducerBatchMaxBytesFn(s.batchLimit),
+		kgo.BrokerMaxWriteBytes(brokerWriteBytes(s.cfg.MaxMessageBytes)),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		// By default franz-go goes on producing after it detects that a
 		// partition may have lost or reordered records (an out-of-order
@@ -299,23 +340,29 @@ func (s *Sink) Open(ctx context.Context) error {
 }
 
 // EnsureTopic creates topic, compacted, unless it exists. An existing topic
-// that is not compacted is an error: it would not keep every row.
+// that is not compacted is an error: it would not keep every row. Either
+// way the sink learns the topic's max.message.bytes (Limit).
 func (s *Sink) EnsureTopic(ctx context.Context, topic string) error {
-	return s.ensureTopic(ctx, topic, s.cfg.Partitions, s.entityConfigs())
+	return s.ensureTopic(ctx, topic, s.cfg.Partitions, s.entityConfigs(), true)
 }
 
 // entityConfigs are the configs of a created entity topic: compacted, with
-// kafka.topic_configs.
+// max.message.bytes of kafka.max_message_bytes, and kafka.topic_configs.
 func (s *Sink) entityConfigs() map[string]*string {
-	configs := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+	configs := map[string]*string{
+		"cleanup.policy":    kadm.StringPtr("compact"),
+		"max.message.bytes": kadm.StringPtr(strconv.Itoa(s.cfg.MaxMessageBytes)),
+	}
 	for k, v := range s.cfg.TopicConfigs {
 		configs[k] = kadm.StringPtr(v)
 	}
 	return configs
 }
 
-// ensureTopic creates topic with configs unless it exists, compacted.
-func (s *Sink) ensureTopic(ctx context.Context, topic string, partitions int32, configs map[string]*string) error {
+// ensureTopic creates topic with configs unless it exists; an existing
+// topic must be compacted when compacted is true. It records the topic's
+// max.message.bytes.
+func (s *Sink) ensureTopic(ctx context.Context, topic string, partitions int32, configs map[string]*string, compacted bool) error {
 	s.mu.Lock()
 	done := s.topics[topic]
 	s.mu.Unlock()
@@ -325,12 +372,16 @@ func (s *Sink) ensureTopic(ctx context.Context, topic string, partitions int32, 
 	if err := ValidTopic(topic); err != nil {
 		return err
 	}
+	limit := 0
 	resp, err := s.adm.CreateTopic(ctx, partitions, s.cfg.ReplicationFactor, configs, topic)
 	switch {
 	case err == nil && resp.Err == nil:
-		s.log.Info("created topic", "topic", topic, "partitions", partitions, "cleanup.policy", "compact")
+		s.log.Info("created topic", "topic", topic, "partitions", partitions, "cleanup.policy", *configs["cleanup.policy"])
+		if v := configs["max.message.bytes"]; v != nil {
+			limit, _ = strconv.Atoi(*v)
+		}
 	case errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(resp.Err, kerr.TopicAlreadyExists):
-		if err := s.checkCompacted(ctx, topic); err != nil {
+		if limit, err = s.checkExisting(ctx, topic, compacted); err != nil {
 			return err
 		}
 	case err != nil:
@@ -340,6 +391,9 @@ func (s *Sink) ensureTopic(ctx context.Context, topic string, partitions int32, 
 	}
 	s.mu.Lock()
 	s.topics[topic] = true
+	if limit > 0 {
+		s.limits[topic] = limit
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -356,31 +410,44 @@ func (s *Sink) CheckTopic(ctx context.Context, topic string) error {
 	case err != nil:
 		return fmt.Errorf("validate creating topic %q: %w", topic, err)
 	case errors.Is(r.Err, kerr.TopicAlreadyExists):
-		return s.checkCompacted(ctx, topic)
+		_, err := s.checkExisting(ctx, topic, true)
+		return err
 	case r.Err != nil:
 		return fmt.Errorf("topic %q cannot be created: %w %s (grant CREATE on the cluster or topic, or create it compacted beforehand)", topic, r.Err, r.ErrMessage)
 	}
 	return nil
 }
 
-func (s *Sink) checkCompacted(ctx context.Context, topic string) error {
+// checkExisting describes an existing topic and returns its
+// max.message.bytes (0 if Kafka does not say). When compacted is true, a
+// topic that is not compacted is an error.
+func (s *Sink) checkExisting(ctx context.Context, topic string, compacted bool) (int, error) {
 	rcs, err := s.adm.DescribeTopicConfigs(ctx, topic)
 	if err != nil {
-		return connectors.MarkRetryable(fmt.Errorf("describe topic %q: %w", topic, err))
+		return 0, connectors.MarkRetryable(fmt.Errorf("describe topic %q: %w", topic, err))
 	}
 	rc, err := rcs.On(topic, nil)
 	if err != nil {
-		return fmt.Errorf("describe topic %q: %w", topic, err)
+		return 0, fmt.Errorf("describe topic %q: %w", topic, err)
 	}
 	if rc.Err != nil {
-		return fmt.Errorf("describe topic %q: %w", topic, rc.Err)
+		return 0, fmt.Errorf("describe topic %q: %w", topic, rc.Err)
 	}
+	limit := 0
 	for _, c := range rc.Configs {
-		if c.Key == "cleanup.policy" && !strings.Contains(c.MaybeValue(), "compact") {
-			return fmt.Errorf("topic %q exists with cleanup.policy=%s; entity topics must be compacted (kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact)", topic, c.MaybeValue(), topic)
+		switch c.Key {
+		case "cleanup.policy":
+			if compacted && !strings.Contains(c.MaybeValue(), "compact") {
+				return 0, fmt.Errorf("topic %q exists with cleanup.policy=%s; entity topics must be compacted (kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact)", topic, c.MaybeValue(), topic)
+			}
+			if !compacted && strings.Contains(c.MaybeValue(), "compact") {
+				s.log.Warn("the dead-letter topic is compacted: of the bad rows of one key, only the last is kept (set its cleanup.policy=delete)", "topic", topic)
+			}
+		case "max.message.bytes":
+			limit, _ = strconv.Atoi(c.MaybeValue())
 		}
 	}
-	return nil
+	return limit, nil
 }
 
 // Flush waits until every buffered record is acknowledged or failed.

@@ -53,3 +53,32 @@ func TestRetryableProduceError(t *testing.T) {
 		t.Error("nil is not a retryable error")
 	}
 }
+
+func TestMaxMessageBytesIsValidated(t *testing.T) {
+	base := Config{Brokers: []string{"k:9092"}, TopicPrefix: "p"}
+	for _, tt := range []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"too small", func(c *Config) { c.MaxMessageBytes = 10 }, "kafka.max_message_bytes: 10 is out of range"},
+		{"too large", func(c *Config) { c.MaxMessageBytes = 1 << 30 }, "kafka.max_message_bytes: 1073741824 is out of range"},
+		{"a topic config that is no number", func(c *Config) { c.TopicConfigs = map[string]string{"max.message.bytes": "-1"} }, `kafka.topic_configs.max.message.bytes: "-1"`},
+		{"eight megabytes pass", func(c *Config) { c.MaxMessageBytes = 8 << 20 }, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base
+			tt.edit(&c)
+			err := c.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

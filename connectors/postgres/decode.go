@@ -122,10 +122,13 @@ func decodeFloat64(src []byte) (any, error) {
 
 // decodeDecimal passes numeric text on as it is: PostgreSQL prints numeric
 // in plain notation, never with an exponent. NaN (and, for unconstrained
-// numeric, the infinities) cannot be a decimal.
+// numeric, the infinities) cannot be a decimal, but they are passed on as
+// their text too: the encoder refuses them as a bad row that names the
+// column (errors.on_bad_row), where a decoding error would stop reading
+// the stream for good.
 func decodeDecimal(src []byte) (any, error) {
-	if len(src) == 0 || src[0] == 'N' || src[len(src)-1] == 'y' {
-		return nil, fmt.Errorf("%w: numeric %q has no decimal form (NaN and Infinity cannot be carried as an Avro decimal)", errBadText, src)
+	if len(src) == 0 {
+		return nil, fmt.Errorf("%w: numeric %q", errBadText, src)
 	}
 	return string(src), nil
 }
