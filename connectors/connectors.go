@@ -283,9 +283,21 @@ const (
 	// KindArray values are []any whose elements have the form of Type.Elem
 	// (nil for a NULL element).
 	KindArray
+	// KindGeometry values are Geometry: the shape as OGC well-known binary
+	// and its spatial reference system id.
+	KindGeometry
 )
 
-var kindNames = [...]string{"invalid", "bool", "int32", "int64", "float32", "float64", "decimal", "string", "uuid", "json", "bytes", "date", "timestamp", "local-timestamp", "time", "array"}
+var kindNames = [...]string{"invalid", "bool", "int32", "int64", "float32", "float64", "decimal", "string", "uuid", "json", "bytes", "date", "timestamp", "local-timestamp", "time", "array", "geometry"}
+
+// Geometry is the value form of KindGeometry.
+type Geometry struct {
+	// WKB is the shape in OGC well-known binary, never nil.
+	WKB []byte
+	// SRID is the spatial reference system id; 0 when the geometry has
+	// none (MySQL's default, the Cartesian plane with no units).
+	SRID int32
+}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

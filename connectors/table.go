@@ -37,7 +37,8 @@ func SameType(a, b Type) bool {
 
 // SameValue reports whether two values in the neutral forms of Kind are
 // the same value, which encodes the same: of the same Go type, []byte by
-// content, []any element by element, and floats by their value where NaN
+// content, []any element by element, a Geometry by its SRID and the
+// content of its WKB, and floats by their value where NaN
 // is the same as NaN and -0 is not the same as +0 (== would say the
 // opposite of both, and the encoded bits differ). Values of any other
 // type compare with reflect.DeepEqual.
@@ -59,6 +60,9 @@ func SameValue(a, b any) bool {
 	case []any:
 		y, ok := b.([]any)
 		return ok && slices.EqualFunc(x, y, SameValue)
+	case Geometry:
+		y, ok := b.(Geometry)
+		return ok && x.SRID == y.SRID && bytes.Equal(x.WKB, y.WKB)
 	}
 	return reflect.DeepEqual(a, b)
 }

@@ -36,6 +36,9 @@ func TestSameValue(t *testing.T) {
 		{"float32 -0 is not +0", float32(math.Copysign(0, -1)), float32(0), false},
 		{"float32 and float64", float32(1), 1.0, false},
 		{"infinities", math.Inf(1), math.Inf(1), true},
+		{"geometries by SRID and WKB", Geometry{WKB: []byte{1, 2}, SRID: 4326}, Geometry{WKB: []byte{1, 2}, SRID: 4326}, true},
+		{"geometries of other SRIDs", Geometry{WKB: []byte{1}, SRID: 4326}, Geometry{WKB: []byte{1}}, false},
+		{"geometries of other shapes", Geometry{WKB: []byte{1}}, Geometry{WKB: []byte{2}}, false},
 		{"another type by DeepEqual", map[string]int{"a": 1}, map[string]int{"a": 1}, true},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	binenc "encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -124,8 +125,14 @@ func readMariaDBRows(conn *client.Conn, table string, key []string, kinds map[st
 			fv := &res.Values[i][j]
 			var v any
 			if kind == "geometry" && fv.Value() != nil {
-				// The protocol gives MySQL's SRID before the WKB.
-				v = append([]byte(nil), fv.AsString()[4:]...)
+				// The protocol gives MySQL's SRID (little-endian) before
+				// the WKB; SRID 0 is published as null.
+				b := fv.AsString()
+				var srid any
+				if n := binenc.LittleEndian.Uint32(b); n != 0 {
+					srid = int32(n)
+				}
+				v = map[string]any{"wkb": append([]byte(nil), b[4:]...), "srid": srid}
 			} else if v, err = mdbValue(kind, fv); err != nil {
 				return nil, fmt.Errorf("%s.%s: %w", table, name, err)
 			}

@@ -185,6 +185,8 @@ func mdbValue(kind string, fv *gomysql.FieldValue) (any, error) {
 		return time.Parse("2006-01-02 15:04:05.999999", s)
 	case "date":
 		return time.Parse("2006-01-02", s)
+	case "zdate", "zdatetime":
+		return zeroDateValue(kind, s)
 	case "micros":
 		neg := strings.HasPrefix(s, "-")
 		var h, m int64

@@ -137,8 +137,9 @@ func readTable(ctx context.Context, conn *pgx.Conn, table string, key []string) 
 }
 
 // unwrapUnion returns the value of a union that the generic decoder
-// returned as {"type name": value}. Field values of liberator's schemas are
-// never records, so any map there is such a union.
+// returned as {"type name": value}. The only records among liberator's
+// field values are geometries, which have two fields, so any map of one
+// entry there is such a union.
 func unwrapUnion(v any) any {
 	if m, ok := v.(map[string]any); ok && len(m) == 1 {
 		for _, inner := range m {
@@ -167,7 +168,7 @@ func canon(v any) string {
 			if i > 0 {
 				b.WriteString(",")
 			}
-			b.WriteString(k + ":" + canon(v[k]))
+			b.WriteString(k + ":" + canon(unwrapUnion(v[k])))
 		}
 		return b.String() + "}"
 	case []any:
@@ -211,7 +212,10 @@ func canon(v any) string {
 	case [16]byte:
 		return strconv.Quote(fmt.Sprintf("%x-%x-%x-%x-%x", v[0:4], v[4:6], v[6:8], v[8:10], v[10:16]))
 	case time.Time:
-		return "t" + strconv.FormatInt(v.UnixMicro(), 10)
+		// Seconds and microseconds: UnixMicro would overflow for the
+		// dates below every calendar date that stand for MySQL's zero
+		// dates.
+		return "t" + strconv.FormatInt(v.Unix(), 10) + "." + fmt.Sprintf("%06d", v.Nanosecond()/1000)
 	case time.Duration:
 		return "us" + strconv.FormatInt(v.Microseconds(), 10)
 	case pgtype.Time:

@@ -372,13 +372,16 @@ func hashValue(salt string, t connectors.Type, v any) string {
 // the shortest form that reads back ("NaN", "+Inf", "-Inf" for the
 // others); booleans true or false; dates 2006-01-02; timestamps in RFC
 // 3339 with up to microseconds (UTC with Z; a local timestamp without a
-// zone); times of day 15:04:05.999999.
+// zone); times of day 15:04:05.999999; geometries their WKB, as when
+// they were published as bytes, so that their hashes stay the same.
 func valueText(t connectors.Type, v any) []byte {
 	switch v := v.(type) {
 	case string:
 		return []byte(v)
 	case []byte:
 		return v
+	case connectors.Geometry:
+		return v.WKB
 	case bool:
 		return strconv.AppendBool(nil, v)
 	case int32:

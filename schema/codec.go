@@ -91,6 +91,8 @@ type plan struct {
 //	local-timestamp long, logicalType local-timestamp-micros
 //	time            long, logicalType time-micros
 //	array           array of ["null", element type]
+//	geometry        record io.debezium.data.geometry.Geometry of wkb
+//	                (bytes) and srid (["null", "int"], default null)
 //
 // A column of KindInvalid or an unknown kind, a decimal whose precision or
 // scale is out of range, or an array without an element type is an error
@@ -126,6 +128,9 @@ func NewCodec(namespace string, t *connectors.Table, opts ...CodecOption) (*Code
 		key:   make([]field, len(t.Key)),
 	}
 	valueFields := make([]*avro.Field, len(t.Columns))
+	// Each record defines a named type (a geometry) once and refers to it
+	// by name after that.
+	valueNamed, keyNamed := namedTypes{}, namedTypes{}
 	byName := make(map[string]string, len(t.Columns)) // field name -> column name
 	for i, col := range t.Columns {
 		name := FieldName(col.Name)
@@ -137,7 +142,7 @@ func NewCodec(namespace string, t *connectors.Table, opts ...CodecOption) (*Code
 		}
 		byName[name] = col.Name
 
-		p, typ, err := derive(col.Type)
+		p, typ, err := derive(col.Type, valueNamed)
 		if err != nil {
 			return nil, fmt.Errorf("derive schema of table %s: column %q (%s): %w", t.ID(), col.Name, col.SQLType, err)
 		}
@@ -163,7 +168,11 @@ func NewCodec(namespace string, t *connectors.Table, opts ...CodecOption) (*Code
 		c.key[i] = c.value[k]
 		// A record owns its fields, so the key record gets its own copies.
 		col := t.Columns[k]
-		af, err := newAvroField(valueFields[k].Name(), col, keyType(valueFields[k].Type()), false, nil, false)
+		_, typ, err := derive(col.Type, keyNamed)
+		if err != nil {
+			return nil, fmt.Errorf("derive schema of table %s: column %q (%s): %w", t.ID(), col.Name, col.SQLType, err)
+		}
+		af, err := newAvroField(valueFields[k].Name(), col, typ, false, nil, false)
 		if err != nil {
 			return nil, fmt.Errorf("derive schema of table %s: column %q: %w", t.ID(), col.Name, err)
 		}
@@ -237,21 +246,46 @@ func unionDefaultUnreadable(k connectors.Kind) bool {
 	return false
 }
 
-// keyType is the type of a value field as a key field: key fields are
-// never nullable, so a union is unwrapped to its non-null branch.
-func keyType(s avro.Schema) avro.Schema {
-	if u, ok := s.(*avro.UnionSchema); ok {
-		for _, b := range u.Types() {
-			if b.Type() != avro.Null {
-				return b
-			}
-		}
+// namedTypes are the named types a record has defined so far, by full
+// name. Avro allows one definition of a name in a schema; later uses refer
+// to it by name.
+type namedTypes map[string]avro.NamedSchema
+
+// GeometryRecordName is the full name of the record a geometry column
+// becomes: the name of Debezium's io.debezium.data.geometry.Geometry, with
+// the same fields, so that a reader schema written for Debezium's events
+// resolves liberator's (Avro resolves records by name).
+const GeometryRecordName = "io.debezium.data.geometry.Geometry"
+
+// geometrySchema returns the geometry record, or a reference to it when
+// named already defines it.
+func geometrySchema(named namedTypes) (avro.Schema, error) {
+	if s, ok := named[GeometryRecordName]; ok {
+		return avro.NewRefSchema(s), nil
 	}
-	return s
+	wkb, err := avro.NewField("wkb", avro.NewPrimitiveSchema(avro.Bytes, nil), avro.WithDoc("the shape in OGC well-known binary"))
+	if err != nil {
+		return nil, err
+	}
+	optInt, err := avro.NewUnionSchema([]avro.Schema{avro.NewNullSchema(), avro.NewPrimitiveSchema(avro.Int, nil)})
+	if err != nil {
+		return nil, err
+	}
+	srid, err := avro.NewField("srid", optInt, avro.WithDefault(nil), avro.WithDoc("the spatial reference system id; null when there is none (SRID 0)"))
+	if err != nil {
+		return nil, err
+	}
+	rec, err := avro.NewRecordSchema("Geometry", "io.debezium.data.geometry", []*avro.Field{wkb, srid}, avro.WithDoc("Geometry"))
+	if err != nil {
+		return nil, err
+	}
+	named[GeometryRecordName] = rec
+	return rec, nil
 }
 
 // derive returns the encoding plan and the Avro schema of a column type.
-func derive(t connectors.Type) (plan, avro.Schema, error) {
+// Named types it defines are added to named.
+func derive(t connectors.Type, named namedTypes) (plan, avro.Schema, error) {
 	p := plan{kind: t.Kind}
 	var s avro.Schema
 	switch t.Kind {
@@ -289,7 +323,7 @@ func derive(t connectors.Type) (plan, avro.Schema, error) {
 		if t.Elem == nil {
 			return p, nil, fmt.Errorf("array has no element type: %w", connectors.ErrUnsupportedType)
 		}
-		ep, es, err := derive(*t.Elem)
+		ep, es, err := derive(*t.Elem, named)
 		if err != nil {
 			return p, nil, fmt.Errorf("array element: %w", err)
 		}
@@ -299,6 +333,11 @@ func derive(t connectors.Type) (plan, avro.Schema, error) {
 		}
 		p.elem = &ep
 		s = avro.NewArraySchema(items)
+	case connectors.KindGeometry:
+		var err error
+		if s, err = geometrySchema(named); err != nil {
+			return p, nil, err
+		}
 	default:
 		return p, nil, fmt.Errorf("kind %s: %w", t.Kind, connectors.ErrUnsupportedType)
 	}

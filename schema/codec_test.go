@@ -94,6 +94,22 @@ func everyKindTable() *connectors.Table {
 	}
 }
 
+// geometryTable has three geometry columns, one nullable and one in the
+// key: each record defines the geometry record once and refers to it after.
+func geometryTable() *connectors.Table {
+	return &connectors.Table{
+		Schema: "gis",
+		Name:   "shapes",
+		Key:    []int{0, 1},
+		Columns: []connectors.Column{
+			{Name: "id", Type: typ(connectors.KindInt32), SQLType: "int(11)"},
+			{Name: "at", Type: typ(connectors.KindGeometry), SQLType: "point"},
+			{Name: "area", Type: typ(connectors.KindGeometry), SQLType: "polygon"},
+			{Name: "path", Type: typ(connectors.KindGeometry), Nullable: true, SQLType: "linestring"},
+		},
+	}
+}
+
 // namesTable has column names that are not valid Avro names.
 func namesTable() *connectors.Table {
 	return &connectors.Table{
@@ -120,6 +136,7 @@ func TestNewCodec(t *testing.T) {
 		{"a column of every kind maps to its Avro type", "every_kind", Namespace("app.public.every_kind"), everyKindTable()},
 		{"column names that are not Avro names are rewritten", "names", Namespace("shop.Order Lines"), namesTable()},
 		{"constant SQL defaults become Avro defaults", "defaults", Namespace("app.public.defaults"), defaultsTable()},
+		{"geometries are records defined once per schema", "geometry", Namespace("app.gis.shapes"), geometryTable()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

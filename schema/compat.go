@@ -243,7 +243,13 @@ func logicalName(l avro.LogicalSchema) string {
 // typeName is a short spelling of a field type for messages.
 func typeName(s avro.Schema) string {
 	n := nonNull(s)
+	if r, ok := n.(*avro.RefSchema); ok {
+		n = r.Schema()
+	}
 	name := string(n.Type())
+	if r, ok := n.(*avro.RecordSchema); ok {
+		name += " " + r.FullName()
+	}
 	if l := logicalOf(n); l != nil {
 		name += " (" + logicalName(l) + ")"
 	}

@@ -52,6 +52,9 @@ var (
 	nullInt    = column("n", typ(connectors.KindInt32), true, "integer")
 	dateCol    = column("n", typ(connectors.KindDate), false, "date")
 	newNotNull = column("added", typ(connectors.KindInt32), false, "integer")
+	wkbCol     = column("g", typ(connectors.KindBytes), true, "geometry")
+	geomCol    = column("g", typ(connectors.KindGeometry), true, "geometry")
+	geomCol2   = column("h", typ(connectors.KindGeometry), true, "point")
 )
 
 // TestCompatibilityRules renders, for each kind of table change, the
@@ -84,6 +87,8 @@ func TestCompatibilityRules(t *testing.T) {
 		{"making a column nullable", []*connectors.Table{shape(intCol)}, shape(nullInt)},
 		{"giving a nullable column a default", []*connectors.Table{shape(nullInt)}, shape(withDefault(nullInt, int32(3)))},
 		{"changing only a column's SQL type spelling", []*connectors.Table{shape(column("n", typ(connectors.KindString), false, "varchar(20)"))}, shape(column("n", typ(connectors.KindString), false, "varchar(40)"))},
+		{"changing a geometry's bytes to the geometry record", []*connectors.Table{shape(wkbCol)}, shape(geomCol)},
+		{"adding a second geometry column", []*connectors.Table{shape(geomCol)}, shape(geomCol, geomCol2)},
 		{"re-adding as text a bigint dropped one version ago", []*connectors.Table{shape(column("note", typ(connectors.KindInt64), false, "bigint")), shape()}, shape(nullText)},
 	}
 	levels := []sr.CompatibilityLevel{sr.CompatBackward, sr.CompatBackwardTransitive, sr.CompatForward, sr.CompatForwardTransitive, sr.CompatFull, sr.CompatFullTransitive, sr.CompatNone}

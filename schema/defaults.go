@@ -129,7 +129,7 @@ func byteString(b []byte) string {
 // (encoding/json's form of a []byte), which every reader, hamba included,
 // would then take for other bytes. marshalSchema writes such defaults in
 // the specification's form. Only the fields of a top-level record are
-// fixed; liberator's schemas nest no records.
+// fixed; the only records liberator nests, geometries, have no bytes defaults.
 func marshalSchema(s avro.Schema) ([]byte, error) {
 	text, err := json.Marshal(s)
 	if err != nil {

@@ -172,6 +172,19 @@ func appendValue(dst []byte, p *plan, v any) ([]byte, error) {
 			return dst, wrongType(p.kind, v)
 		}
 		return appendArray(dst, p.elem, a)
+	case connectors.KindGeometry:
+		g, ok := v.(connectors.Geometry)
+		if !ok {
+			return dst, wrongType(p.kind, v)
+		}
+		if g.WKB == nil {
+			return dst, errors.New("geometry value has no WKB")
+		}
+		dst = append(appendLong(dst, int64(len(g.WKB))), g.WKB...)
+		if g.SRID == 0 {
+			return append(dst, 0), nil // srid: null
+		}
+		return appendLong(append(dst, 2), int64(g.SRID)), nil
 	}
 	// NewCodec rejects every other kind.
 	return dst, fmt.Errorf("kind %s: %w", p.kind, connectors.ErrUnsupportedType)
@@ -225,6 +238,7 @@ var goTypes = [...]string{
 	connectors.KindLocalTimestamp: "int64",
 	connectors.KindTime:           "int64",
 	connectors.KindArray:          "[]any",
+	connectors.KindGeometry:       "connectors.Geometry",
 }
 
 func wrongType(k connectors.Kind, v any) error {

@@ -251,6 +251,81 @@ func TestRoundTripEveryKind(t *testing.T) {
 	}
 }
 
+func TestRoundTripGeometry(t *testing.T) {
+	c, err := NewCodec("ns", geometryTable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	point := []byte{1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0, 0, 0, 0, 0, 0, 0, 0x40}
+	row := []any{
+		int32(7),
+		connectors.Geometry{WKB: point, SRID: 4326},
+		connectors.Geometry{WKB: []byte{1, 3, 0, 0, 0, 0, 0, 0, 0}},
+		connectors.Geometry{WKB: []byte{1, 2, 0, 0, 0, 0, 0, 0, 0}, SRID: -1},
+	}
+	key, err := c.AppendKey(nil, row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotKey any
+	if err := avro.Unmarshal(c.Key, key, &gotKey); err != nil {
+		t.Fatal(err)
+	}
+	wantKey := map[string]any{"id": 7, "at": map[string]any{"wkb": point, "srid": 4326}}
+	if diff := cmp.Diff(wantKey, deepUnwrap(gotKey), decodedOpts); diff != "" {
+		t.Errorf("decoded key (-want +got):\n%s", diff)
+	}
+	for _, tt := range []struct {
+		name string
+		path any
+		want any
+	}{
+		{"a negative SRID is kept", row[3], map[string]any{"wkb": []byte{1, 2, 0, 0, 0, 0, 0, 0, 0}, "srid": -1}},
+		{"a NULL geometry is null", nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := append([]any(nil), row...)
+			r[3] = tt.path
+			value, err := c.AppendValue(nil, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got any
+			if err := avro.Unmarshal(c.Value, value, &got); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]any{
+				"id":   7,
+				"at":   map[string]any{"wkb": point, "srid": 4326},
+				"area": map[string]any{"wkb": []byte{1, 3, 0, 0, 0, 0, 0, 0, 0}, "srid": nil},
+				"path": tt.want,
+			}
+			if diff := cmp.Diff(want, deepUnwrap(got), decodedOpts); diff != "" {
+				t.Errorf("decoded value (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, err := c.AppendValue(nil, []any{int32(1), connectors.Geometry{}, row[2], nil}); err == nil || !strings.Contains(err.Error(), "geometry value has no WKB") {
+		t.Errorf("a geometry without WKB: error %v, want one that says so", err)
+	}
+	if _, err := c.AppendValue(nil, []any{int32(1), point, row[2], nil}); err == nil || !strings.Contains(err.Error(), "want connectors.Geometry") {
+		t.Errorf("bytes for a geometry: error %v, want one that names connectors.Geometry", err)
+	}
+}
+
+// deepUnwrap is unwrapUnion applied to every field of nested records.
+func deepUnwrap(v any) any {
+	v = unwrapUnion(v)
+	if m, ok := v.(map[string]any); ok {
+		out := make(map[string]any, len(m))
+		for k, f := range m {
+			out[k] = deepUnwrap(f)
+		}
+		return out
+	}
+	return v
+}
+
 func TestAppendErrors(t *testing.T) {
 	tbl := &connectors.Table{Schema: "public", Name: "t", Key: []int{0}, Columns: []connectors.Column{
 		{Name: "id", Type: typ(connectors.KindInt64)},

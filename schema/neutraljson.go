@@ -20,7 +20,8 @@ import (
 //   - float NaN and infinities: the strings "NaN", "Infinity", "-Infinity";
 //   - bytes: []byte, which encoding/json prints as base64;
 //   - json: its text, as a string (it need not be valid JSON);
-//   - array: []any of its elements, each turned the same way.
+//   - array: []any of its elements, each turned the same way;
+//   - geometry: {"wkb": []byte, "srid": null or the id}, as the record.
 //
 // It is meant for rows that could not be encoded, so it never fails: a
 // value that is not in the form of its kind is printed with fmt (unless
@@ -45,6 +46,14 @@ func JSONValue(t connectors.Type, v any) any {
 	case connectors.KindTime:
 		if us, ok := v.(int64); ok {
 			return timeOfDay(time.Duration(us) * time.Microsecond)
+		}
+	case connectors.KindGeometry:
+		if g, ok := v.(connectors.Geometry); ok {
+			var srid any
+			if g.SRID != 0 {
+				srid = g.SRID
+			}
+			return map[string]any{"wkb": g.WKB, "srid": srid}
 		}
 	case connectors.KindArray:
 		if a, ok := v.([]any); ok && t.Elem != nil {

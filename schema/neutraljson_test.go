@@ -33,6 +33,8 @@ func TestJSONValuePrintsNeutralValuesReadably(t *testing.T) {
 		{"bytes are base64", kind(connectors.KindBytes), []byte{0, 0xff}, `"AP8="`},
 		{"JSON stays text", kind(connectors.KindJSON), `{"a":1}`, `"{\"a\":1}"`},
 		{"an array converts its elements", connectors.Type{Kind: connectors.KindArray, Elem: &i32}, []any{int32(1), nil}, `[1,null]`},
+		{"a geometry is its record", kind(connectors.KindGeometry), connectors.Geometry{WKB: []byte{1}, SRID: 4326}, `{"srid":4326,"wkb":"AQ=="}`},
+		{"a geometry without SRID has a null srid", kind(connectors.KindGeometry), connectors.Geometry{WKB: []byte{1}}, `{"srid":null,"wkb":"AQ=="}`},
 		{"a value of the wrong form is printed as it is", kind(connectors.KindDate), "tomorrow", `"tomorrow"`},
 		{"a value encoding/json cannot print is printed with fmt", kind(connectors.KindString), struct{ C chan int }{}, `"{\u003cnil\u003e}"`},
 	}

@@ -71,6 +71,10 @@ func newKeyset(tn tableName, table *connectors.Table, cols []column, charsets, c
 			p = "CAST(CONVERT(UNHEX(?) USING ascii) AS DATETIME(6))"
 		case convTime:
 			p = "CAST(CONVERT(UNHEX(?) USING ascii) AS TIME(6))"
+		case convUUID, convInet4, convInet6:
+			// The server compares these in their own order (a UUID's
+			// swapped storage order), which is the index's.
+			p = "CAST(CONVERT(UNHEX(?) USING ascii) AS " + strings.ToUpper(c.conv.String()) + ")"
 		default:
 			return whole, fmt.Errorf("%w: key column %s of %s is %s", errNotChunkable, c.Name, tn, c.SQLType)
 		}

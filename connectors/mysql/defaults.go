@@ -107,9 +107,9 @@ func unquote(s string) (string, bool) {
 
 // defaultValue converts a constant default's text to the neutral value of
 // column c, or returns nil when it has no neutral form liberator carries:
-// a zero date, a TIMESTAMP (information_schema prints it in the session's
-// time zone), a TIME (whose Avro default hamba misreads), binary strings,
-// MySQL JSON and geometries.
+// a TIMESTAMP (information_schema prints it in the session's time zone), a
+// TIME (whose Avro default hamba misreads), binary strings, MySQL JSON and
+// geometries. A zero date's default is its value (see zeroDate).
 func defaultValue(c column, lit string) any {
 	switch c.conv {
 	case convInt32, convInt64:
@@ -163,6 +163,16 @@ func defaultValue(c column, lit string) any {
 		return v
 	case convDatetime:
 		v, err := datetimeValue([]byte(lit))
+		if err != nil {
+			return nil
+		}
+		return v
+	case convUUID, convInet4, convInet6:
+		b, ok := parseNative(c.conv, lit)
+		if !ok {
+			return nil
+		}
+		v, err := c.nativeValue(b)
 		if err != nil {
 			return nil
 		}

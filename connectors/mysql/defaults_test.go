@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -40,7 +41,12 @@ func TestColumnDefaults(t *testing.T) {
 		{"MariaDB: BIT(12)", withPrecision(maria("bit", "bit(12)", "b'101'"), 12, 0), []byte{0, 5}},
 		{"MariaDB: a date", maria("date", "date", "'2020-01-02'"), int32(18263)},
 		{"MariaDB: a datetime", maria("datetime", "datetime(6)", "'2020-01-02 03:04:05.123456'"), int64(1577934245123456)},
-		{"MariaDB: a zero datetime is no default", maria("datetime", "datetime", "'0000-00-00 00:00:00'"), nil},
+		{"MariaDB: a zero datetime is its value", maria("datetime", "datetime", "'0000-00-00 00:00:00'"), int64(math.MinInt64)},
+		{"MariaDB: a zero date is its value", maria("date", "date", "'0000-00-00'"), int32(math.MinInt32)},
+		{"MariaDB: a UUID", maria("uuid", "uuid", "'123E4567-E89B-12D3-A456-426655440000'"), "123e4567-e89b-12d3-a456-426655440000"},
+		{"MariaDB: an INET4", maria("inet4", "inet4", "'10.0.0.1'"), "10.0.0.1"},
+		{"MariaDB: an IPv4-mapped INET6", maria("inet6", "inet6", "'::FFFF:10.0.0.1'"), "::ffff:10.0.0.1"},
+		{"MariaDB: an INET6 that is no address is no default", maria("inet6", "inet6", "'x'"), nil},
 		{"MariaDB: a timestamp is not carried", maria("timestamp", "timestamp(6)", "'2020-01-01 00:00:00.000000'"), nil},
 		{"MariaDB: current_timestamp() is not constant", maria("timestamp", "timestamp", "current_timestamp()"), nil},
 		{"MariaDB: a double", maria("double", "double", "1e300"), 1e300},

@@ -87,13 +87,15 @@
 //	SET                                      array of string
 //	BINARY, VARBINARY, BLOB, BIT(n>1)        bytes (BINARY(n) padded to n)
 //	BIT(1)                                   bool
-//	DATE                                     date
-//	DATETIME                                 local-timestamp
-//	TIMESTAMP                                timestamp (UTC)
+//	DATE                                     date (not a calendar date: see below)
+//	DATETIME                                 local-timestamp (the same)
+//	TIMESTAMP                                timestamp (UTC; the same)
 //	TIME                                     int64 microseconds, signed
 //	YEAR                                     int32
 //	JSON                                     JSON text
-//	GEOMETRY and its subtypes                bytes: WKB, without MySQL's SRID
+//	GEOMETRY and its subtypes                geometry: WKB and SRID
+//	MariaDB UUID                             uuid, as MariaDB prints it
+//	MariaDB INET4, INET6                     string, as MariaDB prints them
 //
 // Strings are converted from the column's character set: utf8mb4, utf8mb3,
 // latin1 (MySQL's, that is Windows-1252), ascii, and the other sets
@@ -101,13 +103,19 @@
 // utf32 and more). A character column in the binary character set is bytes.
 // MySQL JSON is compacted (no spaces after ':' and ','), so that the
 // snapshot's text and the binlog's binary JSON agree; MariaDB JSON is the
-// stored text. MariaDB's UUID, INET4 and INET6 are not supported.
+// stored text. MariaDB's UUID, INET4 and INET6, which the binlog carries
+// as BINARY(n), are recognised by their information_schema type and
+// printed the way the server prints them.
 //
-// Zero dates ('0000-00-00', and dates with a zero month or day, which MySQL
-// accepts outside strict SQL modes) and zero DATETIME and TIMESTAMP values
-// have no instant: they become NULL. DATE, DATETIME and TIMESTAMP columns
-// are therefore nullable in the table description even when declared NOT
-// NULL, unless they are key columns.
+// A DATE, DATETIME or TIMESTAMP that is not a calendar date (the zero date
+// '0000-00-00', a date with a zero month or day, which MySQL accepts
+// outside strict SQL modes, or a day past its month's end under
+// ALLOW_INVALID_DATES) is a value below every real date that gives the text
+// back: math.MinInt32 + YYYYMMDD days for a DATE, and math.MinInt64 +
+// YYYYMMDD days + the time of day for the others (see zeroDate). DATE,
+// DATETIME and TIMESTAMP columns stay nullable in the table description
+// even when declared NOT NULL, unless they are key columns, as they were
+// when zero dates were NULL.
 //
 // # Batches
 //

@@ -330,7 +330,7 @@ func TestIntegrationOpenRefusesMinimalRowMetadata(t *testing.T) {
 
 func TestIntegrationOpenNamesMissingTablesAndKeys(t *testing.T) {
 	s := startMariaDB(t)
-	s.exec(t, "CREATE DATABASE d", "CREATE TABLE d.nokey (a INT)", "CREATE TABLE d.ok (id INT PRIMARY KEY, u UUID)")
+	s.exec(t, "CREATE DATABASE d", "CREATE TABLE d.nokey (a INT)", "CREATE TABLE d.ok (id INT PRIMARY KEY, s VARCHAR(3) CHARACTER SET dec8)")
 	src := s.source(t, connectors.SnapshotInitial, "d.missing", "d.nokey", "d.ok")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -340,7 +340,7 @@ func TestIntegrationOpenNamesMissingTablesAndKeys(t *testing.T) {
 	require.ErrorIs(t, err, connectors.ErrUnsupportedType)
 	require.ErrorContains(t, err, "table not found: d.missing")
 	require.ErrorContains(t, err, "table has no primary key: d.nokey")
-	require.ErrorContains(t, err, "d.ok.u is uuid")
+	require.ErrorContains(t, err, "d.ok.s is varchar(3) CHARACTER SET dec8")
 	require.NoError(t, src.Close(ctx))
 }
 

@@ -39,10 +39,13 @@ const (
 	convTime           // TIME
 	convJSON           // MySQL JSON (binary in the binlog, text in a snapshot)
 	convJSONText       // MariaDB JSON: LONGTEXT checked with json_valid
-	convGeometry       // GEOMETRY and its subtypes, as WKB
+	convGeometry       // GEOMETRY and its subtypes, as WKB and SRID
+	convUUID           // MariaDB UUID: BINARY(16) in the binlog
+	convInet4          // MariaDB INET4: BINARY(4) in the binlog
+	convInet6          // MariaDB INET6: BINARY(16) in the binlog
 )
 
-var convNames = [...]string{"invalid", "int32", "int64", "uint64", "decimal", "float32", "float64", "string", "bytes", "binary", "enum", "set", "bool", "bits", "date", "datetime", "timestamp", "time", "json", "json-text", "geometry"}
+var convNames = [...]string{"invalid", "int32", "int64", "uint64", "decimal", "float32", "float64", "string", "bytes", "binary", "enum", "set", "bool", "bits", "date", "datetime", "timestamp", "time", "json", "json-text", "geometry", "uuid", "inet4", "inet6"}
 
 func (c conv) String() string {
 	if int(c) < len(convNames) {
@@ -85,10 +88,14 @@ func typeOf(c conv, precision, scale int) connectors.Type {
 		return connectors.Type{Kind: connectors.KindFloat32}
 	case convFloat64:
 		return connectors.Type{Kind: connectors.KindFloat64}
-	case convString, convEnum:
+	case convString, convEnum, convInet4, convInet6:
 		return stringType
-	case convBytes, convBinary, convBits, convGeometry:
+	case convBytes, convBinary, convBits:
 		return connectors.Type{Kind: connectors.KindBytes}
+	case convGeometry:
+		return connectors.Type{Kind: connectors.KindGeometry}
+	case convUUID:
+		return connectors.Type{Kind: connectors.KindUUID}
 	case convSet:
 		return setType
 	case convBool:
@@ -105,10 +112,18 @@ func typeOf(c conv, precision, scale int) connectors.Type {
 	return connectors.Type{}
 }
 
-// temporal reports whether a conversion can meet a zero date, which becomes
-// NULL; such columns are nullable whatever their declaration says.
+// temporal reports whether a conversion can meet a zero date. Such columns
+// are nullable whatever their declaration says: zero dates were NULL before
+// they had a value of their own (see zeroDate), and making the fields of
+// schemas registered then NOT NULL would be an incompatible change.
 func (c conv) temporal() bool {
 	return c == convDate || c == convDatetime || c == convTimestamp
+}
+
+// native reports MariaDB's own binary types, which the binlog describes as
+// BINARY(n): UUID, INET4 and INET6.
+func (c conv) native() bool {
+	return c == convUUID || c == convInet4 || c == convInet6
 }
 
 // unsupported is the error for a column liberator cannot carry.
@@ -200,6 +215,12 @@ func columnFromInfo(table string, ic infoColumn) (column, error) {
 	case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
 		"multipolygon", "geometrycollection", "geomcollection":
 		c.conv = convGeometry
+	case "uuid":
+		c.conv, c.width = convUUID, 16
+	case "inet4":
+		c.conv, c.width = convInet4, 4
+	case "inet6":
+		c.conv, c.width = convInet6, 16
 	default:
 		return column{}, unsupported(table, ic.Name, ic.ColumnType)
 	}
@@ -281,11 +302,12 @@ func columnsFromTableMap(m tableMeta, info map[string]infoColumn) ([]column, []i
 					c.SQLType, c.Default = ci.SQLType, ci.Default
 				case ci.conv == convJSONText && c.conv == convString && c.text.charset == ci.text.charset:
 					c.conv, c.Type, c.SQLType, c.Default = convJSONText, ci.Type, ci.SQLType, ci.Default
+				case ci.conv.native() && c.conv == convBinary && c.width == ci.width:
+					// MariaDB's UUID, INET4 and INET6 are BINARY(n) in the
+					// binlog (the value in network byte order) but text in
+					// a SELECT.
+					c.conv, c.Type, c.SQLType, c.Default = ci.conv, ci.Type, ci.SQLType, ci.Default
 				}
-			} else if errors.Is(err, connectors.ErrUnsupportedType) && c.conv == convBinary {
-				// MariaDB's UUID, INET4 and INET6 are BINARY(n) in the
-				// binlog but text in a SELECT.
-				return nil, nil, err
 			}
 		}
 		cols[i] = c

@@ -202,12 +202,20 @@ func TestColumnsFromTableMapTakeSpellingsFromAgreeingSchema(t *testing.T) {
 		{name: "j", tp: gomysql.MYSQL_TYPE_BLOB, meta: 4, collation: 46, nullable: true},
 		{name: "was", tp: gomysql.MYSQL_TYPE_LONG, nullable: true},
 		{name: "gone", tp: gomysql.MYSQL_TYPE_LONGLONG, nullable: true},
+		{name: "u", tp: gomysql.MYSQL_TYPE_STRING, meta: stringMeta(gomysql.MYSQL_TYPE_STRING, 16), collation: 63},
+		{name: "ip4", tp: gomysql.MYSQL_TYPE_STRING, meta: stringMeta(gomysql.MYSQL_TYPE_STRING, 4), collation: 63, nullable: true},
+		{name: "ip6", tp: gomysql.MYSQL_TYPE_STRING, meta: stringMeta(gomysql.MYSQL_TYPE_STRING, 16), collation: 63, nullable: true},
+		{name: "was16", tp: gomysql.MYSQL_TYPE_STRING, meta: stringMeta(gomysql.MYSQL_TYPE_STRING, 4), collation: 63, nullable: true},
 	}, 1, 0)
 	info := map[string]infoColumn{
-		"id":  {Name: "id", DataType: "int", ColumnType: "int(11)"},
-		"k":   {Name: "k", DataType: "varchar", ColumnType: "varchar(10)", Charset: "utf8mb4"},
-		"j":   {Name: "j", DataType: "longtext", ColumnType: "longtext", Charset: "utf8mb4", Nullable: true, JSON: true},
-		"was": {Name: "was", DataType: "varchar", ColumnType: "varchar(5)", Charset: "utf8mb4", Nullable: true},
+		"u":     {Name: "u", DataType: "uuid", ColumnType: "uuid"},
+		"ip4":   {Name: "ip4", DataType: "inet4", ColumnType: "inet4", Nullable: true},
+		"ip6":   {Name: "ip6", DataType: "inet6", ColumnType: "inet6", Nullable: true},
+		"was16": {Name: "was16", DataType: "inet6", ColumnType: "inet6", Nullable: true},
+		"id":    {Name: "id", DataType: "int", ColumnType: "int(11)"},
+		"k":     {Name: "k", DataType: "varchar", ColumnType: "varchar(10)", Charset: "utf8mb4"},
+		"j":     {Name: "j", DataType: "longtext", ColumnType: "longtext", Charset: "utf8mb4", Nullable: true, JSON: true},
+		"was":   {Name: "was", DataType: "varchar", ColumnType: "varchar(5)", Charset: "utf8mb4", Nullable: true},
 	}
 	cols, key, err := columnsFromTableMap(tableMeta{ev: ev, collations: testCollations}, info)
 	if err != nil {
@@ -257,14 +265,6 @@ func TestColumnsFromTableMapRefuse(t *testing.T) {
 			want: connectors.ErrUnsupportedType,
 			msg:  "unknown collation 999",
 		},
-		{
-			name: "MariaDB's UUID, which the binlog shows as BINARY(16)",
-			ev: tableMap([]tmCol{{name: "id", tp: gomysql.MYSQL_TYPE_LONG},
-				{name: "u", tp: gomysql.MYSQL_TYPE_STRING, meta: stringMeta(gomysql.MYSQL_TYPE_STRING, 16), collation: 63}}, 0),
-			info: map[string]infoColumn{"u": {Name: "u", DataType: "uuid", ColumnType: "uuid"}},
-			want: connectors.ErrUnsupportedType,
-			msg:  "shop.things.u is uuid",
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,6 +311,9 @@ var everyInfoType = []infoColumn{
 	{Name: "e", DataType: "enum", ColumnType: "enum('a','b')", Charset: "utf8mb4", Nullable: true},
 	{Name: "s", DataType: "set", ColumnType: "set('x','y')", Charset: "ascii", Nullable: true},
 	{Name: "g", DataType: "point", ColumnType: "point", Nullable: true},
+	{Name: "u", DataType: "uuid", ColumnType: "uuid", Nullable: true},
+	{Name: "ip4", DataType: "inet4", ColumnType: "inet4", Nullable: true},
+	{Name: "ip6", DataType: "inet6", ColumnType: "inet6"},
 }
 
 func TestTableFromInformationSchemaMatchesGolden(t *testing.T) {
@@ -330,15 +333,15 @@ func TestTableFromInformationSchemaMatchesGolden(t *testing.T) {
 func TestTableFromInformationSchemaNamesEveryUnsupportedColumn(t *testing.T) {
 	ts := tableSchema{name: tableName{"shop", "things"}, key: []string{"id"}, columns: []infoColumn{
 		{Name: "id", DataType: "int", ColumnType: "int(11)"},
-		{Name: "u", DataType: "uuid", ColumnType: "uuid"},
-		{Name: "ip", DataType: "inet6", ColumnType: "inet6"},
+		{Name: "v", DataType: "vector", ColumnType: "vector(3)"},
+		{Name: "x", DataType: "xml", ColumnType: "xml"},
 		{Name: "s", DataType: "varchar", ColumnType: "varchar(3)", Charset: "dec8"},
 	}}
 	_, _, err := ts.describe()
 	if !errors.Is(err, connectors.ErrUnsupportedType) {
 		t.Fatalf("error %v is not ErrUnsupportedType", err)
 	}
-	for _, want := range []string{"shop.things.u is uuid", "shop.things.ip is inet6", "shop.things.s is varchar(3) CHARACTER SET dec8"} {
+	for _, want := range []string{"shop.things.v is vector(3)", "shop.things.x is xml", "shop.things.s is varchar(3) CHARACTER SET dec8"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

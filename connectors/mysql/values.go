@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -24,9 +25,10 @@ import (
 // unwraps its carrier (an int8, a FieldValue) before calling the shared
 // function, so the snapshot and the stream cannot disagree.
 //
-// Zero dates ('0000-00-00', and any date with a zero month or day, which
-// MySQL accepts outside strict mode) and zero datetimes and timestamps have
-// no instant: they become NULL.
+// Values that are not calendar dates ('0000-00-00', a date with a zero
+// month or day, which MySQL accepts outside strict mode, and under
+// ALLOW_INVALID_DATES a day past its month's end) have no instant of their
+// own; zeroDate gives them a value below every real date.
 
 // fromBinlog converts a value decoded by go-mysql's RowsEvent (with
 // ParseTime off, UseDecimal off and timestamps formatted in UTC).
@@ -83,6 +85,10 @@ func (c *column) fromBinlog(v any) (any, error) {
 	case convGeometry:
 		if b, ok := bytesOf(v); ok {
 			return geometryValue(b)
+		}
+	case convUUID, convInet4, convInet6:
+		if b, ok := bytesOf(v); ok {
+			return c.nativeValue(binaryValue(b, c.width))
 		}
 	case convEnum:
 		if n, ok := v.(int64); ok {
@@ -161,6 +167,8 @@ func (c *column) fromSnapshot(fv *gomysql.FieldValue) (any, error) {
 			return binaryValue(b, c.width), nil
 		case convGeometry:
 			return geometryValue(b)
+		case convUUID, convInet4, convInet6:
+			return nativeText(b)
 		case convBool, convBits:
 			return c.bitsValue(b)
 		case convDate:
@@ -246,12 +254,17 @@ func binaryValue(b []byte, n int) []byte {
 	return out
 }
 
-// geometryValue drops the 4-byte SRID that MySQL puts before the WKB.
+// geometryValue splits MySQL's geometry value, a 4-byte little-endian SRID
+// followed by the WKB.
 func geometryValue(b []byte) (any, error) {
 	if len(b) < 4 {
 		return nil, fmt.Errorf("geometry of %d bytes has no SRID", len(b))
 	}
-	return cloneBytes(b[4:]), nil
+	srid := binary.LittleEndian.Uint32(b)
+	if srid > math.MaxInt32 {
+		return nil, fmt.Errorf("geometry SRID %d does not fit an Avro int", srid)
+	}
+	return connectors.Geometry{WKB: cloneBytes(b[4:]), SRID: int32(srid)}, nil
 }
 
 // bitsValue takes a BIT(n) value as big-endian bytes.
@@ -323,40 +336,65 @@ const (
 	microsPerDay    = 86400 * microsPerSecond
 )
 
-// dateValue reads YYYY-MM-DD into days since 1970-01-01, or nil for a zero
-// or impossible date.
+// dateValue reads YYYY-MM-DD into days since 1970-01-01, or into
+// zeroDate's value when it is not a calendar date.
 func dateValue(b []byte) (any, error) {
-	days, ok, err := parseDate(b)
-	if err != nil || !ok {
+	y, m, d, err := parseDate(b)
+	if err != nil {
 		return nil, err
 	}
-	return int32(days), nil
+	if !isCalendarDate(y, m, d) {
+		return int32(math.MinInt32 + yyyymmdd(y, m, d)), nil
+	}
+	return int32(connectors.DaysFromCivil(y, m, d)), nil
 }
 
-func parseDate(b []byte) (days int64, ok bool, err error) {
+// parseDate reads YYYY-MM-DD, whose month and day may be zero or past the
+// month's end, as MySQL stores them outside strict mode.
+func parseDate(b []byte) (y, m, d int64, err error) {
 	if len(b) != 10 || b[4] != '-' || b[7] != '-' {
-		return 0, false, fmt.Errorf("date %q is not YYYY-MM-DD", b)
+		return 0, 0, 0, fmt.Errorf("date %q is not YYYY-MM-DD", b)
 	}
 	y, e1 := atoi(b[0:4])
 	m, e2 := atoi(b[5:7])
 	d, e3 := atoi(b[8:10])
-	if e1 || e2 || e3 {
-		return 0, false, fmt.Errorf("date %q is not YYYY-MM-DD", b)
+	if e1 || e2 || e3 || m > 12 || d > 31 {
+		return 0, 0, 0, fmt.Errorf("date %q is not YYYY-MM-DD", b)
 	}
-	if m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
-		return 0, false, nil
-	}
-	return connectors.DaysFromCivil(y, m, d), true, nil
+	return y, m, d, nil
+}
+
+func isCalendarDate(y, m, d int64) bool {
+	return m >= 1 && d >= 1 && d <= daysIn(y, m)
+}
+
+// yyyymmdd is a date as the number MySQL's DATE + 0 prints, 20240229.
+func yyyymmdd(y, m, d int64) int64 { return y*10000 + m*100 + d }
+
+// zeroDate is the value of a DATETIME or TIMESTAMP whose date is not a
+// calendar date: math.MinInt64, plus the date as the number YYYYMMDD times
+// the microseconds of a day, plus the microseconds of its time of day. A
+// DATE that is not a calendar date is math.MinInt32 + YYYYMMDD (days).
+//
+// The zero date '0000-00-00 00:00:00' is thus the smallest value of its
+// Avro type (the value PostgreSQL's -infinity gets), every such value lies
+// before year -16,000 and so below every date MySQL can store (years 0 to
+// 9999), and the value gives back the text exactly: '0000-00-00 14:02:10'
+// keeps its time of day, and '2001-02-31' its day. This differs from
+// Debezium, which publishes NULL in nullable columns and the epoch in NOT
+// NULL ones, neither of which can be told apart from a real value.
+func zeroDate(y, m, d, micros int64) int64 {
+	return math.MinInt64 + yyyymmdd(y, m, d)*microsPerDay + micros
 }
 
 // datetimeValue reads "YYYY-MM-DD HH:MM:SS[.ffffff]" into microseconds
 // since 1970-01-01 00:00 (a DATETIME's wall clock, or a TIMESTAMP read in
-// UTC), or nil for a zero or impossible date.
+// UTC), or into zeroDate's value when its date is not a calendar date.
 func datetimeValue(b []byte) (any, error) {
 	if len(b) < 19 || b[10] != ' ' || b[13] != ':' || b[16] != ':' {
 		return nil, fmt.Errorf("datetime %q is not YYYY-MM-DD HH:MM:SS", b)
 	}
-	days, ok, err := parseDate(b[:10])
+	y, mo, d, err := parseDate(b[:10])
 	if err != nil {
 		return nil, fmt.Errorf("datetime %q is not YYYY-MM-DD HH:MM:SS", b)
 	}
@@ -367,10 +405,11 @@ func datetimeValue(b []byte) (any, error) {
 	if e1 || e2 || e3 || e4 || h > 23 || m > 59 || s > 59 {
 		return nil, fmt.Errorf("datetime %q is not YYYY-MM-DD HH:MM:SS", b)
 	}
-	if !ok {
-		return nil, nil
+	micros := (h*3600+m*60+s)*microsPerSecond + frac
+	if !isCalendarDate(y, mo, d) {
+		return zeroDate(y, mo, d, micros), nil
 	}
-	return days*microsPerDay + (h*3600+m*60+s)*microsPerSecond + frac, nil
+	return connectors.DaysFromCivil(y, mo, d)*microsPerDay + micros, nil
 }
 
 // timeValue reads "[-]HHH:MM:SS[.ffffff]" into signed microseconds.
