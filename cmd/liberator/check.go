@@ -55,7 +55,7 @@ func checkKafka(ctx context.Context, cfg *config.Config, log *slog.Logger) []con
 		err = sink.Open(ctx)
 	}
 	if err != nil {
-		return []connectors.Check{{Name: "Kafka is reachable", Err: err}}
+		return append([]connectors.Check{{Name: "Kafka is reachable", Err: err}}, topicChecks(cfg)...)
 	}
 	defer sink.Close()
 	out := []connectors.Check{{Name: "Kafka is reachable"}}
@@ -69,8 +69,8 @@ func checkKafka(ctx context.Context, cfg *config.Config, log *slog.Logger) []con
 }
 
 // topicChecks name each table's topic, as kafka.topic_prefix, the naming
-// rule (mapping.Mapping.Topic) and mapping.<table>.topic make it, for a
-// broker that is not checked.
+// rule (mapping.Mapping.Topic) and mapping.<table>.topic make it, where
+// the broker cannot be asked about the topics.
 func topicChecks(cfg *config.Config) []connectors.Check {
 	var out []connectors.Check
 	m := cfg.Mapper()
