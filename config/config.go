@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -72,9 +73,11 @@ type SourceConfig struct {
 	Kind string `yaml:"kind"`
 	// DSN is the database URL; ${VAR} is taken from the environment.
 	DSN string `yaml:"dsn"`
-	// Tables are the captured tables: schema.table (PostgreSQL) or
-	// database.table (MySQL).
-	Tables   []string         `yaml:"tables"`
+	// Tables are the captured tables: schema.table (PostgreSQL; a bare
+	// table is in schema public) or database.table (MySQL), a part quoted
+	// where it holds a dot, a quote or a backtick, or {schema, table}
+	// (see TableList).
+	Tables   TableList        `yaml:"tables"`
 	Postgres postgres.Options `yaml:"postgres"`
 	MySQL    mysql.Options    `yaml:"mysql"`
 }
@@ -356,11 +359,12 @@ func (c *Config) Validate() error {
 	if err := c.validateErrors(); err != nil {
 		errs = append(errs, err)
 	}
-	var captured []string
-	for _, t := range c.Source.Tables {
-		captured = append(captured, c.TableID(t))
+	for _, name := range slices.Sorted(maps.Keys(c.Mapping)) {
+		if _, err := c.parseTableID(name); err != nil {
+			errs = append(errs, fmt.Errorf("mapping.%s: %w", name, err))
+		}
 	}
-	if err := c.Mapper().Validate(captured); err != nil {
+	if err := c.Mapper().Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.HTTP.Listen != "off" {
@@ -463,19 +467,46 @@ func (c *Config) validateErrors() error {
 	return errors.Join(errs...)
 }
 
-// TableID turns a table as the config names it into Table.ID() form
-// ("schema.name"): a bare PostgreSQL table is in schema public.
+// TableID turns a table as the config names it, in source.tables or as
+// a key of mapping, into Table.ID() form (connectors.TableID): a bare
+// PostgreSQL table is in schema public, and a quoted part loses its quotes
+// unless it needs them. A name that cannot be read is returned as it is;
+// Validate reports it.
 func (c *Config) TableID(name string) string {
-	if c.Source.Kind == "postgres" && !strings.Contains(name, ".") {
-		return "public." + name
+	id, err := c.parseTableID(name)
+	if err != nil {
+		return name
 	}
-	return name
+	return id
+}
+
+// parseTableID is TableID with the error of a name that cannot be read.
+func (c *Config) parseTableID(name string) (string, error) {
+	def, backticks := "", true
+	if c.Source.Kind == "postgres" {
+		def, backticks = "public", false
+	}
+	schema, table, err := connectors.ParseTableName(name, def, backticks)
+	if err != nil {
+		return "", err
+	}
+	return connectors.TableID(schema, table), nil
+}
+
+// Captured are the tables of source.tables in Table.ID() form, in the
+// config's order.
+func (c *Config) Captured() []string {
+	out := make([]string, 0, len(c.Source.Tables))
+	for _, t := range c.Source.Tables {
+		out = append(out, c.TableID(t))
+	}
+	return out
 }
 
 // Mapper returns the mapping section, with mapping_salt and the topic
 // prefix. Its Topic names every table's topic.
 func (c *Config) Mapper() *mapping.Mapping {
-	return mapping.New(c.Mapping, c.TableID, c.MappingSalt, c.Kafka.TopicPrefix, kafka.ValidTopic)
+	return mapping.New(c.Mapping, c.TableID, c.Captured(), c.MappingSalt, c.Kafka.TopicPrefix, kafka.ValidTopic)
 }
 
 // Postgres is the PostgreSQL connector's config, for source.kind postgres.

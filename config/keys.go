@@ -54,11 +54,22 @@ func walkKeys(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 			walkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), errs)
 		}
 	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		elem := t.Elem()
+		section, _ := reflect.Zero(t).Interface().(sectioned)
 		for i, c := range n.Content {
-			walkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+			et := elem
+			if section != nil && c.Kind == yaml.MappingNode {
+				et = section.itemSection()
+			}
+			walkKeys(c, et, fmt.Sprintf("%s[%d]", path, i), errs)
 		}
 	}
 }
+
+// sectioned is implemented by lists whose entries are each a value or a
+// section of the keys of a struct (source.tables: schema.table or
+// {schema, table}).
+type sectioned interface{ itemSection() reflect.Type }
 
 // isScalarStruct reports whether t is a struct that YAML gives as a single
 // value, such as a time.

@@ -208,8 +208,9 @@ type Table struct {
 	Key []int
 }
 
-// ID is "schema.name", the form used in config and messages.
-func (t *Table) ID() string { return t.Schema + "." + t.Name }
+// ID is "schema.name", the form used in config and messages, with a
+// part that holds a dot, a quote or a backtick quoted (see TableID).
+func (t *Table) ID() string { return TableID(t.Schema, t.Name) }
 
 // Column is one column of a Table.
 type Column struct {

@@ -5,7 +5,6 @@
 package mapping
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -41,7 +40,9 @@ type Table struct {
 	// Salt of Hash, instead of mapping_salt. Give it as ${ENV} or
 	// ${file:/path}.
 	Salt string `yaml:"salt"`
-	// Topic replaces the table's topic name, <topic_prefix>.<schema>.<table>.
+	// Topic replaces the table's topic name, <topic_prefix>.<schema>.<table>
+	// (see Mapping.Topic). It is taken as it is, and must be a valid topic
+	// name.
 	Topic string `yaml:"topic"`
 	// Key names the columns that key a table without a primary key. For a
 	// table with one it may only repeat it.
@@ -57,33 +58,58 @@ type Mapping struct {
 	prefix string
 	// validTopic checks a topic name; the sink's rules.
 	validTopic func(string) error
+	// captured are the tables of source.tables, in Table.ID form.
+	captured []string
+	// topics are the captured tables' topics (nameTopics).
+	topics map[string]string
 }
 
 // New returns the mapping of entries, keyed by the tables' names in the
-// config; id turns such a name into Table.ID form ("schema.name"). salt is
+// config; id turns such a name into Table.ID form ("schema.name").
+// captured are the tables of source.tables in that form, salt is
 // mapping_salt, prefix is kafka.topic_prefix, and validTopic checks a
 // topic name.
-func New(entries map[string]Table, id func(string) string, salt, prefix string, validTopic func(string) error) *Mapping {
-	m := &Mapping{byID: map[string]*Table{}, names: map[string]string{}, salt: salt, prefix: prefix, validTopic: validTopic}
+func New(entries map[string]Table, id func(string) string, captured []string, salt, prefix string, validTopic func(string) error) *Mapping {
+	m := &Mapping{byID: map[string]*Table{}, names: map[string]string{}, salt: salt, prefix: prefix, validTopic: validTopic,
+		captured: captured}
 	for name, e := range entries {
 		m.byID[id(name)] = &e
 		m.names[id(name)] = name
 	}
+	m.nameTopics(captured)
 	return m
 }
 
 // For returns the entry of a table ("schema.name"), or nil.
 func (m *Mapping) For(table string) *Table { return m.byID[table] }
 
-// Topic names the topic of a table ("schema.name"): its entry's topic when
-// set, else <prefix>.<schema>.<table>. Every part of liberator that names
-// a table's topic asks here.
+// Topic names the topic of a table ("schema.name", Table.ID): its
+// entry's topic when set, else <prefix>.<schema>.<table>, sanitized as
+// Kafka requires. Every part of liberator that names a table's topic asks
+// here.
+//
+// The rule, after Debezium's topic naming strategy: every character of the
+// schema and of the table's name outside a-z, A-Z, 0-9, _ and - becomes
+// one _ (each Unicode code point; the dot too, since it separates the
+// parts). When that makes a captured table's topic the same as another
+// captured table's, the table whose name was changed gets a suffix, _ and
+// the first 8 hex digits of the SHA-256 of its ID; a table whose name
+// needed no change keeps its topic. A name longer than Kafka's 249
+// characters is cut to 240 and given the suffix. So "テスト"."café" under
+// prefix app is app.___.caf_, and "some|test@data" is app.public.some_test_data.
 func (m *Mapping) Topic(table string) string {
+	if t, ok := m.topics[table]; ok {
+		return t
+	}
 	if e := m.byID[table]; e != nil && e.Topic != "" {
 		return e.Topic
 	}
-	return m.prefix + "." + table
+	t, _ := defaultTopic(m.prefix, table)
+	return t
 }
+
+// Topics are the topics of the captured tables, by Table.ID.
+func (m *Mapping) Topics() map[string]string { return maps.Clone(m.topics) }
 
 // KeyColumns are the entries' key columns by table, for the connectors.
 func (m *Mapping) KeyColumns() map[string][]string {
@@ -103,10 +129,11 @@ func (m *Mapping) View(t *connectors.Table) (*View, error) {
 
 // Validate checks the mapping section and mapping_salt without a
 // database: which tables, which settings conflict, whether a salt is
-// there, and that no two tables share a topic. captured are the tables of
-// source.tables, in Table.ID form. Columns are checked against the tables
-// when they are first seen (NewView).
-func (m *Mapping) Validate(captured []string) error {
+// there, that every captured table's topic is a valid name, and that no
+// two tables share a topic. Columns are checked against the tables when
+// they are first seen (NewView).
+func (m *Mapping) Validate() error {
+	captured := m.captured
 	salt := m.salt
 	var errs []error
 	tables := map[string]bool{}
@@ -180,13 +207,23 @@ func (m *Mapping) Validate(captured []string) error {
 			topics[m.Topic] = name
 		}
 	}
-	// A custom topic must not take the topic of a table without one.
+	// A custom topic must not take the topic of a table without one, and
+	// no two tables may share a topic.
+	byTopic := map[string]string{}
 	for _, id := range captured {
-		if e := m.byID[id]; e != nil && e.Topic != "" {
-			continue
-		}
-		if other, ok := topics[m.Topic(id)]; ok {
-			errs = append(errs, fmt.Errorf("mapping.%s.topic: %q is the topic of table %s", other, m.Topic(id), id))
+		topic := m.Topic(id)
+		if e := m.byID[id]; e == nil || e.Topic == "" {
+			if other, ok := topics[topic]; ok {
+				errs = append(errs, fmt.Errorf("mapping.%s.topic: %q is the topic of table %s", other, topic, id))
+				continue
+			}
+			if err := validTopic(topic); err != nil {
+				errs = append(errs, fmt.Errorf("source.tables: table %s: its topic %w (set mapping.%s.topic or kafka.topic_prefix)", id, err, id))
+			}
+			if other, ok := byTopic[topic]; ok && other != id {
+				errs = append(errs, fmt.Errorf("source.tables: tables %s and %s would both publish to topic %q (set mapping.<table>.topic for one)", other, id, topic))
+			}
+			byTopic[topic] = id
 		}
 	}
 	return errors.Join(errs...)
@@ -414,19 +451,11 @@ func appendFloat(f float64, bits int) []byte {
 	return strconv.AppendFloat(nil, f, 'g', -1, bits)
 }
 
-// Check checks the mapping against the tables as they are now, when the
-// source can describe them before it opens, so that a column a table lacks
-// stops liberator at start rather than at the table's first change.
-// Without a mapping it does nothing.
-func (m *Mapping) Check(ctx context.Context, src connectors.Source) error {
-	d, ok := src.(connectors.Describer)
-	if !ok || len(m.byID) == 0 {
-		return nil
-	}
-	tables, err := d.Describe(ctx)
-	if err != nil {
-		return err
-	}
+// Check checks the mapping against the tables as they are now, as the
+// source describes them before it opens (connectors.Describer), so that a
+// column a table lacks stops liberator at start rather than at the
+// table's first change.
+func (m *Mapping) Check(tables []*connectors.Table) error {
 	var errs []error
 	for _, t := range tables {
 		if _, err := m.View(t); err != nil {

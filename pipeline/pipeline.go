@@ -167,8 +167,9 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 			return fmt.Errorf("the source is not ready (liberator check lists every check):\n%w", errors.Join(errs...))
 		}
 	}
+	var described []*connectors.Table
 	if !p.started.Load() {
-		if err := p.mapping.Check(ctx, src); err != nil {
+		if described, err = p.describe(ctx, src); err != nil {
 			return err
 		}
 	}
@@ -176,6 +177,14 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	// failed connection would.
 	identity, err := p.checkIdentity(ctx, src, stored)
 	if err != nil {
+		return err
+	}
+	r := &runner{p: p, src: src, sink: sink, reg: reg, cp: newCheckpointer(), tables: map[*connectors.Table]*tableState{},
+		identity: identity, reconcile: reconcile, arenaBytes: int(max(cfg.Memory().Arena, minArenaBytes))}
+	r.cp.onAck = r.acked
+	// Every table's topic and schemas exist before the source reads a
+	// row, empty tables' too.
+	if err := r.announce(ctx, described); err != nil {
 		return err
 	}
 	if err := src.Open(ctx, resume); err != nil {
@@ -191,9 +200,6 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	defer p.metrics.ready.Set(0)
 	p.started.Store(true)
 
-	r := &runner{p: p, src: src, sink: sink, reg: reg, cp: newCheckpointer(), tables: map[*connectors.Table]*tableState{},
-		identity: identity, reconcile: reconcile, arenaBytes: int(max(cfg.Memory().Arena, minArenaBytes))}
-	r.cp.onAck = r.acked
 	// The produce context outlives ctx: records already buffered are
 	// delivered during the drain, not failed by the cancellation.
 	produceCtx, abortProduce := context.WithCancel(context.WithoutCancel(ctx))

@@ -306,6 +306,10 @@ func TestNamespace(t *testing.T) {
 		{"a part starting with a digit gets a prefix", "1st.orders", "_1st.orders"},
 		{"an empty part becomes an underscore", "a..b", "a._.b"},
 		{"a topic without dots is one name", "orders-v2", "orders_v2"},
+		{"a sanitized non-ASCII table's topic", "app.___.caf_", "app.___.caf_"},
+		{"a sanitized topic with a hash suffix", "app.public.some_test_data_0a1b2c3d", "app.public.some_test_data_0a1b2c3d"},
+		{"a topic of a name that starts with a digit and holds a dash", "app.2024-q1.x", "app._2024_q1.x"},
+		{"a name that is not a topic is made valid as well", "app.テスト.café", "app.___.caf_"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

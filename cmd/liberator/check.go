@@ -29,6 +29,7 @@ func preflight(ctx context.Context, cfg *config.Config, log *slog.Logger) []conn
 
 	if len(cfg.Kafka.Brokers) == 1 && cfg.Kafka.Brokers[0] == config.Embedded {
 		out = append(out, connectors.Check{Name: "Kafka is embedded (nothing to check)"})
+		out = append(out, topicChecks(cfg)...)
 	} else {
 		out = append(out, checkKafka(ctx, cfg, log)...)
 	}
@@ -54,14 +55,27 @@ func checkKafka(ctx context.Context, cfg *config.Config, log *slog.Logger) []con
 		err = sink.Open(ctx)
 	}
 	if err != nil {
-		return []connectors.Check{{Name: "Kafka is reachable", Err: err}}
+		return append([]connectors.Check{{Name: "Kafka is reachable", Err: err}}, topicChecks(cfg)...)
 	}
 	defer sink.Close()
 	out := []connectors.Check{{Name: "Kafka is reachable"}}
 	out = append(out, connectors.Check{Name: "the offsets topic " + cfg.Kafka.OffsetsTopic + " is usable", Err: sink.CheckTopic(ctx, cfg.Kafka.OffsetsTopic)})
-	for _, t := range cfg.Source.Tables {
-		topic := cfg.Mapper().Topic(cfg.TableID(t))
-		out = append(out, connectors.Check{Name: "topic " + topic + " is compacted or can be created", Err: sink.CheckTopic(ctx, topic)})
+	m := cfg.Mapper()
+	for _, id := range cfg.Captured() {
+		topic := m.Topic(id)
+		out = append(out, connectors.Check{Name: "topic " + topic + " of table " + id + " is compacted or can be created", Err: sink.CheckTopic(ctx, topic)})
+	}
+	return out
+}
+
+// topicChecks name each table's topic, as kafka.topic_prefix, the naming
+// rule (mapping.Mapping.Topic) and mapping.<table>.topic make it, where
+// the broker cannot be asked about the topics.
+func topicChecks(cfg *config.Config) []connectors.Check {
+	var out []connectors.Check
+	m := cfg.Mapper()
+	for _, id := range cfg.Captured() {
+		out = append(out, connectors.Check{Name: "table " + id + " is published to topic " + m.Topic(id)})
 	}
 	return out
 }

@@ -170,16 +170,20 @@ func prefixEach(key string, err error) []error {
 // tableName is a database-qualified table name.
 type tableName struct{ db, name string }
 
-func (t tableName) String() string { return t.db + "." + t.name }
+// String is the table's ID (connectors.TableID): "database.table", with a
+// part that holds a dot, a quote or a backtick quoted.
+func (t tableName) String() string { return connectors.TableID(t.db, t.name) }
 
-// parseTableName reads "database.table". MySQL names may contain dots only
-// when quoted; such names cannot be captured.
+// parseTableName reads "database.table", spelled as the server spells the
+// names, with either part quoted where it holds a dot, a quote or a
+// backtick: as an SQL identifier ("odd.db"."Odd""Table") or in backticks
+// (`odd.db`.`odd“table`).
 func parseTableName(s string) (tableName, error) {
-	parts := strings.Split(s, ".")
-	if len(parts) == 2 && parts[0] != "" && parts[1] != "" && !strings.ContainsAny(s, "`\x00") {
-		return tableName{parts[0], parts[1]}, nil
+	db, name, err := connectors.ParseTableName(s, "", true)
+	if err != nil {
+		return tableName{}, err
 	}
-	return tableName{}, fmt.Errorf("%q is not a table name (use database.table)", s)
+	return tableName{db, name}, nil
 }
 
 // canonicalName is the form of a table name that positions record and

@@ -71,7 +71,7 @@ func TestValidateReportsEveryProblemByKey(t *testing.T) {
 		}},
 		{"no tables", func(c *Config) { c.Tables = nil }, []string{"source.tables: is empty (list tables as database.table)"}},
 		{"bad and repeated tables", func(c *Config) { c.Tables = []string{"orders", "shop.orders", "a.b.c", "shop.orders"} }, []string{
-			`source.tables[0]: "orders" is not a table name (use database.table)`,
+			`source.tables[0]: "orders" is not a table name: the database is missing (use database.table; quote a part`,
 			`source.tables[2]: "a.b.c" is not a table name`,
 			`source.tables[3]: "shop.orders" is listed twice`,
 		}},

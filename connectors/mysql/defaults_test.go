@@ -118,7 +118,7 @@ func TestValidateKeyColumns(t *testing.T) {
 		t.Fatal("Validate succeeded")
 	}
 	want := `mapping.d.b.key: d.b is not in source.tables
-mapping.nodot.key: "nodot" is not a table name (use database.table)`
+mapping.nodot.key: "nodot" is not a table name: the database is missing (use database.table; quote a part that holds a dot, a quote or a backtick: ` + "`odd.db`.`odd``table`" + ` or "odd.db"."odd""table"; or write {schema: ..., table: ...})`
 	if d := cmp.Diff(want, err.Error()); d != "" {
 		t.Errorf("errors (-want +got):\n%s", d)
 	}

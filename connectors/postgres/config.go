@@ -7,7 +7,6 @@ import (
 	"maps"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -179,20 +178,21 @@ func (c Config) Validate() error {
 // tableName is a schema-qualified table name.
 type tableName struct{ schema, name string }
 
-func (t tableName) String() string { return t.schema + "." + t.name }
+// String is the table's ID (connectors.TableID): "schema.table", with a
+// part that holds a dot or a quote quoted.
+func (t tableName) String() string { return connectors.TableID(t.schema, t.name) }
 
-// parseTableName reads "schema.table" or "table". Names are taken as they are
-// written, so they match PostgreSQL's catalog spelling (lower case unless the
-// table was created with a quoted name).
+// parseTableName reads "schema.table" or "table" (in schema public), with
+// either part quoted as an SQL identifier where it holds a dot or a quote
+// ("My.Schema"."Odd""Table"). Names are taken as they are written, quoted
+// or not, so they match PostgreSQL's catalog spelling (lower case unless
+// the table was created with a quoted name).
 func parseTableName(s string) (tableName, error) {
-	parts := strings.Split(s, ".")
-	switch {
-	case len(parts) == 1 && parts[0] != "":
-		return tableName{"public", parts[0]}, nil
-	case len(parts) == 2 && parts[0] != "" && parts[1] != "":
-		return tableName{parts[0], parts[1]}, nil
+	schema, name, err := connectors.ParseTableName(s, "public", false)
+	if err != nil {
+		return tableName{}, err
 	}
-	return tableName{}, fmt.Errorf("%q is not a table name (use schema.table)", s)
+	return tableName{schema, name}, nil
 }
 
 // canonicalName is the form of a table name that positions record and

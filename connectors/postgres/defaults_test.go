@@ -91,7 +91,7 @@ func TestValidateKeyColumns(t *testing.T) {
 	}
 	want := `mapping.public.c.key: public.c is not in source.tables
 mapping.public.d.key: public.d is not in source.tables
-mapping.x.y.z.key: "x.y.z" is not a table name (use schema.table)`
+mapping.x.y.z.key: "x.y.z" is not a table name: it has more than two parts (use schema.table; quote a part that holds a dot or a quote as in SQL: "My.Schema"."Odd""Table"; or write {schema: ..., table: ...})`
 	if d := cmp.Diff(want, err.Error()); d != "" {
 		t.Errorf("errors (-want +got):\n%s", d)
 	}
