@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"io"
 	"strings"
 	"testing"
@@ -175,7 +176,7 @@ func typeRows(t *testing.T, s *server, base int32) map[int32]map[string]any {
 			"y": int32(2155),
 			"j": `{"b": [1, 2.5, "x"], "a": null}`, "e": "c", "s": []any{"x", "z"},
 			"b1": true, "b10": []byte{0x02, 0x01},
-			"g": []byte{1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0, 0, 0, 0, 0, 0, 0, 0x40},
+			"g": connectors.Geometry{WKB: []byte{1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0, 0, 0, 0, 0, 0, 0, 0x40}},
 		},
 		base + 2: {
 			"id": base + 2,
@@ -185,7 +186,9 @@ func typeRows(t *testing.T, s *server, base int32) map[int32]map[string]any {
 			"f": float32(0), "d": float64(0),
 			"c": "", "vc": "", "t": "", "lt": "", "l1": "", "a1": "", "u3": "", "vcbin": "",
 			"b": []byte{0, 0, 0, 0}, "vb": []byte{}, "bl": []byte{}, "cbin": []byte{0, 0, 0},
-			"dt": nil, "dtm": nil, "dtm6": nil, "ts": nil,
+			// Zero dates: below every real date, and read back as
+			// 0000-00-00 (see the README's zero-date rule).
+			"dt": int32(math.MinInt32), "dtm": int64(math.MinInt64), "dtm6": int64(math.MinInt64), "ts": int64(math.MinInt64),
 			"tm": int64(0), "tm6": int64(-500000), "y": int32(0),
 			"j": "[]", "e": "", "s": []any{}, "b1": false, "b10": []byte{0, 0}, "g": nil,
 		},
