@@ -268,13 +268,28 @@ func isSourceEnd(err error) bool {
 // here rather than as an error. Tests shorten it.
 var stallAfter = 5 * time.Second
 
-// watchAcks reports the pipeline stalled while the oldest batch waits for
-// Kafka's acknowledgement longer than stallAfter, and running again once
-// Kafka acknowledges it.
+// probeEvery is how often the pipeline asks Kafka whether it answers while
+// no batch waits for an acknowledgement, and probeTimeout how long the
+// answer may take. Tests shorten them.
+var (
+	probeEvery   = 2 * time.Second
+	probeTimeout = 2 * time.Second
+)
+
+// watchAcks reports the pipeline stalled, and not ready, while the oldest
+// batch waits for Kafka's acknowledgement longer than stallAfter, or while
+// Kafka does not answer a probe; and running again once neither holds.
+// Acknowledgements say nothing of Kafka while nothing is in flight, so an
+// idle pipeline probes it (a metadata request) every probeEvery; after a
+// failed probe it goes on probing until Kafka answers, batches or not.
 func (r *runner) watchAcks(ctx context.Context) {
 	t := time.NewTicker(stallAfter / 10)
 	defer t.Stop()
 	p := r.p
+	var (
+		lastProbe   time.Time
+		unreachable error // the last probe's failure, nil once one succeeds
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -283,16 +298,30 @@ func (r *runner) watchAcks(ctx context.Context) {
 		case <-t.C:
 		}
 		began, waiting := r.cp.oldestUnacked()
-		if waiting && time.Since(began) > stallAfter {
+		if (!waiting || unreachable != nil) && time.Since(lastProbe) >= probeEvery {
+			lastProbe = time.Now()
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			unreachable = r.sink.Ping(pctx)
+			cancel()
+			if ctx.Err() != nil {
+				continue // a probe cut short by the shutdown says nothing
+			}
+		}
+		stalled := waiting && time.Since(began) > stallAfter
+		if stalled || unreachable != nil {
 			if p.status.swapState("running", "stalled") {
 				p.metrics.ready.Set(0)
 				p.metrics.retrying.Set(1)
-				p.log.Warn("Kafka has not acknowledged events; not ready until it does", "waiting", time.Since(began).Round(time.Second))
+				if stalled {
+					p.log.Warn("Kafka has not acknowledged events; not ready until it does", "waiting", time.Since(began).Round(time.Second))
+				} else {
+					p.log.Warn("Kafka does not answer; not ready until it does", "error", unreachable)
+				}
 			}
 		} else if p.status.swapState("stalled", "running") {
 			p.metrics.ready.Set(1)
 			p.metrics.retrying.Set(0)
-			p.log.Info("Kafka acknowledges events again; ready")
+			p.log.Info("Kafka answers and acknowledges events again; ready")
 		}
 	}
 }

@@ -358,6 +358,16 @@ func (s *Sink) checkCompacted(ctx context.Context, topic string) error {
 	return nil
 }
 
+// Ping asks the cluster for its metadata (no topics) and reports whether a
+// broker answered before ctx ended. The producer learns of an outage only
+// when it has records to send; Ping lets an idle pipeline find out too.
+func (s *Sink) Ping(ctx context.Context) error {
+	if err := s.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("ping kafka %v: %w", s.cfg.Brokers, err)
+	}
+	return nil
+}
+
 // Flush waits until every buffered record is acknowledged or failed.
 func (s *Sink) Flush(ctx context.Context) error {
 	return s.cl.Flush(ctx)
