@@ -266,10 +266,14 @@ func (s *Sink) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafka.brokers: %w", err)
 	}
-	s.cl, s.adm = cl, kadm.NewClient(cl)
 	if err := cl.Ping(ctx); err != nil {
+		// Closed here, since the caller closes only an open sink: the
+		// client's metrics are unregistered when it closes, and the next
+		// attempt registers them again.
+		cl.Close()
 		return connectors.MarkRetryable(fmt.Errorf("connect to kafka %v: %w", s.cfg.Brokers, err))
 	}
+	s.cl, s.adm = cl, kadm.NewClient(cl)
 	return nil
 }
 
