@@ -174,9 +174,14 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 		return errors.Join(err, src.Close(context.WithoutCancel(ctx)))
 	}
 	p.source.Store(src)
-	p.status.setState("running")
-	p.metrics.ready.Set(1)
-	p.metrics.retrying.Set(0)
+	// A run after a failure stays retrying, and not ready, until it shows
+	// that it works (watchAcks): a registry or broker that fails again at
+	// the first change must not read as ready in between.
+	if !p.started.Load() {
+		p.status.setState("running")
+		p.metrics.ready.Set(1)
+		p.metrics.retrying.Set(0)
+	}
 	defer p.metrics.ready.Set(0)
 	p.started.Store(true)
 
@@ -282,12 +287,17 @@ var (
 // Acknowledgements say nothing of Kafka while nothing is in flight, so an
 // idle pipeline probes it (a metadata request) every probeEvery; after a
 // failed probe it goes on probing until Kafka answers, batches or not.
+//
+// A run after a failure starts in state retrying; watchAcks makes it
+// running once a checkpoint is acknowledged, or once Kafka answers a probe
+// while nothing is in flight.
 func (r *runner) watchAcks(ctx context.Context) {
 	t := time.NewTicker(stallAfter / 10)
 	defer t.Stop()
 	p := r.p
 	var (
 		lastProbe   time.Time
+		answered    bool  // a probe of this run succeeded
 		unreachable error // the last probe's failure, nil once one succeeds
 	)
 	for {
@@ -306,9 +316,12 @@ func (r *runner) watchAcks(ctx context.Context) {
 			if ctx.Err() != nil {
 				continue // a probe cut short by the shutdown says nothing
 			}
+			answered = answered || unreachable == nil
 		}
 		stalled := waiting && time.Since(began) > stallAfter
-		if stalled || unreachable != nil {
+		_, acked, _ := r.cp.state()
+		switch {
+		case stalled || unreachable != nil:
 			if p.status.swapState("running", "stalled") {
 				p.metrics.ready.Set(0)
 				p.metrics.retrying.Set(1)
@@ -318,10 +331,14 @@ func (r *runner) watchAcks(ctx context.Context) {
 					p.log.Warn("Kafka does not answer; not ready until it does", "error", unreachable)
 				}
 			}
-		} else if p.status.swapState("stalled", "running") {
+		case p.status.swapState("stalled", "running"):
 			p.metrics.ready.Set(1)
 			p.metrics.retrying.Set(0)
 			p.log.Info("Kafka answers and acknowledges events again; ready")
+		case (acked > 0 || answered && !waiting) && p.status.swapState("retrying", "running"):
+			p.metrics.ready.Set(1)
+			p.metrics.retrying.Set(0)
+			p.log.Info("running again; ready")
 		}
 	}
 }
