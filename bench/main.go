@@ -18,6 +18,14 @@
 //	bigtxn-<source>    liberator's peak RSS while one transaction of ROWS rows
 //	                   streams through
 //	idle-<source>      liberator's RSS once streaming is up and idle
+//	outage-<source>    Kafka cut off while liberator streams, OUTAGE_ROWS
+//	                   rows inserted during the cut, then Kafka back: the
+//	                   time from its return to the last event acknowledged
+//	                   (catch_up_s, events_per_s, cpu_s), to the first
+//	                   (first_ack_s: what was left of the retry backoff),
+//	                   the rate from first to last (drain_events_per_s), and how long
+//	                   liberator took to turn not ready (not_ready_s) and
+//	                   ready again (ready_s)
 //
 // Environment:
 //
@@ -31,6 +39,9 @@
 //	LATENCY_SECONDS=N latency case duration (default 20; the first 2 s are
 //	                  not counted)
 //	IDLE_SECONDS=N    how long idle-<source> waits before reading RSS (default 10)
+//	OUTAGE_ROWS=N     rows written during the cut of outage-<source> (default
+//	                  100000, at most ROWS)
+//	OUTAGE_SECONDS=N  how long outage-<source> keeps Kafka cut (default 30)
 //	KAFKA_LINGER=D    kafka.linger for liberator and -linger for the bare
 //	                  producer (a Go duration; default: liberator's 5ms)
 //	QUIET_WAIT=N      wait at most N seconds (default 300) before each run
@@ -74,6 +85,7 @@ var caseKinds = []struct {
 	{"latency", runLatency},
 	{"bigtxn", runBigTxn},
 	{"idle", runIdle},
+	{"outage", runOutage},
 }
 
 var sourceNames = []string{"postgres", "mariadb"}
