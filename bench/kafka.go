@@ -112,9 +112,9 @@ func createTopic(ctx context.Context, brokerAddr, topic string) error {
 
 // status is the part of liberator's /status that the benchmark reads.
 type status struct {
-	State    string           `json:"state"`
-	Position string           `json:"position"`
-	Events   map[string]int64 `json:"events"`
+	State    string                      `json:"state"`
+	Position string                      `json:"position"`
+	Events   map[string]map[string]int64 `json:"events"` // table -> op -> count
 }
 
 func getStatus(ctx context.Context, admin string) (status, error) {

@@ -21,6 +21,14 @@
 //	bigrow-<source>    BIGROW_ROWS rows of about 1 MB in one transaction,
 //	                   streamed with memory_limit BIGROW_MEMORY_LIMIT:
 //	                   throughput in MB/s from the commit, peak RSS, CPU
+//	outage-<source>    Kafka cut off while liberator streams, OUTAGE_ROWS
+//	                   rows inserted during the cut, then Kafka back: the
+//	                   time from its return to the last event acknowledged
+//	                   (catch_up_s, events_per_s, cpu_s), to the first
+//	                   (first_ack_s: what was left of the retry backoff),
+//	                   the rate from first to last (drain_events_per_s), and how long
+//	                   liberator took to turn not ready (not_ready_s) and
+//	                   ready again (ready_s)
 //
 // Environment:
 //
@@ -37,6 +45,9 @@
 //	BIGROW_ROWS=N     rows of the bigrow case (default 2000)
 //	BIGROW_MEMORY_LIMIT=S memory_limit of the bigrow case (default 256MB,
 //	                  liberator's default)
+//	OUTAGE_ROWS=N     rows written during the cut of outage-<source> (default
+//	                  100000, at most ROWS)
+//	OUTAGE_SECONDS=N  how long outage-<source> keeps Kafka cut (default 30)
 //	KAFKA_LINGER=D    kafka.linger for liberator and -linger for the bare
 //	                  producer (a Go duration; default: liberator's 5ms)
 //	QUIET_WAIT=N      wait at most N seconds (default 300) before each run
@@ -81,6 +92,7 @@ var caseKinds = []struct {
 	{"bigtxn", runBigTxn},
 	{"idle", runIdle},
 	{"bigrow", runBigRow},
+	{"outage", runOutage},
 }
 
 var sourceNames = []string{"postgres", "mariadb"}

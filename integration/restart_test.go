@@ -30,11 +30,13 @@ type restartSource struct {
 	readLedger func(ctx context.Context) ([]soakEntry, error)
 }
 
-func openPGRestart(t *testing.T, ctx context.Context) *restartSource {
+// openPGRestart starts PostgreSQL with soak.items holding preload rows
+// (ids 1 to preload, at version 1, transaction 0).
+func openPGRestart(t *testing.T, ctx context.Context, preload int) *restartSource {
 	pg := harness.Postgres(t)
 	dsn, err := pg.CreateDatabase("shop")
 	require.NoError(t, err)
-	require.NoError(t, pgExec(ctx, dsn, fmt.Sprintf(pgSoakSQL, 0)))
+	require.NoError(t, pgExec(ctx, dsn, fmt.Sprintf(pgSoakSQL, preload)))
 	withConn := func(ctx context.Context, f func(*pgx.Conn) error) error {
 		c, err := pgx.Connect(ctx, dsn)
 		if err != nil {
@@ -87,13 +89,18 @@ func pgExec(ctx context.Context, dsn, sql string) error {
 	return err
 }
 
-func openMariaDBRestart(t *testing.T, ctx context.Context) *restartSource {
+// openMariaDBRestart starts MariaDB with soak.items holding preload rows
+// (ids 1 to preload, at version 1, transaction 0).
+func openMariaDBRestart(t *testing.T, ctx context.Context, preload int) *restartSource {
 	db := harness.MariaDB(t)
 	conn, err := db.Connect(ctx)
 	require.NoError(t, err)
 	for _, q := range mdbSoakSQL {
 		if strings.Contains(q, "%d") {
-			continue // no preloaded rows
+			if preload == 0 {
+				continue
+			}
+			q = fmt.Sprintf(q, preload)
 		}
 		_, err := conn.Execute(q)
 		require.NoError(t, err, q)
@@ -142,6 +149,16 @@ func openMariaDBRestart(t *testing.T, ctx context.Context) *restartSource {
 	return src
 }
 
+// newRestartWriter returns a writer for src whose table holds preload
+// rows, which it updates and deletes too.
+func newRestartWriter(src *restartSource, preload int) *restartWriter {
+	w := &restartWriter{src: src, version: map[int64]int64{}, nextID: int64(preload)}
+	for id := range int64(preload) {
+		w.version[id+1] = 1
+	}
+	return w
+}
+
 // restartWriter writes transactions of inserts, updates and deletes with a
 // ledger row per change, in the same transaction, on one connection. It
 // goes on through a database restart: when a transaction fails it
@@ -161,6 +178,7 @@ func (w *restartWriter) run(ctx context.Context, stop <-chan struct{}) error {
 	defer func() {
 		if w.conn != nil {
 			w.conn.close()
+			w.conn = nil // run may be called again
 		}
 	}()
 	for {
@@ -283,18 +301,18 @@ func (w *restartWriter) transaction(ctx context.Context) error {
 func TestIntegrationRestart(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		open func(*testing.T, context.Context) *restartSource
+		open func(*testing.T, context.Context, int) *restartSource
 	}{{"postgres", openPGRestart}, {"mariadb", openMariaDBRestart}} {
 		t.Run(tc.name, func(t *testing.T) { testRestart(t, tc.open) })
 	}
 }
 
-func testRestart(t *testing.T, open func(*testing.T, context.Context) *restartSource) {
+func testRestart(t *testing.T, open func(*testing.T, context.Context, int) *restartSource) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	k := harness.Kafka(t, harness.KafkaBrokerConfig("log.cleaner.backoff.ms", "3600000"))
 	reg := harness.Registry(t)
-	src := open(t, ctx)
+	src := open(t, ctx, 0)
 	cfg := writeConfig(t, fmt.Sprintf(`
 source:
   kind: %s
@@ -315,7 +333,7 @@ commit_interval: 20ms
 
 	d := startDaemon(t, "run", cfg)
 	waitStoredPosition(t, d)
-	w := &restartWriter{src: src, version: map[int64]int64{}}
+	w := newRestartWriter(src, 0)
 	stop := make(chan struct{})
 	werr := make(chan error, 1)
 	go func() { werr <- w.run(ctx, stop) }()

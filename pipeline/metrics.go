@@ -51,7 +51,7 @@ func newMetrics(p *Pipeline) *metrics {
 			Name: "liberator_ready", Help: "1 while streaming or snapshotting, else 0.",
 		}),
 		retrying: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "liberator_retrying", Help: "1 while the pipeline is failing: waiting to retry after an error (state retrying), or waiting longer than " + stallAfter.String() + " for Kafka to acknowledge what it produced (state stalled); else 0.",
+			Name: "liberator_retrying", Help: "1 while the pipeline is failing: waiting to retry after an error (state retrying), or waiting longer than " + stallAfter.String() + " for Kafka to acknowledge what it produced, or Kafka not answering (state stalled); else 0.",
 		}),
 		reconciled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "liberator_reconcile_tombstones_total", Help: "Tombstones produced by re-snapshots with reconcile for keys no longer in their table, by table.",

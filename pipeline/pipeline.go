@@ -194,9 +194,14 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 		return errors.Join(err, src.Close(context.WithoutCancel(ctx)))
 	}
 	p.source.Store(src)
-	p.status.setState("running")
-	p.metrics.ready.Set(1)
-	p.metrics.retrying.Set(0)
+	// A run after a failure stays retrying, and not ready, until it shows
+	// that it works (watchAcks): a registry or broker that fails again at
+	// the first change must not read as ready in between.
+	if !p.started.Load() {
+		p.status.setState("running")
+		p.metrics.ready.Set(1)
+		p.metrics.retrying.Set(0)
+	}
 	defer p.metrics.ready.Set(0)
 	p.started.Store(true)
 
@@ -285,13 +290,33 @@ func isSourceEnd(err error) bool {
 // here rather than as an error. Tests shorten it.
 var stallAfter = 5 * time.Second
 
-// watchAcks reports the pipeline stalled while the oldest batch waits for
-// Kafka's acknowledgement longer than stallAfter, and running again once
-// Kafka acknowledges it.
+// probeEvery is how often the pipeline asks Kafka whether it answers while
+// no batch waits for an acknowledgement, and probeTimeout how long the
+// answer may take. Tests shorten them.
+var (
+	probeEvery   = 2 * time.Second
+	probeTimeout = 2 * time.Second
+)
+
+// watchAcks reports the pipeline stalled, and not ready, while the oldest
+// batch waits for Kafka's acknowledgement longer than stallAfter, or while
+// Kafka does not answer a probe; and running again once neither holds.
+// Acknowledgements say nothing of Kafka while nothing is in flight, so an
+// idle pipeline probes it (a metadata request) every probeEvery; after a
+// failed probe it goes on probing until Kafka answers, batches or not.
+//
+// A run after a failure starts in state retrying; watchAcks makes it
+// running once a checkpoint is acknowledged, or once Kafka answers a probe
+// while nothing is in flight.
 func (r *runner) watchAcks(ctx context.Context) {
 	t := time.NewTicker(stallAfter / 10)
 	defer t.Stop()
 	p := r.p
+	var (
+		lastProbe   time.Time
+		answered    bool  // a probe of this run succeeded
+		unreachable error // the last probe's failure, nil once one succeeds
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -300,16 +325,37 @@ func (r *runner) watchAcks(ctx context.Context) {
 		case <-t.C:
 		}
 		began, waiting := r.cp.oldestUnacked()
-		if waiting && time.Since(began) > stallAfter {
+		if (!waiting || unreachable != nil) && time.Since(lastProbe) >= probeEvery {
+			lastProbe = time.Now()
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			unreachable = r.sink.Ping(pctx)
+			cancel()
+			if ctx.Err() != nil {
+				continue // a probe cut short by the shutdown says nothing
+			}
+			answered = answered || unreachable == nil
+		}
+		stalled := waiting && time.Since(began) > stallAfter
+		_, acked, _ := r.cp.state()
+		switch {
+		case stalled || unreachable != nil:
 			if p.status.swapState("running", "stalled") {
 				p.metrics.ready.Set(0)
 				p.metrics.retrying.Set(1)
-				p.log.Warn("Kafka has not acknowledged events; not ready until it does", "waiting", time.Since(began).Round(time.Second))
+				if stalled {
+					p.log.Warn("Kafka has not acknowledged events; not ready until it does", "waiting", time.Since(began).Round(time.Second))
+				} else {
+					p.log.Warn("Kafka does not answer; not ready until it does", "error", unreachable)
+				}
 			}
-		} else if p.status.swapState("stalled", "running") {
+		case p.status.swapState("stalled", "running"):
 			p.metrics.ready.Set(1)
 			p.metrics.retrying.Set(0)
-			p.log.Info("Kafka acknowledges events again; ready")
+			p.log.Info("Kafka answers and acknowledges events again; ready")
+		case (acked > 0 || answered && !waiting) && p.status.swapState("retrying", "running"):
+			p.metrics.ready.Set(1)
+			p.metrics.retrying.Set(0)
+			p.log.Info("running again; ready")
 		}
 	}
 }

@@ -22,8 +22,10 @@ var (
 
 // State returns the pipeline's state and the last position stored. The
 // states are starting, running, stalled (Kafka has not acknowledged
-// events for longer than stallAfter), draining, retrying (waiting to start
-// again after a retryable error) and stopped. Only running is ready.
+// events for longer than stallAfter, or does not answer a probe),
+// draining, retrying (waiting to start again after a retryable error, or
+// started again but not yet acknowledged by Kafka) and stopped. Only
+// running is ready.
 func (p *Pipeline) State() (state, position string) { return p.status.State() }
 
 // Lag is the running source's lag; Bytes is -1 when unknown.

@@ -6,6 +6,9 @@
 //	kfakebroker -port 9092
 //
 // It prints "listening 127.0.0.1:PORT" once the broker accepts connections.
+// SIGUSR1 cuts the broker off: every connection is closed and new ones are
+// accepted only to be closed, until SIGUSR2 lets them through again (an
+// outage, for the outage-<source> cases).
 package main
 
 import (
@@ -16,6 +19,8 @@ import (
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/liberator-cdc/liberator/internal/harness"
 )
 
 func main() {
@@ -27,12 +32,28 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(*port))
+	outage := make(chan os.Signal, 1)
+	signal.Notify(outage, syscall.SIGUSR1, syscall.SIGUSR2)
+
+	cut := harness.NewCutter()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(*port), kfake.ListenFn(cut.Listen))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kfakebroker: start cluster: %v\n", err)
 		os.Exit(1)
 	}
 	fmt.Printf("listening %s\n", c.ListenAddrs()[0])
-	<-sig
-	c.Close()
+	for {
+		select {
+		case s := <-outage:
+			if s == syscall.SIGUSR1 {
+				cut.Cut()
+			} else {
+				cut.Restore()
+			}
+			fmt.Fprintf(os.Stderr, "kfakebroker: %s: cut %v\n", s, cut.IsCut())
+		case <-sig:
+			c.Close()
+			return
+		}
+	}
 }

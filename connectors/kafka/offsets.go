@@ -166,7 +166,12 @@ func keyPartition(key string, n int32) int32 {
 }
 
 // WriteOffset stores st under key in the offsets topic and waits for Kafka
-// to acknowledge it.
+// to acknowledge it, or for ctx to end. franz-go does not fail a record
+// already sent to a broker when its context ends, and retries it for as
+// long as Kafka is unreachable; so WriteOffset stops waiting instead, and
+// the record stays with the producer until Close fails it. Should it
+// still reach Kafka, the position it stores is one Kafka had acknowledged
+// everything before.
 func (s *Sink) WriteOffset(ctx context.Context, key string, st Stored) error {
 	if err := s.ensureOffsetsTopic(ctx); err != nil {
 		return err
@@ -176,7 +181,14 @@ func (s *Sink) WriteOffset(ctx context.Context, key string, st Stored) error {
 		return err
 	}
 	r := &kgo.Record{Topic: s.cfg.OffsetsTopic, Key: []byte(key), Value: val}
-	if err := s.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+	done := make(chan error, 1)
+	s.cl.Produce(ctx, r, func(_ *kgo.Record, err error) { done <- err })
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
 		return connectors.MarkRetryable(fmt.Errorf("write offsets topic %q: %w", s.cfg.OffsetsTopic, err))
 	}
 	return nil

@@ -2,13 +2,18 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/internal/harness"
 )
 
 // openSink starts a kfake cluster and opens a sink on it.
@@ -180,5 +185,39 @@ func TestGhostsAreTheLiveKeysNothingWroteSinceTheStart(t *testing.T) {
 	}
 	if d := cmp.Diff([]string{"a", "d"}, got); d != "" {
 		t.Errorf("ghosts (-want +got):\n%s", d)
+	}
+}
+
+func TestWriteOffsetReturnsWhenItsContextEndsWhileKafkaIsUnreachable(t *testing.T) {
+	cut := harness.NewCutter()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ListenFn(cut.Listen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := New(Config{Brokers: c.ListenAddrs(), TopicPrefix: "shop"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.WriteOffset(context.Background(), "p", Stored{Position: "pg:0/1"}); err != nil {
+		t.Fatalf("WriteOffset = %v", err)
+	}
+
+	cut.Cut()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- s.WriteOffset(ctx, "p", Stored{Position: "pg:0/2"}) }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.DeadlineExceeded) || !connectors.IsRetryable(err) {
+			t.Errorf("WriteOffset with Kafka unreachable = %v, want a retryable deadline exceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WriteOffset did not return when its context ended")
 	}
 }

@@ -332,10 +332,14 @@ func (s *Sink) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafka.brokers: %w", err)
 	}
-	s.cl, s.adm = cl, kadm.NewClient(cl)
 	if err := cl.Ping(ctx); err != nil {
+		// Closed here, since the caller closes only an open sink: the
+		// client's metrics are unregistered when it closes, and the next
+		// attempt registers them again.
+		cl.Close()
 		return connectors.MarkRetryable(fmt.Errorf("connect to kafka %v: %w", s.cfg.Brokers, err))
 	}
+	s.cl, s.adm = cl, kadm.NewClient(cl)
 	return nil
 }
 
@@ -448,6 +452,16 @@ func (s *Sink) checkExisting(ctx context.Context, topic string, compacted bool) 
 		}
 	}
 	return limit, nil
+}
+
+// Ping asks the cluster for its metadata (no topics) and reports whether a
+// broker answered before ctx ended. The producer learns of an outage only
+// when it has records to send; Ping lets an idle pipeline find out too.
+func (s *Sink) Ping(ctx context.Context) error {
+	if err := s.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("ping kafka %v: %w", s.cfg.Brokers, err)
+	}
+	return nil
 }
 
 // Flush waits until every buffered record is acknowledged or failed.

@@ -1,9 +1,17 @@
 package kafka
 
 import (
+	"context"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/internal/harness"
 	"github.com/liberator-cdc/liberator/internal/tlsconfig"
 )
 
@@ -51,6 +59,42 @@ func TestValidateNamesEveryBadKey(t *testing.T) {
 func TestRetryableProduceError(t *testing.T) {
 	if retryableProduceError(nil) {
 		t.Error("nil is not a retryable error")
+	}
+}
+
+func TestOpenFailingAgainstAnUnreachableClusterCanBeRetried(t *testing.T) {
+	cut := harness.NewCutter()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ListenFn(cut.Listen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cut.Cut()
+	reg := prometheus.NewRegistry()
+	open := func() (*Sink, error) {
+		s, err := New(Config{Brokers: c.ListenAddrs(), TopicPrefix: "shop"}, slog.New(slog.DiscardHandler), WithMetrics(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return s, s.Open(ctx)
+	}
+	// Each failed attempt must let go of its client and its metrics, or
+	// the next one registers them twice and panics.
+	for range 2 {
+		if _, err := open(); !connectors.IsRetryable(err) {
+			t.Fatalf("Open with Kafka unreachable = %v, want a retryable error", err)
+		}
+	}
+	cut.Restore()
+	s, err := open()
+	if err != nil {
+		t.Fatalf("Open once Kafka is back = %v", err)
+	}
+	defer s.Close()
+	if err := s.Ping(context.Background()); err != nil {
+		t.Errorf("Ping = %v", err)
 	}
 }
 
