@@ -240,7 +240,7 @@ type Type struct {
 
 // Kind is a neutral column type. Each kind has exactly one Go value form,
 // which a source must produce in Change.After and Change.Before. A nil value
-// is SQL NULL, for every kind.
+// is SQL NULL, for every kind; a BadValue is a value the form cannot hold.
 type Kind uint8
 
 const (
@@ -293,6 +293,24 @@ func (k Kind) String() string {
 	}
 	return fmt.Sprintf("kind(%d)", k)
 }
+
+// BadValue stands in a row for a value that a source read but that the
+// value form of its column's kind cannot hold: a PostgreSQL timestamp after
+// 294247-01-10, which int64 microseconds since 1970 cannot count, or a
+// multi-dimensional array. A source hands it over in place of the value, in
+// a column of any kind (an array element too), so that the encoder refuses
+// the row as a bad row that names the column (errors.on_bad_row): the value
+// is never wrapped, truncated or clamped, and the source reads on.
+type BadValue struct {
+	// Text is the value as the database prints it.
+	Text string
+	// Reason says why the kind cannot hold it, as "after
+	// 294247-01-10T04:00:54.775806, the largest timestamp that
+	// timestamp-micros holds".
+	Reason string
+}
+
+func (v BadValue) String() string { return fmt.Sprintf("%q (%s)", v.Text, v.Reason) }
 
 // ErrUnsupportedType is wrapped by errors about a column type that liberator
 // cannot carry.

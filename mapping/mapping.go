@@ -352,6 +352,13 @@ func (v *View) Project(row []any) []any {
 		case opMask:
 			out[i] = v.mask[i]
 		case opHash:
+			if _, bad := val.(connectors.BadValue); bad {
+				// A value out of its type's range has no text to hash
+				// by the documented rule: it stays, for the encoder to
+				// refuse as a bad row.
+				out[i] = val
+				continue
+			}
 			out[i] = hashValue(v.salt, v.kinds[i], val)
 		}
 	}

@@ -20,7 +20,8 @@ import (
 //   - float NaN and infinities: the strings "NaN", "Infinity", "-Infinity";
 //   - bytes: []byte, which encoding/json prints as base64;
 //   - json: its text, as a string (it need not be valid JSON);
-//   - array: []any of its elements, each turned the same way.
+//   - array: []any of its elements, each turned the same way;
+//   - a connectors.BadValue: its text as the database prints it.
 //
 // It is meant for rows that could not be encoded, so it never fails: a
 // value that is not in the form of its kind is printed with fmt (unless
@@ -28,6 +29,9 @@ import (
 func JSONValue(t connectors.Type, v any) any {
 	if v == nil {
 		return nil
+	}
+	if b, ok := v.(connectors.BadValue); ok {
+		return b.Text
 	}
 	switch t.Kind {
 	case connectors.KindDate:

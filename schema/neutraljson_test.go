@@ -33,6 +33,8 @@ func TestJSONValuePrintsNeutralValuesReadably(t *testing.T) {
 		{"bytes are base64", kind(connectors.KindBytes), []byte{0, 0xff}, `"AP8="`},
 		{"JSON stays text", kind(connectors.KindJSON), `{"a":1}`, `"{\"a\":1}"`},
 		{"an array converts its elements", connectors.Type{Kind: connectors.KindArray, Elem: &i32}, []any{int32(1), nil}, `[1,null]`},
+		{"a value out of range is its text", kind(connectors.KindLocalTimestamp), connectors.BadValue{Text: "294276-12-31 23:59:59.999999", Reason: "r"}, `"294276-12-31 23:59:59.999999"`},
+		{"an array element out of range is its text", connectors.Type{Kind: connectors.KindArray, Elem: &i32}, []any{connectors.BadValue{Text: "3000000000"}}, `["3000000000"]`},
 		{"a value of the wrong form is printed as it is", kind(connectors.KindDate), "tomorrow", `"tomorrow"`},
 		{"a value encoding/json cannot print is printed with fmt", kind(connectors.KindString), struct{ C chan int }{}, `"{\u003cnil\u003e}"`},
 	}
