@@ -219,13 +219,19 @@ func baseType(oid uint32, typmod int32) connectors.Type {
 	case pgtype.Float8OID:
 		return connectors.Type{Kind: connectors.KindFloat64}
 	case pgtype.NumericOID:
-		// typmod is ((precision << 16) | scale) + 4, or -1 without precision.
-		// A negative scale (PostgreSQL 15) has no Avro decimal counterpart.
-		if typmod >= 4 {
-			p, s := int((typmod-4)>>16)&0xffff, int16((typmod-4)&0xffff)
-			if s >= 0 {
-				return connectors.Type{Kind: connectors.KindDecimal, Precision: p, Scale: int(s)}
+		if p, s, ok := numericTypmod(typmod); ok {
+			switch {
+			case s < 0:
+				// numeric(3,-2) holds integers of up to p-s digits
+				// (multiples of 100 below 100000), which PostgreSQL
+				// prints in full.
+				return connectors.Type{Kind: connectors.KindDecimal, Precision: p - s}
+			case s > p:
+				// numeric(2,5) holds fractions below 10^(p-s), with s
+				// digits after the point; Avro wants scale <= precision.
+				return connectors.Type{Kind: connectors.KindDecimal, Precision: s, Scale: s}
 			}
+			return connectors.Type{Kind: connectors.KindDecimal, Precision: p, Scale: s}
 		}
 		return connectors.Type{Kind: connectors.KindString}
 	case pgtype.UUIDOID:
@@ -244,6 +250,18 @@ func baseType(oid uint32, typmod int32) connectors.Type {
 		return connectors.Type{Kind: connectors.KindTime}
 	}
 	return connectors.Type{Kind: connectors.KindString}
+}
+
+// numericTypmod splits the typmod of numeric(p,s): ((p << 16) | (s &
+// 0x7ff)) + 4, where s is an 11-bit signed number (PostgreSQL 15 allows
+// scales from -1000 to 1000, so greater than p or negative). ok is false
+// for numeric without precision (typmod -1).
+func numericTypmod(typmod int32) (precision, scale int, ok bool) {
+	if typmod < 4 {
+		return 0, 0, false
+	}
+	m := typmod - 4
+	return int(m>>16) & 0xffff, int((m&0x7ff)^1024) - 1024, true
 }
 
 // buildRelation makes the relation of a table from its catalog description.
