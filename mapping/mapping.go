@@ -96,6 +96,18 @@ func (m *Mapping) KeyColumns() map[string][]string {
 	return out
 }
 
+// ColumnFilters are the entries' include and exclude lists by table, for
+// the connectors, which do not decode the columns left out.
+func (m *Mapping) ColumnFilters() map[string]connectors.ColumnFilter {
+	out := map[string]connectors.ColumnFilter{}
+	for id, e := range m.byID {
+		if len(e.Include) > 0 || len(e.Exclude) > 0 {
+			out[id] = connectors.ColumnFilter{Include: e.Include, Exclude: e.Exclude}
+		}
+	}
+	return out
+}
+
 // View derives the published form of t under its entry.
 func (m *Mapping) View(t *connectors.Table) (*View, error) {
 	return NewView(t, m.byID[t.ID()], m.names[t.ID()], m.salt)

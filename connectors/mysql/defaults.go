@@ -193,6 +193,7 @@ func bitLiteral(s string, width int) ([]byte, bool) {
 // NOT NULL.
 func (s *Source) readKeyedTable(ctx context.Context, conn *client.Conn, t tableName) (tableSchema, error) {
 	ts, err := readTable(ctx, conn, s.cfg.Flavor, t)
+	ts.published = s.cfg.PublishedColumns[t.String()]
 	if !errors.Is(err, ErrNoPrimaryKey) {
 		return ts, err
 	}

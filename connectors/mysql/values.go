@@ -32,7 +32,7 @@ import (
 // fromBinlog converts a value decoded by go-mysql's RowsEvent (with
 // ParseTime off, UseDecimal off and timestamps formatted in UTC).
 func (c *column) fromBinlog(v any) (any, error) {
-	if v == nil {
+	if v == nil || c.conv == convSkip {
 		return nil, nil
 	}
 	switch c.conv {
@@ -128,6 +128,9 @@ func (c *column) fromBinlog(v any) (any, error) {
 // session with character_set_results = NULL (strings in the column's own
 // character set) and time_zone = '+00:00'.
 func (c *column) fromSnapshot(fv *gomysql.FieldValue) (any, error) {
+	if c.conv == convSkip {
+		return nil, nil
+	}
 	switch fv.Type {
 	case gomysql.FieldValueTypeNull:
 		return nil, nil

@@ -34,6 +34,9 @@ type pgType struct {
 type relation struct {
 	table    *connectors.Table
 	decoders []decoder
+	// skipped marks the columns that are not decoded (see
+	// connectors.ColumnFilter): their decoder gives nil.
+	skipped []bool
 	// identity is pg_class.relreplident: 'd' default, 'f' full, 'i' index,
 	// 'n' nothing.
 	identity byte
@@ -59,6 +62,9 @@ type catalog struct {
 	types map[uint32]pgType
 	// keyColumns key the tables without a primary key (Config.KeyColumns).
 	keyColumns map[tableName][]string
+	// published says which columns of a table are decoded
+	// (Config.PublishedColumns).
+	published map[tableName]connectors.ColumnFilter
 }
 
 func newCatalog(conn *pgx.Conn) *catalog {
@@ -72,6 +78,18 @@ func (c *catalog) withKeys(keys map[string][]string) *catalog {
 	for t, cols := range keys {
 		if tn, err := parseTableName(t); err == nil {
 			c.keyColumns[tn] = cols
+		}
+	}
+	return c
+}
+
+// withPublished sets the columns that are decoded, from
+// Config.PublishedColumns ("schema.table" to a filter).
+func (c *catalog) withPublished(filters map[string]connectors.ColumnFilter) *catalog {
+	c.published = map[tableName]connectors.ColumnFilter{}
+	for t, f := range filters {
+		if tn, err := parseTableName(t); err == nil {
+			c.published[tn] = f
 		}
 	}
 	return c
@@ -271,7 +289,17 @@ func (c *catalog) buildRelation(ctx context.Context, tn tableName, cols []column
 	t := &connectors.Table{Schema: tn.schema, Name: tn.name}
 	rel := &relation{table: t, identity: identity}
 	index := map[string]int{}
+	filter := c.published[tn]
 	for i, col := range cols {
+		index[col.name] = i
+		if filter.Skips(col.name) && !slices.Contains(key, col.name) {
+			// Not published, so not decoded: its type is never looked
+			// at, and its values are nil.
+			t.Columns = append(t.Columns, connectors.Column{Name: col.name, Type: connectors.Type{Kind: connectors.KindString}, Nullable: true, SQLType: col.sqlType})
+			rel.decoders = append(rel.decoders, skipValue)
+			rel.skipped = append(rel.skipped, true)
+			continue
+		}
 		typ, err := c.neutralType(ctx, col.typeOID, col.typmod)
 		if err != nil {
 			return nil, fmt.Errorf("describe column %q of %s: %w", col.name, tn, err)
@@ -283,7 +311,7 @@ func (c *catalog) buildRelation(ctx context.Context, tn tableName, cols []column
 		t.Columns = append(t.Columns, connectors.Column{Name: col.name, Type: typ, Nullable: !col.notNull, SQLType: col.sqlType,
 			Default: parseDefault(col.def, typ, col.typeOID, col.typmod, dec)})
 		rel.decoders = append(rel.decoders, dec)
-		index[col.name] = i
+		rel.skipped = append(rel.skipped, false)
 	}
 	where := ""
 	for n, k := range key {
@@ -298,16 +326,21 @@ func (c *catalog) buildRelation(ctx context.Context, tn tableName, cols []column
 		}
 		where += fmt.Sprintf("%s = $%d", pgx.Identifier{k}.Sanitize(), n+1)
 	}
-	rel.selectByKey = "SELECT " + selectList(t) + " FROM " + pgx.Identifier{tn.schema, tn.name}.Sanitize() + " WHERE " + where
+	rel.selectByKey = "SELECT " + rel.selectList() + " FROM " + pgx.Identifier{tn.schema, tn.name}.Sanitize() + " WHERE " + where
 	return rel, nil
 }
 
-// selectList quotes a table's column names for a SELECT.
-func selectList(t *connectors.Table) string {
+// selectList quotes a table's column names for a SELECT. A column that is
+// not decoded is read as NULL, so that its value is never sent.
+func (r *relation) selectList() string {
 	s := ""
-	for i, col := range t.Columns {
+	for i, col := range r.table.Columns {
 		if i > 0 {
 			s += ", "
+		}
+		if r.skipped != nil && r.skipped[i] {
+			s += "NULL"
+			continue
 		}
 		s += pgx.Identifier{col.Name}.Sanitize()
 	}

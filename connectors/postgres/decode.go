@@ -146,6 +146,10 @@ func decodeDecimal(src []byte) (any, error) {
 
 func decodeString(src []byte) (any, error) { return string(src), nil }
 
+// skipValue is the decoder of a column that is not published: whatever it
+// holds, its value is nil.
+func skipValue([]byte) (any, error) { return nil, nil }
+
 func decodeBytea(src []byte) (any, error) {
 	if len(src) < 2 || src[0] != '\\' || src[1] != 'x' {
 		return nil, fmt.Errorf("%w: bytea not in hex output form", errBadText)
@@ -481,9 +485,12 @@ func (r *relation) decodeTuple(tup *pglogrepl.TupleData, fromOld []any) (row []a
 				return nil, false, r.columnError(i, err)
 			}
 		case pglogrepl.TupleDataTypeToast:
-			if fromOld != nil {
+			switch {
+			case r.skipped != nil && r.skipped[i]:
+				// Not decoded, so not worth reading again.
+			case fromOld != nil:
 				row[i] = fromOld[i]
-			} else {
+			default:
 				unchanged = true
 			}
 		case pglogrepl.TupleDataTypeBinary:
