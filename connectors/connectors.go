@@ -304,9 +304,9 @@ func (k Kind) String() string {
 type BadValue struct {
 	// Text is the value as the database prints it.
 	Text string
-	// Reason says why the kind cannot hold it, as "after
-	// 294247-01-10T04:00:54.775806, the largest timestamp that
-	// timestamp-micros holds".
+	// Reason says why the kind cannot hold it, as "outside the range of an
+	// Avro timestamp-micros (...)"; the encoder's error reads "<kind> value
+	// <Text> is <Reason>".
 	Reason string
 }
 
