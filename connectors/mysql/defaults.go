@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/client"
+
 	"github.com/liberator-cdc/liberator/connectors"
 )
 
