@@ -118,7 +118,12 @@ func defaultValue(c column, lit string) any {
 		if err != nil {
 			return nil
 		}
-		return c.intValue(n)
+		v := c.intValue(n)
+		if _, bad := v.(connectors.BadValue); bad {
+			// Out of the field's range: no default a reader could use.
+			return nil
+		}
+		return v
 	case convUint64:
 		n, err := strconv.ParseUint(lit, 10, 64)
 		if err != nil {
