@@ -520,7 +520,8 @@ func (c *Config) Postgres(log *slog.Logger) postgres.Config {
 		Logger:    log,
 		Memory:    c.Memory().Source,
 
-		KeyColumns: c.Mapper().KeyColumns(),
+		KeyColumns:       c.Mapper().KeyColumns(),
+		PublishedColumns: c.Mapper().ColumnFilters(),
 	}
 }
 
@@ -537,7 +538,8 @@ func (c *Config) MySQL(log *slog.Logger) mysql.Config {
 		Snapshots: c.Snapshot.SnapshotOptions,
 		Memory:    c.Memory().Source,
 
-		KeyColumns: c.Mapper().KeyColumns(),
+		KeyColumns:       c.Mapper().KeyColumns(),
+		PublishedColumns: c.Mapper().ColumnFilters(),
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/liberator-cdc/liberator/connectors"
 )
 
 func TestParseSchemaMappingAndRegistryTLS(t *testing.T) {
@@ -45,6 +47,13 @@ mapping:
 	}
 	if d := cmp.Diff(map[string][]string{"public.orders": {"id"}}, cfg.Mapper().KeyColumns()); d != "" {
 		t.Errorf("key columns for the connector (-want +got):\n%s", d)
+	}
+	wantPublished := map[string]connectors.ColumnFilter{
+		"public.customers": {Exclude: []string{"notes"}},
+		"public.orders":    {Include: []string{"id", "total"}},
+	}
+	if d := cmp.Diff(wantPublished, cfg.Postgres(nil).PublishedColumns); d != "" {
+		t.Errorf("published columns for the connector (-want +got):\n%s", d)
 	}
 
 	def, err := Parse([]byte(minimal))

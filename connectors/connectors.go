@@ -241,7 +241,7 @@ type Type struct {
 
 // Kind is a neutral column type. Each kind has exactly one Go value form,
 // which a source must produce in Change.After and Change.Before. A nil value
-// is SQL NULL, for every kind.
+// is SQL NULL, for every kind; a BadValue is a value the form cannot hold.
 type Kind uint8
 
 const (
@@ -306,6 +306,24 @@ func (k Kind) String() string {
 	}
 	return fmt.Sprintf("kind(%d)", k)
 }
+
+// BadValue stands in a row for a value that a source read but that the
+// value form of its column's kind cannot hold: a PostgreSQL timestamp after
+// 294247-01-10, which int64 microseconds since 1970 cannot count, or a
+// multi-dimensional array. A source hands it over in place of the value, in
+// a column of any kind (an array element too), so that the encoder refuses
+// the row as a bad row that names the column (errors.on_bad_row): the value
+// is never wrapped, truncated or clamped, and the source reads on.
+type BadValue struct {
+	// Text is the value as the database prints it.
+	Text string
+	// Reason says why the kind cannot hold it, as "outside the range of an
+	// Avro timestamp-micros (...)"; the encoder's error reads "<kind> value
+	// <Text> is <Reason>".
+	Reason string
+}
+
+func (v BadValue) String() string { return fmt.Sprintf("%q (%s)", v.Text, v.Reason) }
 
 // ErrUnsupportedType is wrapped by errors about a column type that liberator
 // cannot carry.

@@ -114,3 +114,25 @@ func DaysFromCivil(y, m, d int64) int64 {
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
 	return era*146097 + doe - 719468
 }
+
+// ColumnFilter says which columns of a table liberator publishes, as
+// mapping.<table>.include and exclude say it (Include, when set, wins).
+// A source does not decode the other columns: it hands over nil for them
+// whatever they hold, and does not refuse their types, so that a value or
+// a type that liberator cannot carry in a column nobody publishes stops
+// nothing. Key columns are always decoded.
+type ColumnFilter struct {
+	// Include, when not empty, lists the published columns.
+	Include []string
+	// Exclude lists columns that are not published.
+	Exclude []string
+}
+
+// Skips reports whether column is left out, so that a source need not
+// decode it.
+func (f ColumnFilter) Skips(column string) bool {
+	if len(f.Include) > 0 {
+		return !slices.Contains(f.Include, column)
+	}
+	return slices.Contains(f.Exclude, column)
+}

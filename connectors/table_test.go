@@ -149,3 +149,26 @@ func TestDaysFromCivilAgreesWithTime(t *testing.T) {
 		}
 	}
 }
+
+func TestColumnFilterSkips(t *testing.T) {
+	tests := []struct {
+		name   string
+		filter ColumnFilter
+		column string
+		want   bool
+	}{
+		{"no filter skips nothing", ColumnFilter{}, "a", false},
+		{"an excluded column is skipped", ColumnFilter{Exclude: []string{"a"}}, "a", true},
+		{"a column not excluded is not", ColumnFilter{Exclude: []string{"a"}}, "b", false},
+		{"a column not included is skipped", ColumnFilter{Include: []string{"a"}}, "b", true},
+		{"an included column is not", ColumnFilter{Include: []string{"a"}}, "a", false},
+		{"include wins over exclude", ColumnFilter{Include: []string{"a"}, Exclude: []string{"a"}}, "a", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.filter.Skips(tt.column); got != tt.want {
+				t.Errorf("Skips(%q) = %v, want %v", tt.column, got, tt.want)
+			}
+		})
+	}
+}

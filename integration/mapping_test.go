@@ -130,3 +130,67 @@ func TestIntegrationMariaDBKeyColumns(t *testing.T) {
 		t.Fatalf("liberator exited %d after SIGTERM, want 0", code)
 	}
 }
+
+// without returns rows without the columns cols.
+func without(rows rowSet, cols ...string) rowSet {
+	for _, r := range rows {
+		for _, c := range cols {
+			delete(r, c)
+		}
+	}
+	return rows
+}
+
+// TestIntegrationPostgresExcludedColumnsAreNotDecoded excludes columns
+// whose values liberator cannot carry (a NaN in a numeric(10,2), a
+// multi-dimensional array) and checks that the table streams through the
+// snapshot and the stream under errors.on_bad_row: fail, as if they were
+// not there.
+func TestIntegrationPostgresExcludedColumnsAreNotDecoded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	e := newEvoPG(t, ctx, `
+CREATE TABLE items (id integer PRIMARY KEY, price numeric(10,2), grid integer[], note text);
+INSERT INTO items VALUES (1, 'NaN', '{{1,2},{3,4}}', 'one'), (2, 1.50, '{1}', 'two'), (3, NULL, NULL, NULL);`)
+	d := startDaemon(t, "run", e.config(t, []string{"public.items"}, "mapping: {public.items: {exclude: [price, grid]}}"))
+	want := func() rowSet {
+		// The test's own reader cannot read a NaN numeric either.
+		rows, err := readTable(ctx, e.conn, "(SELECT id, note FROM items) AS published", []string{"id"})
+		require.NoError(t, err)
+		return rows
+	}
+	requireTopicEquals(t, ctx, e.kafka.Brokers, e.client, "evo.public.items", want)
+	e.exec(t, ctx, `INSERT INTO items VALUES (4, 'NaN', '{{5},{6}}', 'four');
+UPDATE items SET price = 'NaN', grid = '{{7}}', note = 'two again' WHERE id = 2;
+UPDATE items SET note = 'one again' WHERE id = 1; DELETE FROM items WHERE id = 3`)
+	requireTopicEquals(t, ctx, e.kafka.Brokers, e.client, "evo.public.items", want)
+	if code := d.stop(30 * time.Second); code != 0 {
+		t.Fatalf("liberator exited %d after SIGTERM, want 0", code)
+	}
+}
+
+// TestIntegrationMariaDBExcludedColumnsAreNotDecoded excludes a column of
+// a character set liberator cannot read, which refuses the table at start
+// when it is published, and checks that the table streams through the
+// snapshot and the binlog as if it were not there.
+func TestIntegrationMariaDBExcludedColumnsAreNotDecoded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	e := newEvoMariaDB(t, ctx, map[string]string{"price": "decimal"},
+		"CREATE DATABASE x",
+		"CREATE TABLE x.items (id INT PRIMARY KEY, legacy VARCHAR(10) CHARACTER SET swe7, price DECIMAL(10,2), note VARCHAR(20)) DEFAULT CHARSET = utf8mb4",
+		"INSERT INTO x.items VALUES (1, 'old', 1.50, 'one'), (2, NULL, NULL, NULL)")
+	d := startDaemon(t, "run", e.config(t, []string{"x.items"}, "mapping: {x.items: {exclude: [legacy]}}"))
+	want := func() rowSet { return without(e.read(t, "x.items", "id"), "legacy") }
+	requireTopicEquals(t, ctx, e.kafka.Brokers, e.client, "evo.x.items", want)
+	e.exec(t, "INSERT INTO x.items VALUES (3, 'new', 3.00, 'three')",
+		"UPDATE x.items SET legacy = 'changed', note = 'two' WHERE id = 2", "DELETE FROM x.items WHERE id = 1")
+	requireTopicEquals(t, ctx, e.kafka.Brokers, e.client, "evo.x.items", want)
+	if code := d.stop(30 * time.Second); code != 0 {
+		t.Fatalf("liberator exited %d after SIGTERM, want 0", code)
+	}
+
+	t.Run("the same column published refuses the table at start", func(t *testing.T) {
+		waitExit(t, startDaemon(t, "run", e.config(t, []string{"x.items"}, "")), 1, "x.items.legacy", "swe7")
+	})
+}

@@ -122,6 +122,18 @@ func (m *Mapping) KeyColumns() map[string][]string {
 	return out
 }
 
+// ColumnFilters are the entries' include and exclude lists by table, for
+// the connectors, which do not decode the columns left out.
+func (m *Mapping) ColumnFilters() map[string]connectors.ColumnFilter {
+	out := map[string]connectors.ColumnFilter{}
+	for id, e := range m.byID {
+		if len(e.Include) > 0 || len(e.Exclude) > 0 {
+			out[id] = connectors.ColumnFilter{Include: e.Include, Exclude: e.Exclude}
+		}
+	}
+	return out
+}
+
 // View derives the published form of t under its entry.
 func (m *Mapping) View(t *connectors.Table) (*View, error) {
 	return NewView(t, m.byID[t.ID()], m.names[t.ID()], m.salt)
@@ -389,6 +401,13 @@ func (v *View) Project(row []any) []any {
 		case opMask:
 			out[i] = v.mask[i]
 		case opHash:
+			if _, bad := val.(connectors.BadValue); bad {
+				// A value out of its type's range has no text to hash
+				// by the documented rule: it stays, for the encoder to
+				// refuse as a bad row.
+				out[i] = val
+				continue
+			}
 			out[i] = hashValue(v.salt, v.kinds[i], val)
 		}
 	}

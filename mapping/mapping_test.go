@@ -106,6 +106,20 @@ func TestViewMapsRows(t *testing.T) {
 	golden(t, "mapped_customers", pretty.Bytes())
 }
 
+func TestViewLeavesValuesOutOfRangeForTheEncoder(t *testing.T) {
+	v, err := NewView(customers(), &Table{Mask: map[string]string{"ssn": "***"}, Hash: []string{"born"}}, "public.customers", "pepper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := connectors.BadValue{Text: "5881580-07-11", Reason: "outside the range of an Avro date"}
+	got := v.Project([]any{int64(7), nil, bad, bad, int32(5), nil, nil})
+	// A masked value is replaced whatever it was; a hashed one has no text
+	// to hash, so it stays for the encoder to refuse as a bad row.
+	if d := cmp.Diff([]any{int64(7), nil, "***", bad, int32(5), nil, nil}, got); d != "" {
+		t.Errorf("projected row (-want +got):\n%s", d)
+	}
+}
+
 func TestViewWithoutMappingIsTheTable(t *testing.T) {
 	table := customers()
 	v, err := NewView(table, nil, "", "")

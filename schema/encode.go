@@ -11,8 +11,9 @@ import (
 
 // ValueError is the error AppendKey and AppendValue return for a row value
 // they cannot encode: a NULL in a column that is not nullable, a value whose
-// Go type is not the form of its column's kind, or a decimal or UUID text
-// that does not fit its column.
+// Go type is not the form of its column's kind, a connectors.BadValue (a
+// value out of its Avro type's range), or a decimal or UUID text that does
+// not fit its column.
 type ValueError struct {
 	// Table is the table's "schema.name".
 	Table string
@@ -241,7 +242,13 @@ var goTypes = [...]string{
 	connectors.KindGeometry:       "connectors.Geometry",
 }
 
+// wrongType is the error for a value that is not in the Go form of its
+// kind: a connectors.BadValue, which the source handed over for a value
+// the kind cannot hold, or a source's mistake.
 func wrongType(k connectors.Kind, v any) error {
+	if b, ok := v.(connectors.BadValue); ok {
+		return fmt.Errorf("%s value %q is %s", k, b.Text, b.Reason)
+	}
 	return fmt.Errorf("%s value has Go type %T, want %s", k, v, goTypes[k])
 }
 

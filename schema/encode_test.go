@@ -371,6 +371,12 @@ func TestAppendErrors(t *testing.T) {
 			`encode column "xs" of table public.t: array element 1: int32 value has Go type string, want int32`},
 		{"an array of the wrong Go type is an error", []any{int64(1), nil, "1", nil, []int32{1}}, false, "xs",
 			`encode column "xs" of table public.t: array value has Go type []int32, want []any`},
+		{"a value out of its Avro type's range names the column and says why", []any{int64(1), connectors.BadValue{Text: "3000000000", Reason: "more than an int holds"}, "1", nil, nil}, false, "n",
+			`encode column "n" of table public.t: int32 value "3000000000" is more than an int holds`},
+		{"a key out of its Avro type's range names the key column", []any{connectors.BadValue{Text: "18446744073709551615", Reason: "more than a long holds"}, nil, "1", nil, nil}, true, "id",
+			`encode column "id" of table public.t: int64 value "18446744073709551615" is more than a long holds`},
+		{"an array element out of its Avro type's range names the element", []any{int64(1), nil, "1", nil, []any{int32(1), connectors.BadValue{Text: "3000000000", Reason: "more than an int holds"}}}, false, "xs",
+			`encode column "xs" of table public.t: array element 1: int32 value "3000000000" is more than an int holds`},
 		{"a row of the wrong width is an error", []any{int64(1)}, false, "",
 			`encode row of table public.t: row has 1 values, table has 5 columns`},
 	}

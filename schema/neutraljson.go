@@ -22,6 +22,7 @@ import (
 //   - json: its text, as a string (it need not be valid JSON);
 //   - array: []any of its elements, each turned the same way;
 //   - geometry: {"wkb": []byte, "srid": null or the id}, as the record.
+//   - a connectors.BadValue: its text as the database prints it.
 //
 // It is meant for rows that could not be encoded, so it never fails: a
 // value that is not in the form of its kind is printed with fmt (unless
@@ -29,6 +30,9 @@ import (
 func JSONValue(t connectors.Type, v any) any {
 	if v == nil {
 		return nil
+	}
+	if b, ok := v.(connectors.BadValue); ok {
+		return b.Text
 	}
 	switch t.Kind {
 	case connectors.KindDate:

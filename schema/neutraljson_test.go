@@ -35,6 +35,8 @@ func TestJSONValuePrintsNeutralValuesReadably(t *testing.T) {
 		{"an array converts its elements", connectors.Type{Kind: connectors.KindArray, Elem: &i32}, []any{int32(1), nil}, `[1,null]`},
 		{"a geometry is its record", kind(connectors.KindGeometry), connectors.Geometry{WKB: []byte{1}, SRID: 4326}, `{"srid":4326,"wkb":"AQ=="}`},
 		{"a geometry without SRID has a null srid", kind(connectors.KindGeometry), connectors.Geometry{WKB: []byte{1}}, `{"srid":null,"wkb":"AQ=="}`},
+		{"a value out of range is its text", kind(connectors.KindLocalTimestamp), connectors.BadValue{Text: "294276-12-31 23:59:59.999999", Reason: "r"}, `"294276-12-31 23:59:59.999999"`},
+		{"an array element out of range is its text", connectors.Type{Kind: connectors.KindArray, Elem: &i32}, []any{connectors.BadValue{Text: "3000000000"}}, `["3000000000"]`},
 		{"a value of the wrong form is printed as it is", kind(connectors.KindDate), "tomorrow", `"tomorrow"`},
 		{"a value encoding/json cannot print is printed with fmt", kind(connectors.KindString), struct{ C chan int }{}, `"{\u003cnil\u003e}"`},
 	}

@@ -46,6 +46,10 @@ func newKeyset(tn tableName, table *connectors.Table, cols []column, charsets, c
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = quoteIdent(c.Name)
+		if c.conv == convSkip {
+			// Not decoded, so not read.
+			names[i] = "NULL"
+		}
 	}
 	k := keyset{from: quoteIdent(tn.db) + "." + quoteIdent(tn.name), columns: strings.Join(names, ", ")}
 	whole := keyset{from: k.from, columns: k.columns}

@@ -76,6 +76,11 @@ type Config struct {
 	// carry them. A table with a primary key is keyed by it and its entry
 	// is not used.
 	KeyColumns map[string][]string
+	// PublishedColumns says, by "database.table", which columns the
+	// mapping publishes (config: mapping.<table>.include and exclude). The
+	// others are not decoded: their values are nil, whatever they hold,
+	// and their types are not refused.
+	PublishedColumns map[string]connectors.ColumnFilter
 	// Logger receives the connector's logs. Default slog.Default().
 	Logger *slog.Logger // Memory bounds the bytes of decoded changes the source holds at once
 	// (see connectors.Memory); the config's memory_limit sets it. Zero

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/client"
+
 	"github.com/liberator-cdc/liberator/connectors"
 )
 
@@ -117,7 +118,12 @@ func defaultValue(c column, lit string) any {
 		if err != nil {
 			return nil
 		}
-		return c.intValue(n)
+		v := c.intValue(n)
+		if _, bad := v.(connectors.BadValue); bad {
+			// Out of the field's range: no default a reader could use.
+			return nil
+		}
+		return v
 	case convUint64:
 		n, err := strconv.ParseUint(lit, 10, 64)
 		if err != nil {
@@ -203,6 +209,7 @@ func bitLiteral(s string, width int) ([]byte, bool) {
 // NOT NULL.
 func (s *Source) readKeyedTable(ctx context.Context, conn *client.Conn, t tableName) (tableSchema, error) {
 	ts, err := readTable(ctx, conn, s.cfg.Flavor, t)
+	ts.published = s.cfg.PublishedColumns[t.String()]
 	if !errors.Is(err, ErrNoPrimaryKey) {
 		return ts, err
 	}

@@ -29,6 +29,7 @@ func TestColumnDefaults(t *testing.T) {
 	}{
 		{"MariaDB: an int", maria("int", "int(11)", "42"), int32(42)},
 		{"MariaDB: a negative int", maria("int", "int(11)", "-42"), int32(-42)},
+		{"an int default wider than an int is no default, never wrapped", maria("int", "int(11)", "4294967296"), nil},
 		{"MariaDB: the largest bigint unsigned", maria("bigint", "bigint(20) unsigned", "18446744073709551615"), "18446744073709551615"},
 		{"MariaDB: a decimal", withPrecision(maria("decimal", "decimal(12,2)", "1.50"), 12, 2), "1.50"},
 		{"MariaDB: a string with a doubled quote", maria("varchar", "varchar(20)", "'it''s'"), "it's"},

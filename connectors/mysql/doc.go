@@ -11,9 +11,11 @@
 // Each refusal names the variable, the value found and the fix, and wraps
 // ErrServerConfig. Every table must exist (ErrTableNotFound), have a primary
 // key (ErrNoPrimaryKey) and have only columns of the types below
-// (connectors.ErrUnsupportedType). The user needs SELECT on the tables,
-// REPLICATION SLAVE and REPLICATION CLIENT (MariaDB: BINLOG MONITOR); on
-// MySQL, BACKUP_ADMIN for the snapshot's position and lock.
+// (connectors.ErrUnsupportedType), but for the columns that the mapping
+// leaves out (Config.PublishedColumns), which are never decoded. The user
+// needs SELECT on the tables, REPLICATION SLAVE and REPLICATION CLIENT
+// (MariaDB: BINLOG MONITOR); on MySQL, BACKUP_ADMIN for the snapshot's
+// position and lock.
 //
 // # Table shapes come from the binary log
 //

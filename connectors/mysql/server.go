@@ -210,6 +210,9 @@ type tableSchema struct {
 	name    tableName
 	columns []infoColumn
 	key     []string // primary-key column names in key order
+	// published says which columns describe decodes
+	// (Config.PublishedColumns); the others are skippedColumns.
+	published connectors.ColumnFilter
 }
 
 // readTable reads a table's columns and primary key from information_schema.
@@ -295,6 +298,10 @@ func (ts tableSchema) describe() (*connectors.Table, []column, error) {
 	table := &connectors.Table{Schema: ts.name.db, Name: ts.name.name, Columns: make([]connectors.Column, len(cols))}
 	var errs []error
 	for i, ic := range ts.columns {
+		if ts.published.Skips(ic.Name) && !slices.Contains(ts.key, ic.Name) {
+			cols[i] = skippedColumn(ic.Name, ic.ColumnType)
+			continue
+		}
 		c, err := columnFromInfo(ts.name.String(), ic)
 		if err != nil {
 			errs = append(errs, err)

@@ -467,7 +467,7 @@ func (s *Source) mapTable(ctx context.Context, e *replication.TableMapEvent) err
 		// since is still decoded from the binlog.
 		return connectors.MarkRetryable(fmt.Errorf("read binlog event: table map of %s: %w", name, err))
 	}
-	cols, key, err := columnsFromTableMap(tableMeta{ev: e, collations: s.collations, keyColumns: s.cfg.KeyColumns[name.String()]}, info.byName())
+	cols, key, err := columnsFromTableMap(tableMeta{ev: e, collations: s.collations, keyColumns: s.cfg.KeyColumns[name.String()], published: s.cfg.PublishedColumns[name.String()]}, info.byName())
 	if err != nil {
 		return fmt.Errorf("read binlog event: table map of %s: %w", name, err)
 	}

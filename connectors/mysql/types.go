@@ -43,9 +43,10 @@ const (
 	convUUID           // MariaDB UUID: BINARY(16) in the binlog
 	convInet4          // MariaDB INET4: BINARY(4) in the binlog
 	convInet6          // MariaDB INET6: BINARY(16) in the binlog
+	convSkip           // a column that is not published: always nil
 )
 
-var convNames = [...]string{"invalid", "int32", "int64", "uint64", "decimal", "float32", "float64", "string", "bytes", "binary", "enum", "set", "bool", "bits", "date", "datetime", "timestamp", "time", "json", "json-text", "geometry", "uuid", "inet4", "inet6"}
+var convNames = [...]string{"invalid", "int32", "int64", "uint64", "decimal", "float32", "float64", "string", "bytes", "binary", "enum", "set", "bool", "bits", "date", "datetime", "timestamp", "time", "json", "json-text", "geometry", "uuid", "inet4", "inet6", "skip"}
 
 func (c conv) String() string {
 	if int(c) < len(convNames) {
@@ -152,6 +153,13 @@ type infoColumn struct {
 	Extra string
 	// MariaDB says that Default is spelled the MariaDB way.
 	MariaDB bool
+}
+
+// skippedColumn is a column that the mapping leaves out (see
+// connectors.ColumnFilter): it is not decoded, so its type is neither
+// looked at nor refused, and its values are nil.
+func skippedColumn(name, sqlType string) column {
+	return column{Column: connectors.Column{Name: name, Type: stringType, Nullable: true, SQLType: sqlType}, conv: convSkip}
 }
 
 // columnFromInfo describes a column from information_schema. The snapshot
@@ -267,6 +275,9 @@ type tableMeta struct {
 	collations map[uint64]string // collation id -> character set
 	// keyColumns key a table without a primary key (Config.KeyColumns).
 	keyColumns []string
+	// published says which columns are decoded
+	// (Config.PublishedColumns).
+	published connectors.ColumnFilter
 }
 
 // columnsFromTableMap describes a table from its TABLE_MAP event alone:
@@ -286,8 +297,26 @@ func columnsFromTableMap(m tableMeta, info map[string]infoColumn) ([]column, []i
 	enumSetCollation := ev.EnumSetCollationMap()
 	enums := ev.EnumStrValueMap()
 	sets := ev.SetStrValueMap()
+	primaryKey := ev.PrimaryKey
+	if len(primaryKey) == 0 {
+		if len(m.keyColumns) == 0 {
+			return nil, nil, fmt.Errorf("%w: %s", ErrNoPrimaryKey, table)
+		}
+		primaryKey = make([]uint64, 0, len(m.keyColumns))
+		for _, k := range m.keyColumns {
+			i := slices.Index(names, k)
+			if i < 0 {
+				return nil, nil, fmt.Errorf("%w: %s: key column %s (mapping.%s.key) is not in the binlog's table map", ErrNoPrimaryKey, table, k, table)
+			}
+			primaryKey = append(primaryKey, uint64(i))
+		}
+	}
 	cols := make([]column, ev.ColumnCount)
 	for i := range cols {
+		if m.published.Skips(names[i]) && !slices.Contains(primaryKey, uint64(i)) {
+			cols[i] = skippedColumn(names[i], info[names[i]].ColumnType)
+			continue
+		}
 		c, err := columnFromTableMap(m, table, i, names[i], unsigned[i], collation, enumSetCollation, enums[i], sets[i])
 		if err != nil {
 			return nil, nil, err
@@ -311,20 +340,6 @@ func columnsFromTableMap(m tableMeta, info map[string]infoColumn) ([]column, []i
 			}
 		}
 		cols[i] = c
-	}
-	primaryKey := ev.PrimaryKey
-	if len(primaryKey) == 0 {
-		if len(m.keyColumns) == 0 {
-			return nil, nil, fmt.Errorf("%w: %s", ErrNoPrimaryKey, table)
-		}
-		primaryKey = make([]uint64, 0, len(m.keyColumns))
-		for _, k := range m.keyColumns {
-			i := slices.Index(names, k)
-			if i < 0 {
-				return nil, nil, fmt.Errorf("%w: %s: key column %s (mapping.%s.key) is not in the binlog's table map", ErrNoPrimaryKey, table, k, table)
-			}
-			primaryKey = append(primaryKey, uint64(i))
-		}
 	}
 	key := make([]int, len(primaryKey))
 	for i, k := range primaryKey {

@@ -375,3 +375,66 @@ func TestSameTableMapSeesEveryDifference(t *testing.T) {
 		})
 	}
 }
+
+// TestColumnsNotPublishedAreNotDecoded leaves out columns of types that
+// liberator refuses: the table is described all the same, from the binlog
+// and from information_schema, their values are nil, and the snapshot does
+// not read them. A key column is decoded even when the filter leaves it
+// out.
+func TestColumnsNotPublishedAreNotDecoded(t *testing.T) {
+	filter := connectors.ColumnFilter{Exclude: []string{"id", "v", "s", "u"}}
+	ev := tableMap([]tmCol{
+		{name: "id", tp: gomysql.MYSQL_TYPE_LONG},
+		{name: "v", tp: gomysql.MYSQL_TYPE_VECTOR, meta: 4},
+		{name: "s", tp: gomysql.MYSQL_TYPE_VARCHAR, meta: 10, collation: 10, nullable: true},
+		{name: "u", tp: gomysql.MYSQL_TYPE_STRING, meta: stringMeta(gomysql.MYSQL_TYPE_STRING, 16), collation: 63, nullable: true},
+		{name: "n", tp: gomysql.MYSQL_TYPE_LONG, nullable: true},
+	}, 0)
+	info := map[string]infoColumn{
+		"s": {Name: "s", DataType: "varchar", ColumnType: "varchar(10)", Charset: "swe7", Nullable: true},
+		"u": {Name: "u", DataType: "uuid", ColumnType: "uuid", Nullable: true},
+	}
+	cols, key, err := columnsFromTableMap(tableMeta{ev: ev, collations: testCollations, published: filter}, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]int{0}, key); d != "" {
+		t.Errorf("key (-want +got):\n%s", d)
+	}
+	var convs []string
+	for _, c := range cols {
+		convs = append(convs, c.conv.String()+" "+c.SQLType)
+	}
+	if d := cmp.Diff([]string{"int32 int", "skip ", "skip varchar(10)", "skip uuid", "int32 int"}, convs); d != "" {
+		t.Errorf("conversions (-want +got):\n%s", d)
+	}
+	row, err := rowFromBinlog(cols, []any{int32(1), []byte{1, 2, 3, 4}, "\x7b", []byte("0123456789abcdef"), int32(5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]any{int32(1), nil, nil, nil, int32(5)}, row); d != "" {
+		t.Errorf("binlog row (-want +got):\n%s", d)
+	}
+
+	ts := tableSchema{name: tableName{"shop", "things"}, key: []string{"id"}, published: filter, columns: []infoColumn{
+		{Name: "id", DataType: "int", ColumnType: "int(11)"},
+		{Name: "u", DataType: "uuid", ColumnType: "uuid", Nullable: true},
+		{Name: "s", DataType: "varchar", ColumnType: "varchar(10)", Charset: "swe7", Nullable: true},
+		{Name: "n", DataType: "int", ColumnType: "int(11)", Nullable: true},
+	}}
+	table, scols, err := ts.describe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := text("x")
+	if v, err := scols[1].fromSnapshot(&snap); err != nil || v != nil {
+		t.Errorf("a column that is not decoded gave %v, %v from a snapshot, want nil", v, err)
+	}
+	k, err := newKeyset(ts.name, table, scols, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "`id`, NULL, NULL, `n`"; k.columns != want {
+		t.Errorf("snapshot select list = %s, want %s", k.columns, want)
+	}
+}

@@ -33,7 +33,7 @@ import (
 // fromBinlog converts a value decoded by go-mysql's RowsEvent (with
 // ParseTime off, UseDecimal off and timestamps formatted in UTC).
 func (c *column) fromBinlog(v any) (any, error) {
-	if v == nil {
+	if v == nil || c.conv == convSkip {
 		return nil, nil
 	}
 	switch c.conv {
@@ -133,6 +133,9 @@ func (c *column) fromBinlog(v any) (any, error) {
 // session with character_set_results = NULL (strings in the column's own
 // character set) and time_zone = '+00:00'.
 func (c *column) fromSnapshot(fv *gomysql.FieldValue) (any, error) {
+	if c.conv == convSkip {
+		return nil, nil
+	}
 	switch fv.Type {
 	case gomysql.FieldValueTypeNull:
 		return nil, nil
@@ -198,11 +201,25 @@ func bytesOf(v any) ([]byte, bool) {
 	return nil, false
 }
 
+// The reasons of the BadValues of integers that their Avro type cannot
+// hold. The columns' types hold every value MySQL stores; these guard the
+// conversions against a value of another width than the column's (a binlog
+// without signedness, a column altered since), which would otherwise wrap.
+const (
+	intRange  = "outside the range of an Avro int (int32)"
+	longRange = "outside the range of an Avro long (int64)"
+)
+
 func (c *column) intValue(n int64) any {
 	switch c.conv {
 	case convInt32:
+		if n < math.MinInt32 || n > math.MaxInt32 {
+			return connectors.BadValue{Text: strconv.FormatInt(n, 10), Reason: intRange}
+		}
 		return int32(n)
 	case convUint64:
+		// A BIGINT UNSIGNED that arrived as a signed 64-bit number: its
+		// two's complement bits are the unsigned value.
 		return strconv.FormatUint(uint64(n), 10)
 	}
 	return n
@@ -211,8 +228,14 @@ func (c *column) intValue(n int64) any {
 func (c *column) uintValue(n uint64) any {
 	switch c.conv {
 	case convInt32:
+		if n > math.MaxInt32 {
+			return connectors.BadValue{Text: strconv.FormatUint(n, 10), Reason: intRange}
+		}
 		return int32(n)
 	case convInt64:
+		if n > math.MaxInt64 {
+			return connectors.BadValue{Text: strconv.FormatUint(n, 10), Reason: longRange}
+		}
 		return int64(n)
 	}
 	return strconv.FormatUint(n, 10)

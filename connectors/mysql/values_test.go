@@ -146,6 +146,46 @@ func TestSnapshotAndBinlogValuesConvergeOnOneForm(t *testing.T) {
 	}
 }
 
+// TestIntegersOfAnotherWidthAreBadValues checks that an integer that the
+// column's Avro type cannot hold (one of another width than the column's)
+// is a connectors.BadValue, for the encoder to refuse as a bad row, and
+// never wraps.
+func TestIntegersOfAnotherWidthAreBadValues(t *testing.T) {
+	bad := func(text, reason string) connectors.BadValue { return connectors.BadValue{Text: text, Reason: reason} }
+	tests := []struct {
+		name   string
+		col    column
+		binlog any
+		snap   gomysql.FieldValue
+		want   any
+	}{
+		{"an int column given more than an int", col(convInt32, ""), int64(math.MaxInt32 + 1), signed(math.MaxInt32 + 1), bad("2147483648", intRange)},
+		{"an int column given less than an int", col(convInt32, ""), int64(math.MinInt32 - 1), signed(math.MinInt32 - 1), bad("-2147483649", intRange)},
+		{"an int column given an unsigned int", col(convInt32, ""), uint32(math.MaxUint32), unsigned(math.MaxUint32), bad("4294967295", intRange)},
+		{"a long column given more than a long", col(convInt64, ""), uint64(math.MaxInt64 + 1), unsigned(math.MaxInt64 + 1), bad("9223372036854775808", longRange)},
+		{"a long column given the largest long", col(convInt64, ""), uint64(math.MaxInt64), unsigned(math.MaxInt64), int64(math.MaxInt64)},
+		{"a BIGINT UNSIGNED that arrived signed", col(convUint64, ""), int64(-1), signed(-1), "18446744073709551615"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fromLog, err := tt.col.fromBinlog(tt.binlog)
+			if err != nil {
+				t.Fatalf("fromBinlog: %v", err)
+			}
+			fromSnap, err := tt.col.fromSnapshot(&tt.snap)
+			if err != nil {
+				t.Fatalf("fromSnapshot: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, fromLog); diff != "" {
+				t.Errorf("fromBinlog (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.want, fromSnap); diff != "" {
+				t.Errorf("fromSnapshot (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestValuesThatCannotBeConvertedAreErrors(t *testing.T) {
 	tests := []struct {
 		name   string

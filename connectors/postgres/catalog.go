@@ -34,6 +34,9 @@ type pgType struct {
 type relation struct {
 	table    *connectors.Table
 	decoders []decoder
+	// skipped marks the columns that are not decoded (see
+	// connectors.ColumnFilter): their decoder gives nil.
+	skipped []bool
 	// identity is pg_class.relreplident: 'd' default, 'f' full, 'i' index,
 	// 'n' nothing.
 	identity byte
@@ -59,6 +62,9 @@ type catalog struct {
 	types map[uint32]pgType
 	// keyColumns key the tables without a primary key (Config.KeyColumns).
 	keyColumns map[tableName][]string
+	// published says which columns of a table are decoded
+	// (Config.PublishedColumns).
+	published map[tableName]connectors.ColumnFilter
 }
 
 func newCatalog(conn *pgx.Conn) *catalog {
@@ -72,6 +78,18 @@ func (c *catalog) withKeys(keys map[string][]string) *catalog {
 	for t, cols := range keys {
 		if tn, err := parseTableName(t); err == nil {
 			c.keyColumns[tn] = cols
+		}
+	}
+	return c
+}
+
+// withPublished sets the columns that are decoded, from
+// Config.PublishedColumns ("schema.table" to a filter).
+func (c *catalog) withPublished(filters map[string]connectors.ColumnFilter) *catalog {
+	c.published = map[tableName]connectors.ColumnFilter{}
+	for t, f := range filters {
+		if tn, err := parseTableName(t); err == nil {
+			c.published[tn] = f
 		}
 	}
 	return c
@@ -219,13 +237,19 @@ func baseType(oid uint32, typmod int32) connectors.Type {
 	case pgtype.Float8OID:
 		return connectors.Type{Kind: connectors.KindFloat64}
 	case pgtype.NumericOID:
-		// typmod is ((precision << 16) | scale) + 4, or -1 without precision.
-		// A negative scale (PostgreSQL 15) has no Avro decimal counterpart.
-		if typmod >= 4 {
-			p, s := int((typmod-4)>>16)&0xffff, int16((typmod-4)&0xffff)
-			if s >= 0 {
-				return connectors.Type{Kind: connectors.KindDecimal, Precision: p, Scale: int(s)}
+		if p, s, ok := numericTypmod(typmod); ok {
+			switch {
+			case s < 0:
+				// numeric(3,-2) holds integers of up to p-s digits
+				// (multiples of 100 below 100000), which PostgreSQL
+				// prints in full.
+				return connectors.Type{Kind: connectors.KindDecimal, Precision: p - s}
+			case s > p:
+				// numeric(2,5) holds fractions below 10^(p-s), with s
+				// digits after the point; Avro wants scale <= precision.
+				return connectors.Type{Kind: connectors.KindDecimal, Precision: s, Scale: s}
 			}
+			return connectors.Type{Kind: connectors.KindDecimal, Precision: p, Scale: s}
 		}
 		return connectors.Type{Kind: connectors.KindString}
 	case pgtype.UUIDOID:
@@ -246,6 +270,18 @@ func baseType(oid uint32, typmod int32) connectors.Type {
 	return connectors.Type{Kind: connectors.KindString}
 }
 
+// numericTypmod splits the typmod of numeric(p,s): ((p << 16) | (s &
+// 0x7ff)) + 4, where s is an 11-bit signed number (PostgreSQL 15 allows
+// scales from -1000 to 1000, so greater than p or negative). ok is false
+// for numeric without precision (typmod -1).
+func numericTypmod(typmod int32) (precision, scale int, ok bool) {
+	if typmod < 4 {
+		return 0, 0, false
+	}
+	m := typmod - 4
+	return int(m>>16) & 0xffff, int((m&0x7ff)^1024) - 1024, true
+}
+
 // buildRelation makes the relation of a table from its catalog description.
 // names and oids/typmods give the column layout of the tuples that will be
 // decoded (the stream's relation message, or the snapshot's select list).
@@ -253,7 +289,17 @@ func (c *catalog) buildRelation(ctx context.Context, tn tableName, cols []column
 	t := &connectors.Table{Schema: tn.schema, Name: tn.name}
 	rel := &relation{table: t, identity: identity}
 	index := map[string]int{}
+	filter := c.published[tn]
 	for i, col := range cols {
+		index[col.name] = i
+		if filter.Skips(col.name) && !slices.Contains(key, col.name) {
+			// Not published, so not decoded: its type is never looked
+			// at, and its values are nil.
+			t.Columns = append(t.Columns, connectors.Column{Name: col.name, Type: connectors.Type{Kind: connectors.KindString}, Nullable: true, SQLType: col.sqlType})
+			rel.decoders = append(rel.decoders, skipValue)
+			rel.skipped = append(rel.skipped, true)
+			continue
+		}
 		typ, err := c.neutralType(ctx, col.typeOID, col.typmod)
 		if err != nil {
 			return nil, fmt.Errorf("describe column %q of %s: %w", col.name, tn, err)
@@ -265,7 +311,7 @@ func (c *catalog) buildRelation(ctx context.Context, tn tableName, cols []column
 		t.Columns = append(t.Columns, connectors.Column{Name: col.name, Type: typ, Nullable: !col.notNull, SQLType: col.sqlType,
 			Default: parseDefault(col.def, typ, col.typeOID, col.typmod, dec)})
 		rel.decoders = append(rel.decoders, dec)
-		index[col.name] = i
+		rel.skipped = append(rel.skipped, false)
 	}
 	where := ""
 	for n, k := range key {
@@ -280,16 +326,21 @@ func (c *catalog) buildRelation(ctx context.Context, tn tableName, cols []column
 		}
 		where += fmt.Sprintf("%s = $%d", pgx.Identifier{k}.Sanitize(), n+1)
 	}
-	rel.selectByKey = "SELECT " + selectList(t) + " FROM " + pgx.Identifier{tn.schema, tn.name}.Sanitize() + " WHERE " + where
+	rel.selectByKey = "SELECT " + rel.selectList() + " FROM " + pgx.Identifier{tn.schema, tn.name}.Sanitize() + " WHERE " + where
 	return rel, nil
 }
 
-// selectList quotes a table's column names for a SELECT.
-func selectList(t *connectors.Table) string {
+// selectList quotes a table's column names for a SELECT. A column that is
+// not decoded is read as NULL, so that its value is never sent.
+func (r *relation) selectList() string {
 	s := ""
-	for i, col := range t.Columns {
+	for i, col := range r.table.Columns {
 		if i > 0 {
 			s += ", "
+		}
+		if r.skipped != nil && r.skipped[i] {
+			s += "NULL"
+			continue
 		}
 		s += pgx.Identifier{col.Name}.Sanitize()
 	}

@@ -24,8 +24,9 @@ type keyset struct {
 	casts   []string // "::type" per key column
 }
 
-func newKeyset(tn tableName, t *connectors.Table) keyset {
-	k := keyset{from: pgx.Identifier{tn.schema, tn.name}.Sanitize(), columns: selectList(t)}
+func newKeyset(tn tableName, rel *relation) keyset {
+	t := rel.table
+	k := keyset{from: pgx.Identifier{tn.schema, tn.name}.Sanitize(), columns: rel.selectList()}
 	for _, i := range t.Key {
 		c := t.Columns[i]
 		k.keyCols = append(k.keyCols, pgx.Identifier{c.Name}.Sanitize())

@@ -17,9 +17,13 @@ func chunkTable(key ...int) *connectors.Table {
 }
 
 func TestKeysetQueries(t *testing.T) {
-	one := newKeyset(tableName{"public", "accounts"}, chunkTable(1))
-	two := newKeyset(tableName{"public", "accounts"}, chunkTable(0, 1))
+	one := newKeyset(tableName{"public", "accounts"}, &relation{table: chunkTable(1)})
+	two := newKeyset(tableName{"public", "accounts"}, &relation{table: chunkTable(0, 1)})
+	skipping := newKeyset(tableName{"public", "accounts"}, &relation{table: chunkTable(1), skipped: []bool{false, false, true}})
 	tests := []struct{ name, got, want string }{
+		{"a column that is not decoded is read as NULL",
+			skipping.pageQuery(false, 100),
+			`SELECT "region", "num", NULL FROM "public"."accounts" ORDER BY "num" LIMIT 100`},
 		{"the first page of a one-column key has no WHERE",
 			one.pageQuery(false, 100),
 			`SELECT "region", "num", "Label" FROM "public"."accounts" ORDER BY "num" LIMIT 100`},

@@ -80,6 +80,11 @@ type Config struct {
 	// updates and deletes carry them. A table with a primary key is keyed
 	// by it and its entry is not used.
 	KeyColumns map[string][]string
+	// PublishedColumns says, by "schema.table", which columns the mapping
+	// publishes (config: mapping.<table>.include and exclude). The others
+	// are not decoded: their values are nil, whatever they hold, and the
+	// snapshot does not read them.
+	PublishedColumns map[string]connectors.ColumnFilter
 	// Logger receives the connector's logs. Default slog.Default().
 	Logger *slog.Logger // Memory bounds the bytes of decoded changes the source holds at once
 	// (see connectors.Memory); the config's memory_limit sets it. Zero

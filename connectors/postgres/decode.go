@@ -25,12 +25,23 @@ import (
 type decoder func(src []byte) (any, error)
 
 // Infinite dates and timestamps have no Avro counterpart. They are carried as
-// the extreme values of the Avro type, as documented in the README.
+// the extreme values of the Avro type, as documented in the README. So a
+// finite value must fall strictly between them: one that does not (a
+// timestamp after 294247-01-10 04:00:54.775806, though PostgreSQL's go on
+// to 294276) is a connectors.BadValue, never a wrapped count.
 const (
 	infinityDate      = math.MaxInt32
 	minusInfinityDate = math.MinInt32
 	infinityMicros    = math.MaxInt64
 	minusInfinityMic  = math.MinInt64
+	microsPerDay      = 86_400_000_000
+)
+
+// The reasons of BadValues, with the ranges that the Avro types hold.
+const (
+	dateRange           = "outside the range of an Avro date (int32 days since 1970-01-01: 5877642-06-24 BC to 5881580-07-10; the extremes stand for -infinity and infinity)"
+	timestampRange      = "outside the range of an Avro timestamp-micros (int64 microseconds since 1970: 290309-12-21 19:59:05.224193 BC to 294247-01-10 04:00:54.775806 UTC; the extremes stand for -infinity and infinity)"
+	localTimestampRange = "outside the range of an Avro local-timestamp-micros (int64 microseconds since 1970-01-01 00:00: 290309-12-21 19:59:05.224193 BC to 294247-01-10 04:00:54.775806; the extremes stand for -infinity and infinity)"
 )
 
 // errBadText is wrapped by every decoding error.
@@ -135,6 +146,10 @@ func decodeDecimal(src []byte) (any, error) {
 
 func decodeString(src []byte) (any, error) { return string(src), nil }
 
+// skipValue is the decoder of a column that is not published: whatever it
+// holds, its value is nil.
+func skipValue([]byte) (any, error) { return nil, nil }
+
 func decodeBytea(src []byte) (any, error) {
 	if len(src) < 2 || src[0] != '\\' || src[1] != 'x' {
 		return nil, fmt.Errorf("%w: bytea not in hex output form", errBadText)
@@ -166,30 +181,74 @@ func decodeDate(src []byte) (any, error) {
 	if bc {
 		y = 1 - y
 	}
-	return int32(connectors.DaysFromCivil(y, m, d)), nil
+	days := connectors.DaysFromCivil(y, m, d)
+	if days <= minusInfinityDate || days >= infinityDate {
+		return connectors.BadValue{Text: string(src), Reason: dateRange}, nil
+	}
+	return int32(days), nil
 }
 
 // decodeTimestamp parses "2024-02-29 13:14:15.123456" (with " BC" perhaps)
 // into microseconds of the wall clock since 1970-01-01 00:00.
 func decodeTimestamp(src []byte) (any, error) {
-	us, off, ok := parseTimestamp(str(src), false)
-	if !ok || off != 0 {
-		return nil, fmt.Errorf("%w: timestamp %q", errBadText, src)
-	}
-	return us, nil
+	return timestampValue(src, false)
 }
 
 // decodeTimestamptz parses "2024-02-29 13:14:15.123456+00" (any offset,
 // "+05:30" or "+05:30:12") into microseconds since the epoch, UTC.
 func decodeTimestamptz(src []byte) (any, error) {
-	us, off, ok := parseTimestamp(str(src), true)
+	return timestampValue(src, true)
+}
+
+func timestampValue(src []byte, withZone bool) (any, error) {
+	what, reason := "timestamp", localTimestampRange
+	if withZone {
+		what, reason = "timestamptz", timestampRange
+	}
+	s := str(src)
+	switch s {
+	case "infinity":
+		return int64(infinityMicros), nil
+	case "-infinity":
+		return int64(minusInfinityMic), nil
+	}
+	days, clock, off, ok := parseTimestamp(s, withZone)
 	if !ok {
-		return nil, fmt.Errorf("%w: timestamptz %q", errBadText, src)
+		return nil, fmt.Errorf("%w: %s %q", errBadText, what, src)
 	}
+	us, ok := timestampMicros(days, clock, off)
+	if !ok {
+		return connectors.BadValue{Text: string(src), Reason: reason}, nil
+	}
+	return us, nil
+}
+
+// timestampMicros returns days*microsPerDay + clock - offsetSec seconds,
+// and false when that is outside int64 or on one of its extremes, which
+// stand for the infinities. clock is at most a day and offsetSec a few
+// hours, as the text forms give them.
+func timestampMicros(days, clock, offsetSec int64) (int64, bool) {
+	const maxDays = math.MaxInt64 / microsPerDay
+	if days > maxDays || days < -maxDays-1 {
+		return 0, false
+	}
+	var us int64
+	if days < 0 {
+		// (days+1) days and clock less a day, so that neither product
+		// nor sum passes MinInt64 on the way.
+		us, clock = (days+1)*microsPerDay, clock-microsPerDay
+	} else {
+		us = days * microsPerDay
+	}
+	delta := clock - offsetSec*1_000_000
+	if delta > 0 && us > math.MaxInt64-delta || delta < 0 && us < math.MinInt64-delta {
+		return 0, false
+	}
+	us += delta
 	if us == infinityMicros || us == minusInfinityMic {
-		return us, nil
+		return 0, false
 	}
-	return us - off*1_000_000, nil
+	return us, true
 }
 
 // decodeTime parses "13:14:15.123456" into microseconds since midnight.
@@ -201,44 +260,42 @@ func decodeTime(src []byte) (any, error) {
 	return us, nil
 }
 
-func parseTimestamp(s string, withZone bool) (us, offsetSec int64, ok bool) {
-	switch s {
-	case "infinity":
-		return infinityMicros, 0, true
-	case "-infinity":
-		return minusInfinityMic, 0, true
-	}
+// parseTimestamp splits "2024-02-29 13:14:15.123456" (with an offset when
+// withZone, and " BC" perhaps) into days since 1970-01-01, microseconds
+// since midnight and the offset in seconds east of UTC.
+func parseTimestamp(s string, withZone bool) (days, clock, offsetSec int64, ok bool) {
 	y, m, d, rest, ok := parseYMD(s)
 	if !ok || len(rest) < 1 || rest[0] != ' ' {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	clock, rest, ok := parseClock(rest[1:])
+	clock, rest, ok = parseClock(rest[1:])
 	if !ok {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	if withZone {
 		if offsetSec, rest, ok = parseOffset(rest); !ok {
-			return 0, 0, false
+			return 0, 0, 0, false
 		}
 	}
 	bc, ok := parseEra(rest)
 	if !ok {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	if bc {
 		y = 1 - y
 	}
-	return connectors.DaysFromCivil(y, m, d)*86_400_000_000 + clock, offsetSec, true
+	return connectors.DaysFromCivil(y, m, d), clock, offsetSec, true
 }
 
-// parseYMD reads "YYYY-MM-DD" where the year has four or more digits.
+// parseYMD reads "YYYY-MM-DD" where the year has four to nine digits
+// (PostgreSQL's dates end in the year 5874897).
 func parseYMD(s string) (y, m, d int64, rest string, ok bool) {
 	i := 0
 	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 		y = y*10 + int64(s[i]-'0')
 		i++
 	}
-	if i < 4 || len(s) < i+6 || s[i] != '-' || s[i+3] != '-' {
+	if i < 4 || i > 9 || len(s) < i+6 || s[i] != '-' || s[i+3] != '-' {
 		return 0, 0, 0, "", false
 	}
 	m, ok1 := twoDigits(s[i+1:])
@@ -343,7 +400,7 @@ func decodeArray(src []byte, elem decoder) (any, error) {
 		return out, nil
 	}
 	if body[0] == '{' {
-		return nil, fmt.Errorf("%w: multi-dimensional arrays are not supported", connectors.ErrUnsupportedType)
+		return connectors.BadValue{Text: string(src), Reason: "a multi-dimensional array, which an Avro array of the element type cannot hold"}, nil
 	}
 	var buf []byte
 	for i := 0; i <= len(body); {
@@ -428,9 +485,12 @@ func (r *relation) decodeTuple(tup *pglogrepl.TupleData, fromOld []any) (row []a
 				return nil, false, r.columnError(i, err)
 			}
 		case pglogrepl.TupleDataTypeToast:
-			if fromOld != nil {
+			switch {
+			case r.skipped != nil && r.skipped[i]:
+				// Not decoded, so not worth reading again.
+			case fromOld != nil:
 				row[i] = fromOld[i]
-			} else {
+			default:
 				unchanged = true
 			}
 		case pglogrepl.TupleDataTypeBinary:

@@ -66,6 +66,11 @@ func parseDefault(expr string, typ connectors.Type, typeOID uint32, typmod int32
 	if err != nil {
 		return nil
 	}
+	if _, bad := v.(connectors.BadValue); bad {
+		// A default its Avro type cannot hold is no default a reader
+		// could use.
+		return nil
+	}
 	switch typ.Kind {
 	case connectors.KindDecimal:
 		// PostgreSQL rounds the default to the column's scale when it

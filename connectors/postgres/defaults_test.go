@@ -30,6 +30,7 @@ func TestParseDefault(t *testing.T) {
 		want   any
 	}{
 		{"no default is nil", "", kind(connectors.KindInt32), pgtype.Int4OID, -1, nil},
+		{"a timestamp past what timestamp-micros holds is no default", "'294276-12-31 23:59:59.999999'::timestamp without time zone", kind(connectors.KindLocalTimestamp), pgtype.TimestampOID, -1, nil},
 		{"a positive integer", "42", kind(connectors.KindInt32), pgtype.Int4OID, -1, int32(42)},
 		{"a negative integer is quoted and cast", "'-42'::integer", kind(connectors.KindInt32), pgtype.Int4OID, -1, int32(-42)},
 		{"a bigint", "7", kind(connectors.KindInt64), pgtype.Int8OID, -1, int64(7)},

@@ -27,7 +27,7 @@ func (s *Source) Describe(ctx context.Context) ([]*connectors.Table, error) {
 		return nil, connectors.MarkRetryable(fmt.Errorf("connect to postgres: %w", err))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	cat := newCatalog(conn).withKeys(s.cfg.KeyColumns)
+	cat := newCatalog(conn).withKeys(s.cfg.KeyColumns).withPublished(s.cfg.PublishedColumns)
 	var tables []*connectors.Table
 	var errs []error
 	for _, t := range s.cfg.Tables {

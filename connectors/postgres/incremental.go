@@ -77,7 +77,7 @@ func (s *Source) pollSnapshots(ctx context.Context) error {
 		return err
 	}
 	n := sn.Opts.ChunkSize
-	rr := s.conn.PgConn().ExecParams(ctx, newKeyset(tn, rel.table).pageQuery(ts.After != nil, n), keyParams(ts.After, nil), nil, nil, nil)
+	rr := s.conn.PgConn().ExecParams(ctx, newKeyset(tn, rel).pageQuery(ts.After != nil, n), keyParams(ts.After, nil), nil, nil, nil)
 	for rr.NextRow() {
 		vals := rr.Values()
 		row, err := rel.decodeValues(vals)

@@ -179,7 +179,7 @@ func importSnapshot(ctx context.Context, c *pgx.Conn, name string) error {
 func (s *Source) splitTable(ctx context.Context, table string) (int64, snapshot.Boundary) {
 	tn, _ := parseTableName(table)
 	rel := s.byName[tn]
-	ks := newKeyset(tn, rel.table)
+	ks := newKeyset(tn, rel)
 	keyOnly := &connectors.Table{Key: seqKey(len(rel.table.Key))}
 	return estimateRows(ctx, s.conn, tn), func(ctx context.Context, lo []string, n int) ([]string, error) {
 		rr := s.conn.PgConn().ExecParams(ctx, ks.boundaryQuery(lo != nil, n), keyParams(lo, nil), nil, nil, nil)
@@ -208,7 +208,7 @@ func seqKey(n int) []int {
 func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *snapshot.State, task snapshot.Chunk, pos Position, at time.Time, out chan<- snapshot.Rows) error {
 	tn, _ := parseTableName(st.Tables[task.Table].Table)
 	rel := s.byName[tn]
-	ks := newKeyset(tn, rel.table)
+	ks := newKeyset(tn, rel)
 	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
 	rr := conn.PgConn().ExecParams(ctx, ks.rangeQuery(task.Lo != nil, task.Hi != nil), keyParams(task.Lo, task.Hi), nil, nil, nil)
 	for rr.NextRow() {

@@ -139,7 +139,7 @@ func (s *Source) open(ctx context.Context, resume []byte) error {
 	if s.conn, err = pgx.ConnectConfig(ctx, pgcfg); err != nil {
 		return connectors.MarkRetryable(fmt.Errorf("connect to postgres: %w", err))
 	}
-	s.cat = newCatalog(s.conn).withKeys(s.cfg.KeyColumns)
+	s.cat = newCatalog(s.conn).withKeys(s.cfg.KeyColumns).withPublished(s.cfg.PublishedColumns)
 	var errs []error
 	for _, t := range s.cfg.Tables {
 		tn, _ := parseTableName(t)
