@@ -88,6 +88,8 @@ func New(cfg *config.Config, deps Deps) *Pipeline {
 func (p *Pipeline) Run(ctx context.Context) error {
 	const minBackoff = 250 * time.Millisecond
 	backoff := minBackoff
+	var lastErr string
+	var lastWarn time.Time
 	for attempt := 1; ; attempt++ {
 		began := time.Now()
 		err := p.runOnce(ctx)
@@ -107,12 +109,24 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if !retry {
 			return err
 		}
+		if errors.Is(err, kafka.ErrUnreachable) {
+			// An attempt that only finds Kafka still gone costs a
+			// connection attempt: they stay close, so that the pipeline
+			// starts again within seconds of Kafka's return.
+			backoff = min(backoff, unreachableBackoff)
+		}
 		wait := backoff/2 + rand.N(backoff/2+1)
 		p.status.setState("retrying")
 		p.metrics.ready.Set(0)
 		p.metrics.retrying.Set(1)
-		// One line per attempt: the backoff spaces them, up to 30s apart.
-		p.log.Warn("pipeline failed; retrying", "error", err, "attempt", attempt, "in", wait.Round(time.Millisecond))
+		// One line per attempt, and the same error once per
+		// repeatWarnEvery: a long outage is not a log flood.
+		if msg := err.Error(); msg != lastErr || time.Since(lastWarn) >= repeatWarnEvery {
+			p.log.Warn("pipeline failed; retrying", "error", err, "attempt", attempt, "in", wait.Round(time.Millisecond))
+			lastErr, lastWarn = msg, time.Now()
+		} else {
+			p.log.Debug("pipeline failed; retrying", "error", err, "attempt", attempt, "in", wait.Round(time.Millisecond))
+		}
 		p.metrics.retries.Inc()
 		select {
 		case <-time.After(wait):
@@ -278,6 +292,14 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	}
 	return err
 }
+
+// unreachableBackoff caps the backoff while Kafka cannot be reached at all
+// (kafka.ErrUnreachable). repeatWarnEvery is how often one error repeated
+// by every attempt is logged as a warning.
+const (
+	unreachableBackoff = 4 * time.Second
+	repeatWarnEvery    = 30 * time.Second
+)
 
 // isSourceEnd reports whether err says that the source is finished.
 func isSourceEnd(err error) bool {

@@ -230,6 +230,9 @@ func ValidTopic(s string) error {
 	return nil
 }
 
+// ErrUnreachable is wrapped by Open's error when no broker answers.
+var ErrUnreachable = errors.New("cannot reach Kafka at")
+
 // Sink produces to Kafka.
 type Sink struct {
 	cfg Config
@@ -327,7 +330,7 @@ func (s *Sink) Open(ctx context.Context) error {
 		// instead keeps the position from passing them: the pipeline starts
 		// over from the last stored position and sends them again.
 		kgo.StopProducerOnDataLossDetected(),
-		kgo.WithLogger(kslog.New(slog.New(newWarnings(s.log.Handler())).With("component", "kafka"))),
+		kgo.WithLogger(kslog.New(slog.New(warnings{Handler: s.log.Handler(), seen: clientWarnings}).With("component", "kafka"))),
 	)...)
 	if err != nil {
 		return fmt.Errorf("kafka.brokers: %w", err)
@@ -337,7 +340,7 @@ func (s *Sink) Open(ctx context.Context) error {
 		// client's metrics are unregistered when it closes, and the next
 		// attempt registers them again.
 		cl.Close()
-		return connectors.MarkRetryable(fmt.Errorf("connect to kafka %v: %w", s.cfg.Brokers, err))
+		return connectors.MarkRetryable(fmt.Errorf("%w %v: %w", ErrUnreachable, s.cfg.Brokers, err))
 	}
 	s.cl, s.adm = cl, kadm.NewClient(cl)
 	return nil
@@ -492,6 +495,10 @@ type warnSeen struct {
 	mu   sync.Mutex
 	last map[string]time.Time
 }
+
+// clientWarnings is shared by the clients of every sink: a pipeline opens
+// a new one at each attempt, and an outage must not reset the rate limit.
+var clientWarnings = &warnSeen{last: map[string]time.Time{}}
 
 func newWarnings(h slog.Handler) warnings {
 	return warnings{Handler: h, seen: &warnSeen{last: map[string]time.Time{}}}
