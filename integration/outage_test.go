@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -63,22 +62,7 @@ func newOutageEnv(t *testing.T, ctx context.Context, open func(*testing.T, conte
 	e.registry, err = schema.NewRegistry(schema.RegistryConfig{URL: reg.URL})
 	require.NoError(t, err)
 	e.src = open(t, ctx, outagePreload)
-	e.cfg = writeConfig(t, fmt.Sprintf(`
-source:
-  kind: %s
-  dsn: %s
-  tables: [soak.items]
-%s
-kafka:
-  brokers: [%s]
-  topic_prefix: soak
-registry:
-  url: %s
-http:
-  listen: 127.0.0.1:0
-commit_interval: 20ms
-shutdown_timeout: 5s
-`, e.src.kind, e.src.dsn, e.src.section, strings.Join(e.kafka.Brokers, ","), front.URL))
+	e.cfg = soakConfig(t, e.src.kind, e.src.dsn, e.src.section, e.kafka.Brokers, front.URL, "shutdown_timeout: 5s\n")
 	return e
 }
 

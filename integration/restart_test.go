@@ -313,21 +313,7 @@ func testRestart(t *testing.T, open func(*testing.T, context.Context, int) *rest
 	k := harness.Kafka(t, harness.KafkaBrokerConfig("log.cleaner.backoff.ms", "3600000"))
 	reg := harness.Registry(t)
 	src := open(t, ctx, 0)
-	cfg := writeConfig(t, fmt.Sprintf(`
-source:
-  kind: %s
-  dsn: %s
-  tables: [soak.items]
-%s
-kafka:
-  brokers: [%s]
-  topic_prefix: soak
-registry:
-  url: %s
-http:
-  listen: 127.0.0.1:0
-commit_interval: 20ms
-`, src.kind, src.dsn, src.section, strings.Join(k.Brokers, ","), reg.URL))
+	cfg := soakConfig(t, src.kind, src.dsn, src.section, k.Brokers, reg.URL, "")
 	client, err := schema.NewRegistry(schema.RegistryConfig{URL: reg.URL})
 	require.NoError(t, err)
 
@@ -369,4 +355,26 @@ commit_interval: 20ms
 	require.False(t, d.exited(), "liberator exited by itself:\n%s", d.logTail())
 	t.Logf("liberator's log after the restarts:\n%s", d.logTail())
 	require.Equal(t, 0, d.stop(30*time.Second), "liberator's exit code after SIGTERM")
+}
+
+// soakConfig writes the config of a daemon that captures soak.items from
+// the source section src into brokers, with the registry at registryURL,
+// the admin listener on a free port, and extra top-level keys.
+func soakConfig(t testing.TB, kind, dsn, section string, brokers []string, registryURL, extra string) string {
+	t.Helper()
+	return writeConfig(t, fmt.Sprintf(`
+source:
+  kind: %s
+  dsn: %s
+  tables: [soak.items]
+%s
+kafka:
+  brokers: [%s]
+  topic_prefix: soak
+registry:
+  url: %s
+http:
+  listen: 127.0.0.1:0
+commit_interval: 20ms
+%s`, kind, dsn, section, strings.Join(brokers, ","), registryURL, extra))
 }

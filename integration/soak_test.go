@@ -209,24 +209,7 @@ func runSoak(t *testing.T, size soakSize, open func(*testing.T, context.Context,
 	k := harness.Kafka(t, harness.KafkaBrokerConfig("log.cleaner.backoff.ms", "3600000"))
 	reg := harness.Registry(t)
 	src := open(t, ctx, size.preload)
-	cfg := writeConfig(t, fmt.Sprintf(`
-source:
-  kind: %s
-  dsn: %s
-  tables: [soak.items]
-%s
-snapshot:
-  chunk_size: 500
-  parallelism: 2
-kafka:
-  brokers: [%s]
-  topic_prefix: soak
-registry:
-  url: %s
-http:
-  listen: 127.0.0.1:0
-commit_interval: 20ms
-`, src.kind, src.dsn, src.section, strings.Join(k.Brokers, ","), reg.URL))
+	cfg := soakConfig(t, src.kind, src.dsn, src.section, k.Brokers, reg.URL, "snapshot:\n  chunk_size: 500\n  parallelism: 2\n")
 	client, err := schema.NewRegistry(schema.RegistryConfig{URL: reg.URL})
 	require.NoError(t, err)
 
