@@ -406,19 +406,19 @@ type tableState struct {
 }
 
 type runner struct {
-	p          *Pipeline
-	src        connectors.Source
-	sink       *kafka.Sink
-	reg        *schema.Registry
-	cp         *checkpointer
-	tables     map[*connectors.Table]*tableState
+	p      *Pipeline
+	src    connectors.Source
+	sink   *kafka.Sink
+	reg    *schema.Registry
+	cp     *checkpointer
+	tables map[*connectors.Table]*tableState
 	// outboxes are the outbox routes of table shapes, nil for the tables
 	// published as entities; payloadSchemas the schemas of the outboxes'
 	// subjects, as read in this run.
 	outboxes       map[*connectors.Table]*outbox.Route
 	payloadSchemas map[string]*payloadSchema
 	byTopic        sync.Map // topic -> *tableMetrics
-	produceCtx context.Context
+	produceCtx     context.Context
 	// topicVersions are the versioned topics of schema.on_incompatible:
 	// new_topic, by table.
 	versionsMu    sync.Mutex
