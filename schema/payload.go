@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -118,9 +120,13 @@ func appendJSONValue(dst []byte, s avro.Schema, v any, path string) ([]byte, err
 		if !ok {
 			return dst, payloadErr(path, "is %s, not an object (record %s)", describe(v), s.FullName())
 		}
+		matched := 0
 		for _, f := range s.Fields() {
 			fv, ok := obj[f.Name()]
 			fp := fieldPath(path, f.Name())
+			if ok {
+				matched++
+			}
 			if !ok {
 				if !f.HasDefault() {
 					return dst, payloadErr(fp, "is missing, and the schema gives it no default")
@@ -137,8 +143,8 @@ func appendJSONValue(dst []byte, s avro.Schema, v any, path string) ([]byte, err
 				return dst, err
 			}
 		}
-		if len(obj) > len(s.Fields()) {
-			for name := range obj {
+		if matched < len(obj) {
+			for _, name := range slices.Sorted(maps.Keys(obj)) {
 				if fieldIndex(s, name) < 0 {
 					return dst, payloadErr(fieldPath(path, name), "is not a field of record %s (its fields: %s)", s.FullName(), fieldList(s))
 				}
