@@ -82,7 +82,9 @@ type Window struct {
 // is not a table name.
 func (sn *Manager) Init(opts connectors.SnapshotOptions, tables []string, canonical func(string) (string, error)) error {
 	sn.Opts = opts.WithDefaults()
-	sn.Tables = nil
+	// Never nil, so that a position records an empty list when every
+	// table is one no snapshot reads.
+	sn.Tables = []string{}
 	never := make(map[string]bool, len(opts.Never))
 	for _, t := range opts.Never {
 		name, err := canonical(t)
