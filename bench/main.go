@@ -93,6 +93,7 @@ var caseKinds = []struct {
 	{"idle", runIdle},
 	{"bigrow", runBigRow},
 	{"outage", runOutage},
+	{"outbox", runOutbox},
 }
 
 var sourceNames = []string{"postgres", "mariadb"}

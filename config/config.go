@@ -29,6 +29,7 @@ import (
 	"github.com/liberator-cdc/liberator/internal/redact"
 	"github.com/liberator-cdc/liberator/internal/tlsconfig"
 	"github.com/liberator-cdc/liberator/mapping"
+	"github.com/liberator-cdc/liberator/outbox"
 	"github.com/liberator-cdc/liberator/schema"
 )
 
@@ -65,6 +66,9 @@ type Config struct {
 	// MappingSalt salts mapping.<table>.hash for tables without a salt of
 	// their own. Give it as ${ENV} or ${file:/path}.
 	MappingSalt string `yaml:"mapping_salt"`
+	// Outbox lists the outboxes, tables or PostgreSQL message prefixes,
+	// whose records are published as domain events (see outbox.Config).
+	Outbox []outbox.Config `yaml:"outbox"`
 }
 
 // SourceConfig is the source section.
@@ -180,6 +184,9 @@ func (c *Config) Defaults() {
 	if c.MemoryLimit == 0 {
 		c.MemoryLimit = DefaultMemoryLimit
 	}
+	for i := range c.Outbox {
+		c.Outbox[i] = c.Outbox[i].WithDefaults(c.Kafka.TopicPrefix)
+	}
 }
 
 // Error is a config that cannot be used. The CLI exits 2 on it.
@@ -209,7 +216,7 @@ func Parse(b []byte) (*Config, error) {
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, err
 	}
-	if err := interpolate(&root); err != nil {
+	if err := interpolate(&root, routingTemplates(&root)); err != nil {
 		return nil, err
 	}
 	if err := checkKeys(&root, reflect.TypeFor[Config]()); err != nil {
@@ -282,16 +289,51 @@ var goTypeRE = regexp.MustCompile(`into [\w.\[\]*]+`)
 
 var refRE = regexp.MustCompile(`\$\{([^}]*)\}`)
 
+// routingTemplates are the value nodes of outbox[*].topic, whose
+// ${aggregate_type} and ${type} stand for an event's values, not for
+// environment variables.
+func routingTemplates(root *yaml.Node) map[*yaml.Node]bool {
+	out := map[*yaml.Node]bool{}
+	doc := root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		doc = doc.Content[0]
+	}
+	if doc.Kind != yaml.MappingNode {
+		return out
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value != "outbox" || doc.Content[i+1].Kind != yaml.SequenceNode {
+			continue
+		}
+		for _, e := range doc.Content[i+1].Content {
+			if e.Kind != yaml.MappingNode {
+				continue
+			}
+			for j := 0; j+1 < len(e.Content); j += 2 {
+				if e.Content[j].Value == "topic" {
+					out[e.Content[j+1]] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
 // interpolate replaces ${VAR} with the environment variable and
 // ${file:/path} with the file's content (without a trailing newline) in
 // every scalar value. Keys are left alone. An unset variable is an error.
-func interpolate(n *yaml.Node) error {
+// In the nodes of templates, ${aggregate_type} and ${type} are left as
+// they are.
+func interpolate(n *yaml.Node, templates map[*yaml.Node]bool) error {
 	var errs []error
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
 		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
 			n.Value = refRE.ReplaceAllStringFunc(n.Value, func(ref string) string {
 				name := ref[2 : len(ref)-1]
+				if templates[n] && (name == "aggregate_type" || name == "type") {
+					return ref
+				}
 				if path, ok := strings.CutPrefix(name, "file:"); ok {
 					b, err := os.ReadFile(path)
 					if err != nil {
@@ -366,6 +408,14 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Mapper().Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := outbox.Validate(c.Outbox, c.parseTableID, c.Source.Kind == "postgres", kafka.ValidTopic); err != nil {
+		errs = append(errs, err)
+	}
+	for _, id := range c.OutboxTables() {
+		if _, ok := c.Mapping[id]; ok {
+			errs = append(errs, fmt.Errorf("mapping.%s: is an outbox table, whose rows become events, not entities; leave it out of mapping", id))
+		}
 	}
 	if c.HTTP.Listen != "off" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
@@ -494,13 +544,65 @@ func (c *Config) parseTableID(name string) (string, error) {
 }
 
 // Captured are the tables of source.tables in Table.ID() form, in the
-// config's order.
+// config's order, but for outbox tables: the tables published as
+// entities.
 func (c *Config) Captured() []string {
+	boxes := c.OutboxTables()
 	out := make([]string, 0, len(c.Source.Tables))
 	for _, t := range c.Source.Tables {
-		out = append(out, c.TableID(t))
+		if id := c.TableID(t); !slices.Contains(boxes, id) {
+			out = append(out, id)
+		}
 	}
 	return out
+}
+
+// OutboxTables are the tables of the outbox section, in Table.ID() form,
+// in the config's order.
+func (c *Config) OutboxTables() []string {
+	var out []string
+	for _, e := range c.Outbox {
+		if e.Table != "" {
+			out = append(out, c.TableID(e.Table))
+		}
+	}
+	return out
+}
+
+// OutboxRouter returns the outbox section's router.
+func (c *Config) OutboxRouter() *outbox.Router {
+	return outbox.New(c.Outbox, c.TableID)
+}
+
+// sourceTables are the tables the source reads: source.tables, then the
+// outbox tables it does not list. A name that cannot be read is left out
+// (Validate reports it).
+func (c *Config) sourceTables() []string {
+	out := slices.Clone(c.Source.Tables)
+	seen := map[string]bool{}
+	for _, t := range c.Source.Tables {
+		seen[c.TableID(t)] = true
+	}
+	for _, e := range c.Outbox {
+		if e.Table == "" {
+			continue
+		}
+		id, err := c.parseTableID(e.Table)
+		if err != nil || seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, e.Table)
+	}
+	return out
+}
+
+// snapshots are the snapshot options of the source: the outbox tables are
+// never snapshotted.
+func (c *Config) snapshots() connectors.SnapshotOptions {
+	o := c.Snapshot.SnapshotOptions
+	o.Never = c.OutboxTables()
+	return o
 }
 
 // Mapper returns the mapping section, with mapping_salt and the topic
@@ -511,14 +613,21 @@ func (c *Config) Mapper() *mapping.Mapping {
 
 // Postgres is the PostgreSQL connector's config, for source.kind postgres.
 func (c *Config) Postgres(log *slog.Logger) postgres.Config {
+	var prefixes []string
+	for _, e := range c.Outbox {
+		if e.MessagePrefix != "" {
+			prefixes = append(prefixes, e.MessagePrefix)
+		}
+	}
 	return postgres.Config{
 		DSN:       c.Source.DSN,
-		Tables:    c.Source.Tables,
+		Tables:    c.sourceTables(),
 		Options:   c.Source.Postgres,
 		Snapshot:  c.Snapshot.Mode,
-		Snapshots: c.Snapshot.SnapshotOptions,
+		Snapshots: c.snapshots(),
 		Logger:    log,
 		Memory:    c.Memory().Source,
+		Messages:  prefixes,
 
 		KeyColumns:       c.Mapper().KeyColumns(),
 		PublishedColumns: c.Mapper().ColumnFilters(),
@@ -530,12 +639,12 @@ func (c *Config) MySQL(log *slog.Logger) mysql.Config {
 	return mysql.Config{
 		Flavor:    c.Source.Kind,
 		DSN:       c.Source.DSN,
-		Tables:    c.Source.Tables,
+		Tables:    c.sourceTables(),
 		ServerID:  c.Source.MySQL.ServerID,
 		TLS:       c.Source.MySQL.TLS,
 		Snapshot:  c.Snapshot.Mode,
 		Logger:    log,
-		Snapshots: c.Snapshot.SnapshotOptions,
+		Snapshots: c.snapshots(),
 		Memory:    c.Memory().Source,
 
 		KeyColumns:       c.Mapper().KeyColumns(),

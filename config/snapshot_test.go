@@ -19,8 +19,8 @@ func TestParseReadsTheSnapshotKeys(t *testing.T) {
 	if d := cmp.Diff(want, cfg.Snapshot.SnapshotOptions); d != "" {
 		t.Errorf("snapshot options (-want +got):\n%s", d)
 	}
-	if got := cfg.Postgres(nil).Snapshots; got != want {
-		t.Errorf("the PostgreSQL source gets %+v, want %+v", got, want)
+	if d := cmp.Diff(want, cfg.Postgres(nil).Snapshots); d != "" {
+		t.Errorf("the PostgreSQL source's snapshot options (-want +got):\n%s", d)
 	}
 }
 

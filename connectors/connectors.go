@@ -30,6 +30,10 @@ const (
 	OpUpdate Op = 'u'
 	// OpDelete is a DELETE. Its event is a tombstone.
 	OpDelete Op = 'd'
+	// OpMessage is a message that the database wrote into its log without
+	// a row (a PostgreSQL logical decoding message). Its Change has no
+	// Table and carries Message.
+	OpMessage Op = 'm'
 )
 
 func (o Op) String() string { return string(rune(o)) }
@@ -59,6 +63,25 @@ type Change struct {
 	// TxID identifies the transaction (a PostgreSQL xid, a MySQL GTID or xid).
 	// It is empty for snapshot reads.
 	TxID string
+	// Message is set for OpMessage, and only then.
+	Message *Message
+}
+
+// Message is a message written into the database's log, as PostgreSQL's
+// pg_logical_emit_message(transactional, prefix, content) writes it. A
+// source hands over only the messages of the prefixes it was configured
+// with.
+type Message struct {
+	// Prefix is the message's prefix, which says what it is.
+	Prefix string
+	// Content is the message's body, as written.
+	Content []byte
+	// Transactional is true for a message written as part of its
+	// transaction: it arrives between the transaction's changes, at its
+	// place, and only if the transaction committed. A non-transactional
+	// message arrives when it is written, whatever becomes of the
+	// transaction that wrote it; it has no TxID.
+	Transactional bool
 }
 
 // KeyChanged reports whether an update moved the row to a new primary key.
@@ -132,6 +155,19 @@ type Event struct {
 	// Reconcile marks the tombstone of a key that a reconcile found gone
 	// from its table.
 	Reconcile bool
+	// Headers are the event's own headers, after those every event has
+	// (the op, the commit time, the position and the transaction): an
+	// outbox event's id and type, for instance. Nil for entity events.
+	Headers []Header
+	// Timestamp, when not zero, is the record's timestamp in place of
+	// CommitTime (an outbox's timestamp column).
+	Timestamp time.Time
+}
+
+// Header is one header of an Event.
+type Header struct {
+	Key   string
+	Value []byte
 }
 
 // Source is a change-data-capture source connector.

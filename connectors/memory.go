@@ -50,7 +50,13 @@ const (
 // strings, byte slices and arrays, plus a fixed cost per value and per
 // change. Values shared by After and Before count twice. It is meant for
 // budgets, not for accounting to the byte.
-func (c *Change) Size() int64 { return changeOverhead + RowSize(c.After) + RowSize(c.Before) }
+func (c *Change) Size() int64 {
+	n := changeOverhead + RowSize(c.After) + RowSize(c.Before)
+	if c.Message != nil {
+		n += int64(len(c.Message.Prefix) + len(c.Message.Content))
+	}
+	return n
+}
 
 // RowSize estimates the bytes of a row of neutral values (see Kind); nil
 // counts for nothing.

@@ -29,6 +29,13 @@ type SnapshotOptions struct {
 	// created if missing. Default "liberator.signal". PostgreSQL writes its
 	// watermarks with pg_logical_emit_message and ignores this key.
 	SignalTable string `yaml:"signal_table"`
+	// Never are captured tables, by their names in the config, whose rows
+	// are never read by a snapshot, initial, incremental or reconciling:
+	// outbox tables, whose rows are events that were published (or
+	// deleted) as they were written, not state. They are streamed like the
+	// others. The config fills it from the outbox section; it is no key of
+	// its own.
+	Never []string `yaml:"-"`
 }
 
 // WithDefaults returns o with zero fields set to their defaults.

@@ -13,17 +13,26 @@ import (
 // describe returns the source's tables as they are now, when the source
 // can describe them before it opens (connectors.Describer), and checks the
 // mapping against them, so that a column a table lacks stops liberator at
-// start. A source that cannot describe its tables returns none.
+// start. A source that cannot describe its tables returns none. Outbox
+// tables are checked against their outbox's columns and left out.
 func (p *Pipeline) describe(ctx context.Context, src connectors.Source) ([]*connectors.Table, error) {
 	d, ok := src.(connectors.Describer)
 	if !ok {
 		return nil, nil
 	}
-	tables, err := d.Describe(ctx)
+	all, err := d.Describe(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return tables, p.mapping.Check(tables)
+	// Outbox tables publish events, not entities: they are checked
+	// against their outbox's columns, and get no entity topic.
+	var tables []*connectors.Table
+	for _, t := range all {
+		if p.outbox.Table(t.ID()) == nil {
+			tables = append(tables, t)
+		}
+	}
+	return tables, errors.Join(p.mapping.Check(tables), p.outbox.Check(all))
 }
 
 // announce creates the topic of each table and registers its key and

@@ -33,6 +33,10 @@ type BadRowError struct {
 	// DeadLetter, under errors.on_bad_row: dead_letter, says why the row
 	// could not be written to the dead-letter topic either.
 	DeadLetter error
+	// Event is set for an outbox record that cannot be published: the
+	// event's id. Table is then the outbox, and Column the field at
+	// fault (a path into the payload, as payload.total).
+	Event string
 }
 
 func (e *BadRowError) Error() string {
@@ -41,6 +45,14 @@ func (e *BadRowError) Error() string {
 		what = fmt.Sprintf("column %q", e.Column)
 	}
 	how := "set errors.on_bad_row to skip or dead_letter to go past it"
+	if e.Event != "" && e.DeadLetter == nil && e.Reason != kafka.ReasonTooLarge {
+		what = "the event as a whole"
+		if e.Column != "" {
+			what = fmt.Sprintf("field %q", e.Column)
+		}
+		return fmt.Sprintf("bad outbox event %s of %s, %s, at position %s: %v; stopped before it, and it is read again at the next start: %s (the event is in the database's log: a new outbox record adds a later event, it does not replace this one)",
+			e.Event, e.Table, what, e.Position, e.Err, how)
+	}
 	switch {
 	case e.DeadLetter != nil:
 		return fmt.Sprintf("bad row in table %s, key %s, %s, at position %s: %v; and it cannot be written to the dead-letter topic: %v; stopped before it, and it is read again at the next start: let the dead-letter topic take it (its max.message.bytes), or set errors.on_bad_row to skip",
@@ -86,7 +98,6 @@ func (r *runner) tooLarge(ts *tableState, c *connectors.Change, keyRow, row []an
 // part of batch f, so that the batch's checkpoint is stored only once
 // Kafka has the dead letter.
 func (r *runner) badRow(ts *tableState, c *connectors.Change, keyRow, row []any, f *inflight, column, reason string, cause error) error {
-	p := r.p
 	b := &kafka.BadRow{
 		Table: c.Table.ID(), Topic: ts.topic, Op: c.Op, Column: column, Reason: reason, Err: cause,
 		Pos: c.Pos, TxID: c.TxID, CommitTime: c.CommitTime,
@@ -104,11 +115,17 @@ func (r *runner) badRow(ts *tableState, c *connectors.Change, keyRow, row []any,
 			b.Row[i] = kafka.Field{Name: names[i], Value: schema.JSONValue(col.Type, row[i])}
 		}
 	}
+	return r.handleBadRow(b, f)
+}
+
+// handleBadRow applies errors.on_bad_row to b (see badRow).
+func (r *runner) handleBadRow(b *kafka.BadRow, f *inflight) error {
+	p := r.p
 	pos := ""
-	if c.Pos != nil {
-		pos = c.Pos.String()
+	if b.Pos != nil {
+		pos = b.Pos.String()
 	}
-	table := c.Table.ID()
+	table, column, reason, cause := b.Table, b.Column, b.Reason, b.Err
 	switch p.cfg.Errors.OnBadRow {
 	case config.OnBadRowSkip:
 		p.metrics.badRows.WithLabelValues(table, "skipped").Inc()
@@ -134,7 +151,11 @@ func (r *runner) badRow(ts *tableState, c *connectors.Change, keyRow, row []any,
 }
 
 func (r *runner) badRowError(b *kafka.BadRow, pos string) *BadRowError {
-	return &BadRowError{Table: b.Table, Key: b.KeyString(), Column: b.Column, Reason: b.Reason, Op: b.Op, Position: pos, Err: b.Err}
+	e := &BadRowError{Table: b.Table, Key: b.KeyString(), Column: b.Column, Reason: b.Reason, Op: b.Op, Position: pos, Err: b.Err}
+	if b.Outbox {
+		e.Event = b.Key[0].Value.(string)
+	}
+	return e
 }
 
 // refusal is a record Kafka refused as too large in a run, and the limit

@@ -26,6 +26,7 @@ import (
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/connectors/kafka"
 	"github.com/liberator-cdc/liberator/mapping"
+	"github.com/liberator-cdc/liberator/outbox"
 	"github.com/liberator-cdc/liberator/schema"
 )
 
@@ -54,6 +55,8 @@ type Pipeline struct {
 	deps    Deps
 	log     *slog.Logger
 	mapping *mapping.Mapping
+	// outbox routes the records of outbox tables and messages.
+	outbox *outbox.Router
 
 	status  *Status
 	metrics *metrics
@@ -74,7 +77,7 @@ func New(cfg *config.Config, deps Deps) *Pipeline {
 	if deps.Log == nil {
 		deps.Log = slog.Default()
 	}
-	p := &Pipeline{cfg: cfg, deps: deps, log: deps.Log, mapping: cfg.Mapper(), status: newStatus()}
+	p := &Pipeline{cfg: cfg, deps: deps, log: deps.Log, mapping: cfg.Mapper(), outbox: cfg.OutboxRouter(), status: newStatus()}
 	p.metrics = newMetrics(p)
 	return p
 }
@@ -194,6 +197,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 		return err
 	}
 	r := &runner{p: p, src: src, sink: sink, reg: reg, cp: newCheckpointer(), tables: map[*connectors.Table]*tableState{},
+		outboxes: map[*connectors.Table]*outbox.Route{}, payloadSchemas: map[string]*payloadSchema{},
 		identity: identity, reconcile: reconcile, arenaBytes: int(max(cfg.Memory().Arena, minArenaBytes))}
 	r.cp.onAck = r.acked
 	// Every table's topic and schemas exist before the source reads a
@@ -402,14 +406,19 @@ type tableState struct {
 }
 
 type runner struct {
-	p          *Pipeline
-	src        connectors.Source
-	sink       *kafka.Sink
-	reg        *schema.Registry
-	cp         *checkpointer
-	tables     map[*connectors.Table]*tableState
-	byTopic    sync.Map // topic -> *tableMetrics
-	produceCtx context.Context
+	p      *Pipeline
+	src    connectors.Source
+	sink   *kafka.Sink
+	reg    *schema.Registry
+	cp     *checkpointer
+	tables map[*connectors.Table]*tableState
+	// outboxes are the outbox routes of table shapes, nil for the tables
+	// published as entities; payloadSchemas the schemas of the outboxes'
+	// subjects, as read in this run.
+	outboxes       map[*connectors.Table]*outbox.Route
+	payloadSchemas map[string]*payloadSchema
+	byTopic        sync.Map // topic -> *tableMetrics
+	produceCtx     context.Context
 	// topicVersions are the versioned topics of schema.on_incompatible:
 	// new_topic, by table.
 	versionsMu    sync.Mutex
@@ -462,6 +471,15 @@ func (r *runner) readLoop(ctx context.Context) error {
 			// A batch that could not be produced whole is abandoned, so
 			// that its checkpoint is never stored: the change that failed
 			// is read again at the next start.
+			if rt := r.outboxRoute(c); rt != nil || c.Op == connectors.OpMessage {
+				if rt != nil {
+					if arena, err = r.produceOutbox(ctx, rt, c, f, arena); err != nil {
+						f.abandon()
+						return err
+					}
+				}
+				continue
+			}
 			ts, err := r.table(ctx, c.Table)
 			if err != nil {
 				f.abandon()
@@ -480,6 +498,18 @@ func (r *runner) readLoop(ctx context.Context) error {
 		f.seal()
 		r.arenaHint = min(cap(arena), r.arenaBytes)
 	}
+}
+
+// outboxRoute returns the outbox of a change: of its message's prefix, or
+// of its table; nil when it is an entity table's change.
+func (r *runner) outboxRoute(c *connectors.Change) *outbox.Route {
+	if c.Op == connectors.OpMessage {
+		if c.Message == nil {
+			return nil
+		}
+		return r.p.outbox.Message(c.Message.Prefix)
+	}
+	return r.outboxOf(c.Table)
 }
 
 // minArenaBytes is the least arenaBytes, whatever the config says.

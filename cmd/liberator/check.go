@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/liberator-cdc/liberator/config"
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/connectors/kafka"
 	"github.com/liberator-cdc/liberator/internal/redact"
+	"github.com/liberator-cdc/liberator/outbox"
 	"github.com/liberator-cdc/liberator/schema"
 )
 
@@ -26,6 +29,7 @@ func preflight(ctx context.Context, cfg *config.Config, log *slog.Logger) []conn
 	if c, ok := src.(connectors.Checker); ok {
 		out = append(out, c.Check(ctx)...)
 	}
+	out = append(out, outboxTableChecks(ctx, cfg, src)...)
 
 	if len(cfg.Kafka.Brokers) == 1 && cfg.Kafka.Brokers[0] == config.Embedded {
 		out = append(out, connectors.Check{Name: "Kafka is embedded (nothing to check)"})
@@ -45,6 +49,56 @@ func preflight(ctx context.Context, cfg *config.Config, log *slog.Logger) []conn
 			err = fmt.Errorf("list subjects at %s: %w (check registry.url and its credentials)", redact.URL(cfg.Registry.URL), err)
 		}
 		out = append(out, connectors.Check{Name: "the schema registry is reachable", Err: err})
+		if err == nil {
+			out = append(out, outboxSubjectChecks(ctx, cfg, reg)...)
+		}
+	}
+	return out
+}
+
+// outboxTableChecks check that each outbox table has the columns its
+// entry names, of kinds that can hold them.
+func outboxTableChecks(ctx context.Context, cfg *config.Config, src connectors.Source) []connectors.Check {
+	boxes := cfg.OutboxTables()
+	d, ok := src.(connectors.Describer)
+	if len(boxes) == 0 || !ok {
+		return nil
+	}
+	tables, err := d.Describe(ctx)
+	if err != nil {
+		return []connectors.Check{{Name: "the outbox tables can be described", Err: err}}
+	}
+	router := cfg.OutboxRouter()
+	var out []connectors.Check
+	for _, t := range tables {
+		if router.Table(t.ID()) != nil {
+			out = append(out, connectors.Check{Name: "outbox table " + t.ID() + " has the outbox's columns", Err: router.Check([]*connectors.Table{t})})
+		}
+	}
+	return out
+}
+
+// outboxSubjectChecks check that the subject of each outbox whose topic
+// is fixed has a schema, unless the outbox infers one. The subjects of a
+// topic routed by aggregate type, or named after the event type, are
+// known only from the events.
+func outboxSubjectChecks(ctx context.Context, cfg *config.Config, reg *schema.Registry) []connectors.Check {
+	var out []connectors.Check
+	for _, e := range cfg.Outbox {
+		name := "outbox " + e.Table + e.MessagePrefix
+		switch {
+		case e.InferSchema:
+			out = append(out, connectors.Check{Name: name + ": subjects without a schema get one inferred from their first event (infer_schema)"})
+		case strings.Contains(e.Topic, "${") || e.Subject != outbox.SubjectTopic:
+			out = append(out, connectors.Check{Name: name + ": its subjects depend on each event (topic " + e.Topic + ", subject " + e.Subject + "); each must have a schema before its first event"})
+		default:
+			subject := e.Topic + "-value"
+			_, _, err := reg.Latest(ctx, subject)
+			if errors.Is(err, schema.ErrNoSchema) {
+				err = fmt.Errorf("%w: register the payload's Avro schema under %q, or set infer_schema: true", err, subject)
+			}
+			out = append(out, connectors.Check{Name: name + ": subject " + subject + " has a schema", Err: err})
+		}
 	}
 	return out
 }

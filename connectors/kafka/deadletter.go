@@ -42,6 +42,11 @@ type BadRow struct {
 	Pos        connectors.Position
 	TxID       string
 	CommitTime time.Time
+	// Outbox is true for an outbox record that cannot be published as an
+	// event: Table is then the outbox (its table, or "message prefix P"),
+	// Key the event's id, Row the record's fields and Column the field at
+	// fault.
+	Outbox bool
 }
 
 // Reasons of a BadRow.
@@ -50,6 +55,14 @@ const (
 	ReasonEncode = "encode"
 	// ReasonTooLarge is a record larger than its topic takes.
 	ReasonTooLarge = "too_large"
+	// ReasonPayload is an outbox event's payload that does not fit the
+	// schema of its subject, or a passed-through body that its schema
+	// cannot decode.
+	ReasonPayload = "payload"
+	// ReasonEvent is an outbox record that lacks what an event needs (an
+	// id, an aggregate id, a body), or a message that is not
+	// transactional.
+	ReasonEvent = "event"
 )
 
 // Field is a column's published name and its value in a form that
@@ -121,6 +134,17 @@ func (s *Sink) EnsureDeadLetterTopic(ctx context.Context, topic string) error {
 		return fmt.Errorf("errors.dead_letter_topic: %w", err)
 	}
 	return nil
+}
+
+// EnsureEventTopic creates a topic of domain events (an outbox's) unless
+// it exists, with cleanup.policy=delete: events are history, and every one
+// is kept until its retention. It has kafka.partitions and
+// kafka.topic_configs but for cleanup.policy. A topic that exists is taken
+// as it is.
+func (s *Sink) EnsureEventTopic(ctx context.Context, topic string) error {
+	configs := s.entityConfigs()
+	configs["cleanup.policy"] = kadm.StringPtr("delete")
+	return s.ensureTopic(ctx, topic, s.cfg.Partitions, configs, false)
 }
 
 // ProduceDeadLetter produces b to topic as a JSON record (DeadLetter),

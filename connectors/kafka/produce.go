@@ -71,14 +71,33 @@ func NewPromise(done func(Delivery, error)) *Promise {
 // one key reach one partition in the order they are produced. It is called
 // from one goroutine at a time.
 func (s *Sink) Produce(ctx context.Context, ev *connectors.Event, p *Promise) {
-	rec := &kgo.Record{Topic: ev.Topic, Key: ev.Key, Value: ev.Value, Headers: s.headers(ev), Timestamp: ev.CommitTime}
+	ts := ev.CommitTime
+	if !ev.Timestamp.IsZero() {
+		ts = ev.Timestamp
+	}
+	rec := &kgo.Record{Topic: ev.Topic, Key: ev.Key, Value: ev.Value, Headers: s.headers(ev), Timestamp: ts}
 	s.cl.Produce(ctx, rec, p.fn)
 }
 
 // headers returns the headers of ev. Every change of a transaction, and
 // every row of a snapshot, shares them: they are built once and the
-// read-only slices shared.
+// read-only slices shared. An event's own headers (Event.Headers) follow
+// them, in a slice of its own.
 func (s *Sink) headers(ev *connectors.Event) []kgo.RecordHeader {
+	h := s.commonHeaders(ev)
+	if len(ev.Headers) == 0 {
+		return h
+	}
+	out := make([]kgo.RecordHeader, len(h), len(h)+len(ev.Headers))
+	copy(out, h)
+	for _, eh := range ev.Headers {
+		out = append(out, kgo.RecordHeader{Key: eh.Key, Value: eh.Value})
+	}
+	return out
+}
+
+// commonHeaders returns the headers every event has.
+func (s *Sink) commonHeaders(ev *connectors.Event) []kgo.RecordHeader {
 	hc := &s.hdr
 	if hc.h == nil || ev.Op != hc.op || ev.TxID != hc.txID || ev.Reconcile != hc.reconcile ||
 		!ev.CommitTime.Equal(hc.ts) || !samePosition(ev.Pos, hc.pos) {

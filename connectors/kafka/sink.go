@@ -448,7 +448,7 @@ func (s *Sink) checkExisting(ctx context.Context, topic string, compacted bool) 
 				return 0, fmt.Errorf("topic %q exists with cleanup.policy=%s; entity topics must be compacted (kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact)", topic, c.MaybeValue(), topic)
 			}
 			if !compacted && strings.Contains(c.MaybeValue(), "compact") {
-				s.log.Warn("the dead-letter topic is compacted: of the bad rows of one key, only the last is kept (set its cleanup.policy=delete)", "topic", topic)
+				s.log.Warn("the topic is compacted: of the records of one key (a dead-letter topic's bad rows, an outbox topic's events), only the last is kept (set its cleanup.policy=delete)", "topic", topic)
 			}
 		case "max.message.bytes":
 			limit, _ = strconv.Atoi(c.MaybeValue())

@@ -35,7 +35,7 @@ func TestPositionStateRoundTrips(t *testing.T) {
 func TestParsePositionRefusesBadState(t *testing.T) {
 	for _, tt := range []struct{ name, state, says string }{
 		{"not JSON", "x", "state"},
-		{"no tables", `{"tables":[]}`, "no tables"},
+		{"no tables", `{"tables":null}`, "no tables"},
 		{"a table twice", `{"tables":["a.b","a.b"]}`, "listed twice"},
 		{"a snapshot of nothing", `{"tables":["a.b"],"snapshot":{"tables":[]}}`, "a snapshot of no tables"},
 		{"a bad key", `{"tables":["a.b"],"snapshot":{"tables":[{"table":"a.b","after":["i:x"]}]}}`, "not a key value"},

@@ -85,8 +85,16 @@ type Config struct {
 	// are not decoded: their values are nil, whatever they hold, and the
 	// snapshot does not read them.
 	PublishedColumns map[string]connectors.ColumnFilter
+	// Messages are the prefixes of the logical decoding messages
+	// (pg_logical_emit_message) that the source hands over as OpMessage
+	// changes, at their place in the stream: a transactional message
+	// between its transaction's changes, a non-transactional one when it
+	// is written. Messages of other prefixes are not handed over. The
+	// config fills it from the outbox section's message_prefix.
+	Messages []string
 	// Logger receives the connector's logs. Default slog.Default().
-	Logger *slog.Logger // Memory bounds the bytes of decoded changes the source holds at once
+	Logger *slog.Logger
+	// Memory bounds the bytes of decoded changes the source holds at once
 	// (see connectors.Memory); the config's memory_limit sets it. Zero
 	// means connectors.DefaultMemory.
 	Memory connectors.Memory

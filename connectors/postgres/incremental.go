@@ -127,7 +127,7 @@ func (s *Source) handleWatermark(ctx context.Context, m *pglogrepl.LogicalDecodi
 // noteChange records, while a chunk's window is open, the keys of its
 // table that a streamed change touches.
 func (s *Source) noteChange(ch *connectors.Change) {
-	if w := s.snaps.Window; w != nil {
+	if w := s.snaps.Window; w != nil && ch.Table != nil {
 		w.Touch(ch.Table, ch.Before, ch.After)
 	}
 }

@@ -48,7 +48,7 @@ func TestParsePositionRefusesWhatItCannotResume(t *testing.T) {
 		{"another source's position", "mysql:bin.000001:4", "not a PostgreSQL position"},
 		{"a bad LSN", "pg:zz", "parse position"},
 		{"state that is not JSON", "pg:0/1;tables", "invalid character"},
-		{"state without tables", `pg:0/1;{"tables":[]}`, "no tables"},
+		{"state without tables", `pg:0/1;{"tables":null}`, "no tables"},
 		{"a table listed twice", `pg:0/1;{"tables":["a.b","a.b"]}`, "listed twice"},
 		{"an unknown field, from a newer version", `pg:0/1;{"tables":["a.b"],"future":1}`, "unknown field"},
 		{"a snapshot of no tables", `pg:0/1;{"tables":["a.b"],"snapshot":{"tables":[]}}`, "a snapshot of no tables"},

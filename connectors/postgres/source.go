@@ -64,6 +64,8 @@ type Source struct {
 	repl *pgconn.PgConn // replication=database
 	cat  *catalog
 	want map[tableName]bool
+	// messages are the prefixes of Config.Messages.
+	messages map[string]bool
 	// snaps is the snapshot state (snapshot.go, incremental.go).
 	snaps snapshot.Manager
 
@@ -113,7 +115,11 @@ func New(cfg Config) (*Source, error) {
 		tn, _ := parseTableName(t)
 		want[tn] = true
 	}
-	return &Source{cfg: cfg, log: cfg.Logger, want: want, rels: map[uint32]*relation{}, byName: map[tableName]*relation{},
+	messages := map[string]bool{}
+	for _, p := range cfg.Messages {
+		messages[p] = true
+	}
+	return &Source{cfg: cfg, log: cfg.Logger, want: want, messages: messages, rels: map[uint32]*relation{}, byName: map[tableName]*relation{},
 		batchBytes: cfg.Memory.BatchBytes(queuedBatches)}, nil
 }
 

@@ -4,6 +4,7 @@ package postgres
 // transaction, and the batches handed to Read.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -227,6 +228,9 @@ func (s *Source) handleMessage(ctx context.Context, wal []byte) error {
 		}
 		return s.add(ctx, connectors.Change{Op: connectors.OpDelete, Table: rel.table, Before: old})
 	case *pglogrepl.LogicalDecodingMessage:
+		if s.messages[m.Prefix] {
+			return s.addMessage(ctx, m)
+		}
 		// A non-transactional message, such as a heartbeat, outside a
 		// transaction is a safe resume point, like a keepalive.
 		if !m.Transactional && !s.inTx && m.LSN > s.lastCP {
@@ -255,6 +259,30 @@ func (s *Source) add(ctx context.Context, c connectors.Change) error {
 		return s.flush(ctx)
 	}
 	return nil
+}
+
+// addMessage hands over a message of a configured prefix
+// (Config.Messages). A transactional one is a change of its transaction,
+// at its place. A non-transactional one is handed over on its own, at its
+// LSN, which is then a safe resume point, as for a heartbeat: the pipeline
+// decides what becomes of it.
+func (s *Source) addMessage(ctx context.Context, m *pglogrepl.LogicalDecodingMessage) error {
+	// The content aliases the connection's receive buffer, which the next
+	// message overwrites.
+	msg := &connectors.Message{Prefix: m.Prefix, Content: bytes.Clone(m.Content), Transactional: m.Transactional}
+	if m.Transactional && s.inTx {
+		return s.add(ctx, connectors.Change{Op: connectors.OpMessage, Message: msg})
+	}
+	msg.Transactional = false
+	c := connectors.Change{Op: connectors.OpMessage, Message: msg, Pos: Position{LSN: m.LSN}, CommitTime: time.Now().UTC()}
+	s.pending.Changes = append(s.pending.Changes, c)
+	s.pendingBytes += c.Size()
+	s.pending.Checkpoint = nil
+	if !s.inTx && m.LSN > s.lastCP {
+		s.lastCP = m.LSN
+		s.pending.Checkpoint = Position{LSN: m.LSN}
+	}
+	return s.offer(ctx)
 }
 
 // full reports whether the pending batch has reached maxBatch changes or

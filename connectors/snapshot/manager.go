@@ -25,8 +25,9 @@ import (
 // others are already in the stream with a newer state.
 type Manager struct {
 	Opts connectors.SnapshotOptions
-	// Tables are the captured tables, recorded in every checkpoint. The
-	// slice is never modified once checkpoints share it.
+	// Tables are the captured tables that snapshots read, recorded in
+	// every checkpoint: those of SnapshotOptions.Never are not among them.
+	// The slice is never modified once checkpoints share it.
 	Tables []string
 	// State is the snapshot under way, recorded in every checkpoint; nil
 	// when none. It is replaced, never modified.
@@ -48,6 +49,7 @@ type Manager struct {
 
 	mu       sync.Mutex
 	captured map[string]bool              // Tables, guarded by mu
+	never    map[string]bool              // Opts.Never, guarded by mu
 	requests []connectors.SnapshotRequest // guarded by mu
 }
 
@@ -74,23 +76,37 @@ type Window struct {
 
 // Init prepares the bookkeeping as a source opens: Opts become opts with
 // their defaults, and Tables the configured tables by the names canonical
-// gives them. canonical turns a table name as written in the config or in
-// a request into the one form that positions record ("schema.name"), or
-// says why it is not a table name.
+// gives them, but for those of opts.Never, which no snapshot reads.
+// canonical turns a table name as written in the config or in a request
+// into the one form that positions record ("schema.name"), or says why it
+// is not a table name.
 func (sn *Manager) Init(opts connectors.SnapshotOptions, tables []string, canonical func(string) (string, error)) error {
 	sn.Opts = opts.WithDefaults()
-	sn.Tables = nil
+	// Never nil, so that a position records an empty list when every
+	// table is one no snapshot reads.
+	sn.Tables = []string{}
+	never := make(map[string]bool, len(opts.Never))
+	for _, t := range opts.Never {
+		name, err := canonical(t)
+		if err != nil {
+			return err
+		}
+		never[name] = true
+	}
 	captured := make(map[string]bool, len(tables))
 	for _, t := range tables {
 		name, err := canonical(t)
 		if err != nil {
 			return err
 		}
+		if never[name] || captured[name] {
+			continue
+		}
 		sn.Tables = append(sn.Tables, name)
 		captured[name] = true
 	}
 	sn.mu.Lock()
-	sn.captured = captured
+	sn.captured, sn.never = captured, never
 	sn.mu.Unlock()
 	return nil
 }
@@ -113,6 +129,9 @@ func (sn *Manager) RequestTables(req connectors.SnapshotRequest, mode connectors
 		name, err := canonical(t)
 		if err != nil {
 			return fmt.Errorf("%w: %w", connectors.ErrSnapshotRefused, err)
+		}
+		if sn.never[name] {
+			return fmt.Errorf("%w: %s is an outbox table: its rows are events, published as they were written, not state, and it is never snapshotted", connectors.ErrSnapshotRefused, name)
 		}
 		if !sn.captured[name] {
 			return fmt.Errorf("%w: %s is not captured (add it to source.tables)", connectors.ErrSnapshotRefused, name)

@@ -76,7 +76,9 @@ func ParsePositionState(b []byte, checkKey func(string) error) (*PositionState, 
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("data after the state")
 	}
-	if len(st.Tables) == 0 {
+	// An empty list is a source whose every table is never snapshotted
+	// (outbox tables); a missing one is no state this package wrote.
+	if st.Tables == nil {
 		return nil, errors.New("no tables")
 	}
 	if err := uniqueNames(st.Tables); err != nil {
