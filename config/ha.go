@@ -3,10 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/kafka"
 )
 
 // HA modes (ha.mode).
@@ -71,8 +71,11 @@ func (c *Config) validateHA() error {
 	if h.Topic == c.Kafka.OffsetsTopic {
 		errs = append(errs, fmt.Errorf("ha.topic: %q is kafka.offsets_topic; give the coordination topic a name of its own", h.Topic))
 	}
-	if strings.TrimSpace(h.Topic) != h.Topic || strings.ContainsAny(h.Topic, " /\\") {
-		errs = append(errs, fmt.Errorf("ha.topic: %q is not a topic name (use letters, digits, ., _ and -)", h.Topic))
+	if err := kafka.ValidTopic(h.Topic); err != nil {
+		errs = append(errs, fmt.Errorf("ha.topic: %w", err))
+	}
+	if len(c.Kafka.Brokers) == 1 && c.Kafka.Brokers[0] == Embedded {
+		errs = append(errs, errors.New("ha.mode: standby needs a Kafka the replicas share; kafka.brokers embedded is each replica's own (name the brokers)"))
 	}
 	if c.Snapshot.Mode == connectors.SnapshotOnly {
 		errs = append(errs, errors.New("ha.mode: standby runs a daemon; snapshot.mode only ends after the snapshot (use ha.mode off)"))
