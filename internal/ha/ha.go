@@ -128,6 +128,14 @@ func Run(ctx context.Context, cfg Config, active func(context.Context) error) er
 	stopPoll()
 	<-polled
 	e.stop()
+	if runErr == nil {
+		// A term cut short by ctx may have ended with an error of its
+		// drain, which is Run's error as it is without ha.
+		select {
+		case runErr = <-e.ended:
+		default:
+		}
+	}
 	// Close leaves the group: the coordinator rebalances at once.
 	cl.Close()
 	return runErr

@@ -116,6 +116,28 @@ func TestElection(t *testing.T) {
 	})
 }
 
+func TestAnErrorOfTheActiveRunEndsRunWithIt(t *testing.T) {
+	c := newCluster(t)
+	failed := errors.New("the pipeline failed")
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(context.Background(), Config{
+			ClientOptions:  []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)},
+			Topic:          "_liberator_ha",
+			Group:          GroupName("orders"),
+			SessionTimeout: sessionTimeout,
+			StopTimeout:    time.Second,
+			Log:            slog.New(slog.DiscardHandler),
+		}, func(context.Context) error { return failed })
+	}()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, failed)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not end")
+	}
+}
+
 // requireNever fails if cond holds at any check within d.
 func requireNever(t *testing.T, cond func() bool, d time.Duration) {
 	t.Helper()
