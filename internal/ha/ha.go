@@ -114,9 +114,19 @@ func Run(ctx context.Context, cfg Config, active func(context.Context) error) er
 	polled := make(chan struct{})
 	go func() {
 		defer close(polled)
+		var last string
 		for pollCtx.Err() == nil {
-			if fs := cl.PollFetches(pollCtx); fs.IsClientClosed() {
+			fs := cl.PollFetches(pollCtx)
+			if fs.IsClientClosed() {
 				return
+			}
+			// A group this replica cannot join (no ACL for the group or
+			// the topic, say) shows here, not as a role change.
+			for _, fe := range fs.Errors() {
+				if pollCtx.Err() == nil && fe.Err.Error() != last {
+					last = fe.Err.Error()
+					cfg.Log.Warn("ha: the coordination group reports an error", "group", cfg.Group, "topic", fe.Topic, "error", fe.Err)
+				}
 			}
 		}
 	}()
