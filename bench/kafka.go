@@ -113,6 +113,7 @@ func createTopic(ctx context.Context, brokerAddr, topic string) error {
 // status is the part of liberator's /status that the benchmark reads.
 type status struct {
 	State    string                      `json:"state"`
+	Role     string                      `json:"role"`
 	Position string                      `json:"position"`
 	Events   map[string]map[string]int64 `json:"events"` // table -> op -> count
 }

@@ -29,6 +29,11 @@
 //	                   the rate from first to last (drain_events_per_s), and how long
 //	                   liberator took to turn not ready (not_ready_s) and
 //	                   ready again (ready_s)
+//	failover-<source>  two liberator processes in ha.mode standby while rows
+//	                   are inserted; the active one is killed with SIGKILL
+//	                   FAILOVER_KILLS times, alternating which dies: the
+//	                   time from the kill to the next event Kafka
+//	                   acknowledges (failover_s, the median; min_, max_)
 //
 // Environment:
 //
@@ -48,6 +53,9 @@
 //	OUTAGE_ROWS=N     rows written during the cut of outage-<source> (default
 //	                  100000, at most ROWS)
 //	OUTAGE_SECONDS=N  how long outage-<source> keeps Kafka cut (default 30)
+//	FAILOVER_KILLS=N  kills of failover-<source> (default 3)
+//	FAILOVER_SESSION_TIMEOUT=D ha.session_timeout of failover-<source>
+//	                  (default 10s, liberator's; the broker's minimum is 6s)
 //	KAFKA_LINGER=D    kafka.linger for liberator and -linger for the bare
 //	                  producer (a Go duration; default: liberator's 5ms)
 //	QUIET_WAIT=N      wait at most N seconds (default 300) before each run
@@ -94,6 +102,7 @@ var caseKinds = []struct {
 	{"bigrow", runBigRow},
 	{"outage", runOutage},
 	{"outbox", runOutbox},
+	{"failover", runFailover},
 }
 
 var sourceNames = []string{"postgres", "mariadb"}

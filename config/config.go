@@ -69,6 +69,9 @@ type Config struct {
 	// Outbox lists the outboxes, tables or PostgreSQL message prefixes,
 	// whose records are published as domain events (see outbox.Config).
 	Outbox []outbox.Config `yaml:"outbox"`
+	// HA runs the same config on several replicas, one of them active
+	// (see HAConfig).
+	HA HAConfig `yaml:"ha"`
 }
 
 // SourceConfig is the source section.
@@ -184,6 +187,7 @@ func (c *Config) Defaults() {
 	if c.MemoryLimit == 0 {
 		c.MemoryLimit = DefaultMemoryLimit
 	}
+	c.HA.defaults()
 	for i := range c.Outbox {
 		c.Outbox[i] = c.Outbox[i].WithDefaults(c.Kafka.TopicPrefix)
 	}
@@ -442,6 +446,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("commit_interval: %s must not be negative", c.CommitInterval))
 	}
 	if err := c.validateMemory(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.validateHA(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -49,34 +49,40 @@ func TestShippedConfigsLoad(t *testing.T) {
 			}
 		})
 	}
-	t.Run("kubernetes/config.yaml", func(t *testing.T) {
-		b, err := os.ReadFile("../configs/kubernetes/config.yaml")
-		if err != nil {
+	for _, name := range []string{"kubernetes/config.yaml", "kubernetes/ha-deployment.yaml"} {
+		t.Run(name, func(t *testing.T) { testKubernetesConfigMap(t, "../configs/"+name) })
+	}
+}
+
+// testKubernetesConfigMap loads the liberator.yaml of the ConfigMap in the
+// Kubernetes manifest at path.
+func testKubernetesConfigMap(t *testing.T, path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	found := false
+	for {
+		var doc struct {
+			Kind string            `yaml:"kind"`
+			Data map[string]string `yaml:"data"`
+		}
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
 			t.Fatal(err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		found := false
-		for {
-			var doc struct {
-				Kind string            `yaml:"kind"`
-				Data map[string]string `yaml:"data"`
-			}
-			if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if cfg, ok := doc.Data["liberator.yaml"]; ok && doc.Kind == "ConfigMap" {
-				found = true
-				if _, err := Parse(secretFiles(t, cfg)); err != nil {
-					t.Error(err)
-				}
+		if cfg, ok := doc.Data["liberator.yaml"]; ok && doc.Kind == "ConfigMap" {
+			found = true
+			if _, err := Parse(secretFiles(t, cfg)); err != nil {
+				t.Error(err)
 			}
 		}
-		if !found {
-			t.Error("no ConfigMap with liberator.yaml")
-		}
-	})
+	}
+	if !found {
+		t.Error("no ConfigMap with liberator.yaml")
+	}
 }
 
 // secretFiles points every ${file:/path} of cfg, a secret mounted from a

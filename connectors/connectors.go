@@ -365,6 +365,15 @@ func (v BadValue) String() string { return fmt.Sprintf("%q (%s)", v.Text, v.Reas
 // cannot carry.
 var ErrUnsupportedType = errors.New("unsupported column type")
 
+// ErrSourceBusy is wrapped by a source's error when another client holds
+// the stream this source needs: a PostgreSQL replication slot active for
+// another process, or a MySQL binlog connection displaced by another with
+// the same server_id. It is not retryable in itself (two pipelines
+// configured alike would displace each other for ever); a standby that
+// has just become active (ha.mode standby) retries it with backoff while
+// the replica it replaces lets go.
+var ErrSourceBusy = errors.New("another client streams from the source with this pipeline's slot or replica id")
+
 // RetryableError marks an error after which the same operation may succeed
 // when tried again, such as a lost connection. The daemon retries those with
 // backoff and exits on every other error.

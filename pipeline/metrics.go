@@ -20,6 +20,7 @@ type metrics struct {
 	retries     prometheus.Counter
 	schemaID    *prometheus.GaugeVec
 	ready       prometheus.Gauge
+	haActive    prometheus.Gauge
 	retrying    prometheus.Gauge
 	reconciled  *prometheus.CounterVec
 	badRows     *prometheus.CounterVec
@@ -48,7 +49,10 @@ func newMetrics(p *Pipeline) *metrics {
 			Name: "liberator_schema_id", Help: "The registry id of the schema in use, by subject.",
 		}, []string{"subject"}),
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "liberator_ready", Help: "1 while streaming or snapshotting, else 0.",
+			Name: "liberator_ready", Help: "1 while streaming or snapshotting, or standing by (ha.mode standby), else 0.",
+		}),
+		haActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liberator_ha_active", Help: "1 while this replica is the active one (always, without ha.mode standby), 0 while it stands by.",
 		}),
 		retrying: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "liberator_retrying", Help: "1 while the pipeline is failing: waiting to retry after an error (state retrying), or waiting longer than " + stallAfter.String() + " for Kafka to acknowledge what it produced, or Kafka not answering (state stalled); else 0.",
@@ -60,8 +64,9 @@ func newMetrics(p *Pipeline) *metrics {
 			Name: "liberator_bad_rows_total", Help: "Changes that could not be published (a value the encoder refuses, a record larger than its topic takes), by table and what errors.on_bad_row did: failed, skipped or dead_lettered.",
 		}, []string{"table", "action"}),
 	}
-	m.reg.MustRegister(m.events, m.bytes, m.commitToAck, m.errors, m.retries, m.schemaID, m.ready, m.retrying, m.reconciled, m.badRows,
+	m.reg.MustRegister(m.events, m.bytes, m.commitToAck, m.errors, m.retries, m.schemaID, m.ready, m.haActive, m.retrying, m.reconciled, m.badRows,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.haActive.Set(1)
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "liberator_source_lag_bytes", Help: "Log bytes between the position Kafka acknowledged and the end of the database's log; -1 when unknown.",
 	}, func() float64 { return float64(p.lag().Bytes) }))

@@ -24,8 +24,9 @@ var (
 // states are starting, running, stalled (Kafka has not acknowledged
 // events for longer than stallAfter, or does not answer a probe),
 // draining, retrying (waiting to start again after a retryable error, or
-// started again but not yet acknowledged by Kafka) and stopped. Only
-// running is ready.
+// started again but not yet acknowledged by Kafka), stopped, and standby
+// (ha.mode standby, another replica is active). Only running and standby
+// are ready.
 func (p *Pipeline) State() (state, position string) { return p.status.State() }
 
 // Lag is the running source's lag; Bytes is -1 when unknown.
@@ -37,6 +38,9 @@ func (p *Pipeline) Metrics() *prometheus.Registry { return p.metrics.reg }
 
 // RequestSnapshot asks the running source for an incremental snapshot.
 func (p *Pipeline) RequestSnapshot(ctx context.Context, req connectors.SnapshotRequest) error {
+	if p.Role() == RoleStandby {
+		return fmt.Errorf("%w: this replica is a standby (ha.mode standby); ask the active one", ErrNotOpen)
+	}
 	src, _ := p.source.Load().(connectors.Source)
 	if src == nil {
 		return ErrNotOpen
@@ -60,15 +64,58 @@ func (p *Pipeline) SnapshotProgress() connectors.SnapshotProgress {
 	return connectors.SnapshotProgress{}
 }
 
-// Status is the pipeline's state and last stored position, for the admin
-// listener. Counters live in the metrics.
+// Role is the replica's role under ha.mode standby: active or standby.
+// Without ha it is always active.
+func (p *Pipeline) Role() string { return p.status.Role() }
+
+// SetStandby makes the pipeline report itself a standby (state standby,
+// role standby, ready, liberator_ha_active 0) while it does not run, or
+// the active replica (liberator_ha_active 1) about to run. A pipeline
+// that becomes active starts as at first: the source's checks and the
+// tables' description run again, and a failure of the first attempt is
+// reported rather than retried.
+func (p *Pipeline) SetStandby(standby bool) {
+	p.status.mu.Lock()
+	if standby {
+		p.status.role, p.status.state = RoleStandby, "standby"
+	} else {
+		p.status.role, p.status.state = RoleActive, "starting"
+	}
+	p.status.mu.Unlock()
+	if standby {
+		p.metrics.haActive.Set(0)
+		p.metrics.ready.Set(1)
+		p.metrics.retrying.Set(0)
+	} else {
+		p.started.Store(false)
+		p.metrics.haActive.Set(1)
+		p.metrics.ready.Set(0)
+	}
+}
+
+// The roles of Role.
+const (
+	RoleActive  = "active"
+	RoleStandby = "standby"
+)
+
+// Status is the pipeline's state, role and last stored position, for the
+// admin listener. Counters live in the metrics.
 type Status struct {
 	mu       sync.Mutex
 	state    string
+	role     string
 	position string
 }
 
-func newStatus() *Status { return &Status{state: "starting"} }
+func newStatus() *Status { return &Status{state: "starting", role: RoleActive} }
+
+// Role returns the replica's role: active or standby.
+func (s *Status) Role() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.role
+}
 
 func (s *Status) setState(st string) {
 	s.mu.Lock()

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/liberator-cdc/liberator/internal/admin"
 	"github.com/liberator-cdc/liberator/internal/console"
 	"github.com/liberator-cdc/liberator/internal/embedded"
+	"github.com/liberator-cdc/liberator/internal/ha"
 	"github.com/liberator-cdc/liberator/pipeline"
 )
 
@@ -82,7 +85,55 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, term
 		}
 		defer stop()
 	}
-	return pl.Run(ctx)
+	if !cfg.HA.Enabled() {
+		return pl.Run(ctx)
+	}
+	return runStandby(ctx, cfg, pl, log)
+}
+
+// runStandby runs pl only while this replica is the active one of
+// ha.mode standby: between terms it holds no slot and no binlog
+// connection. A term ends at once when Kafka's group coordinator takes the
+// coordination partition away; the pipeline drains within
+// shutdown_timeout.
+func runStandby(ctx context.Context, cfg *config.Config, pl *pipeline.Pipeline, log *slog.Logger) error {
+	opts, err := cfg.Kafka.ClientOptions()
+	if err != nil {
+		return &config.Error{Err: err}
+	}
+	return ha.Run(ctx, ha.Config{
+		ClientOptions:  opts,
+		Topic:          cfg.HA.Topic,
+		Group:          ha.GroupName(cfg.Name),
+		SessionTimeout: cfg.HA.SessionTimeout,
+		StopTimeout:    cfg.ShutdownTimeout + 5*time.Second,
+		Log:            log,
+		OnRole:         func(active bool) { pl.SetStandby(!active) },
+	}, func(ctx context.Context) error { return runTerm(ctx, pl, log) })
+}
+
+// runTerm runs the pipeline of a replica that has just become active. The
+// replica it replaces may still hold the source (a PostgreSQL walsender
+// that has not noticed its client died, a binlog connection with the same
+// server_id): that is waited out with backoff, for as long as this replica
+// stays active. Every other error ends the process, as without ha.
+func runTerm(ctx context.Context, pl *pipeline.Pipeline, log *slog.Logger) error {
+	const maxBackoff = 10 * time.Second
+	backoff := 500 * time.Millisecond
+	for {
+		err := pl.Run(ctx)
+		if err == nil || ctx.Err() != nil || !errors.Is(err, connectors.ErrSourceBusy) {
+			return err
+		}
+		log.Warn("ha: the replica this one replaces still holds the source; waiting for it to let go", "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		pl.SetStandby(false)
+		backoff = min(2*backoff, maxBackoff)
+	}
 }
 
 // setMemoryLimit makes memory_limit the Go runtime's soft memory limit, so

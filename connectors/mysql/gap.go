@@ -155,7 +155,7 @@ func streamError(start Position, err error) error {
 	case binlogRetry:
 		return connectors.MarkRetryable(fmt.Errorf("streaming from %s: %w", start, err))
 	case binlogServerID:
-		return fmt.Errorf("streaming from %s: %w (another replica or pipeline uses source.mysql.server_id: give each a server_id of its own)", start, err)
+		return fmt.Errorf("streaming from %s: %w: %w (another replica or pipeline uses source.mysql.server_id: give each a server_id of its own)", start, connectors.ErrSourceBusy, err)
 	}
 	if hint != "" {
 		return fmt.Errorf("streaming from %s: %w (%s)", start, err, hint)

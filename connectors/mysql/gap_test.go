@@ -127,8 +127,15 @@ func TestStreamErrorsQuoteTheServerAndMarkWhatIsRetried(t *testing.T) {
 		err       error
 		lost      bool
 		retryable bool
+		busy      bool
 		quotes    string
 	}{
+		{
+			name:   "another replica with our server_id is ErrSourceBusy and not retried",
+			err:    fatal("A slave with the same server_uuid/server_id as this slave has connected to the master; the first event 'binlog.000001' at 4"),
+			busy:   true,
+			quotes: "same server_uuid/server_id",
+		},
 		{
 			name:   "a purged file is ErrBinlogLost",
 			err:    fatal("Could not find first log file name in binary log index file"),
@@ -164,6 +171,9 @@ func TestStreamErrorsQuoteTheServerAndMarkWhatIsRetried(t *testing.T) {
 			err := streamError(start, tt.err)
 			if got := errors.Is(err, ErrBinlogLost); got != tt.lost {
 				t.Errorf("errors.Is(%v, ErrBinlogLost) = %v, want %v", err, got, tt.lost)
+			}
+			if got := errors.Is(err, connectors.ErrSourceBusy); got != tt.busy {
+				t.Errorf("errors.Is(%v, connectors.ErrSourceBusy) = %v, want %v", err, got, tt.busy)
 			}
 			if got := connectors.IsRetryable(err); got != tt.retryable {
 				t.Errorf("IsRetryable(%v) = %v, want %v", err, got, tt.retryable)

@@ -37,7 +37,8 @@ func (e *SlotActiveError) Error() string {
 		e.Slot, e.PID, e.Waited.Round(time.Second), e.PID, e.Err)
 }
 
-func (e *SlotActiveError) Unwrap() error { return e.Err }
+// Unwrap returns the server's refusal and connectors.ErrSourceBusy.
+func (e *SlotActiveError) Unwrap() []error { return []error{e.Err, connectors.ErrSourceBusy} }
 
 // slotActiveWait bounds the wait for a busy slot: at least a minute, and
 // longer than wal_sender_timeout, after which the server ends a walsender

@@ -33,6 +33,9 @@ type Pipeline interface {
 	// State is the pipeline's state (starting, running, draining,
 	// stopped) and the last position stored.
 	State() (state, position string)
+	// Role is active, or standby while another replica runs the pipeline
+	// (ha.mode standby).
+	Role() string
 	// Lag is the source's lag.
 	Lag() connectors.Lag
 	// Metrics is the pipeline's Prometheus registry.
@@ -72,7 +75,9 @@ type Endpoints struct {
 
 // StatusReport is the JSON of /status.
 type StatusReport struct {
-	State    string `json:"state"`
+	State string `json:"state"`
+	// Role is active, or standby (ha.mode standby).
+	Role     string `json:"role"`
 	Position string `json:"position"`
 	// Events counts acknowledged events by table and operation.
 	Events    map[string]map[string]int64 `json:"events"`
@@ -86,7 +91,7 @@ type StatusReport struct {
 func Report(p Pipeline, ep Endpoints) StatusReport {
 	ep.Registry = redact.URL(ep.Registry)
 	state, pos := p.State()
-	r := StatusReport{State: state, Position: pos, Events: map[string]map[string]int64{}, Endpoints: ep}
+	r := StatusReport{State: state, Role: p.Role(), Position: pos, Events: map[string]map[string]int64{}, Endpoints: ep}
 	lag := p.Lag()
 	r.LagBytes = lag.Bytes
 	if !lag.LastCommit.IsZero() {
@@ -120,7 +125,7 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>liberator</title>
 <style>body{font-family:sans-serif;margin:2em}td,th{padding:.2em 1em;text-align:right}th:first-child,td:first-child{text-align:left}</style></head>
 <body><h1>liberator</h1>
-<p>State: <b>{{.State}}</b> · stored position: <code>{{.Position}}</code> · lag: {{.LagBytes}} bytes, {{printf "%.1f" .LagSecs}} s</p>
+<p>State: <b>{{.State}}</b> · role: <b>{{.Role}}</b> · stored position: <code>{{.Position}}</code> · lag: {{.LagBytes}} bytes, {{printf "%.1f" .LagSecs}} s</p>
 <table><tr><th>table</th><th>snapshot reads</th><th>inserts</th><th>updates</th><th>deletes</th></tr>
 {{range .Tables}}<tr><td>{{.Name}}</td><td>{{index .Ops "r"}}</td><td>{{index .Ops "c"}}</td><td>{{index .Ops "u"}}</td><td>{{index .Ops "d"}}</td></tr>
 {{end}}</table>
@@ -129,7 +134,7 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 `))
 
 // Serve starts the admin listener: /healthz (liveness), /readyz (ready
-// once snapshotting or streaming), /metrics (Prometheus), /status (JSON),
+// once snapshotting or streaming, and while standing by), /metrics (Prometheus), /status (JSON),
 // / (a status page), the snapshot endpoints and, if asked, /debug/pprof/.
 // It returns the address it listens on and a function that stops it.
 func Serve(ctx context.Context, cfg Config, p Pipeline) (addr string, stop func(), err error) {
@@ -141,7 +146,7 @@ func Serve(ctx context.Context, cfg Config, p Pipeline) (addr string, stop func(
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if st, _ := p.State(); st != "running" {
+		if st, _ := p.State(); st != "running" && p.Role() != pipeline.RoleStandby {
 			http.Error(w, "not ready: "+st, http.StatusServiceUnavailable)
 			return
 		}

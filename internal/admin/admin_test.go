@@ -19,9 +19,24 @@ import (
 type fakePipeline struct {
 	mu        sync.Mutex
 	requested []connectors.SnapshotRequest
+	// standby makes it a standby replica (ha.mode standby).
+	standby bool
 }
 
-func (*fakePipeline) State() (string, string)       { return "running", "0/16B3748" }
+func (f *fakePipeline) State() (string, string) {
+	if f.standby {
+		return "standby", ""
+	}
+	return "running", "0/16B3748"
+}
+
+func (f *fakePipeline) Role() string {
+	if f.standby {
+		return "standby"
+	}
+	return "active"
+}
+
 func (*fakePipeline) Lag() connectors.Lag           { return connectors.Lag{} }
 func (*fakePipeline) Metrics() *prometheus.Registry { return prometheus.NewRegistry() }
 func (*fakePipeline) SnapshotProgress() connectors.SnapshotProgress {
@@ -169,5 +184,23 @@ func TestStatusNeverShowsAPassword(t *testing.T) {
 		if !strings.Contains(body, "liberator:xxxxx@registry.example.com:8081") {
 			t.Errorf("GET %s does not show the redacted registry URL: %s", path, body)
 		}
+	}
+}
+
+func TestAStandbyIsReadyAndSaysItIsAStandby(t *testing.T) {
+	base := serve(t, Config{}, &fakePipeline{standby: true})
+	if code, body := do(t, http.MethodGet, base+"/readyz", ""); code != http.StatusOK {
+		t.Errorf("GET /readyz of a standby: %d %s, want 200", code, body)
+	}
+	code, body := do(t, http.MethodGet, base+"/status", "")
+	if code != http.StatusOK {
+		t.Fatalf("GET /status: %d %s", code, body)
+	}
+	var rep StatusReport
+	if err := json.Unmarshal([]byte(body), &rep); err != nil {
+		t.Fatalf("the answer %q is not JSON: %v", body, err)
+	}
+	if diff := cmp.Diff([2]string{"standby", "standby"}, [2]string{rep.State, rep.Role}); diff != "" {
+		t.Errorf("/status state and role (-want +got):\n%s", diff)
 	}
 }
