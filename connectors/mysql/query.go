@@ -1,0 +1,414 @@
+package mysql
+
+// # Query capture
+//
+// With source.capture: query, MySQL and MariaDB are polled with SELECTs
+// (see connectors/query for the modes) by a user that needs nothing but
+// SELECT. Neither server lets a user without PROCESS see which
+// transactions are open, nor when they began, so a poll reads behind a
+// lag (source.query.lag, default 5s) of the server's clock:
+//
+//   - the timestamp modes read rows whose timestamp is more than lag in
+//     the past (NOW(6) - lag; UTC for a TIMESTAMP column, the server's
+//     time zone for a DATETIME column); rows with the same timestamp are
+//     ordered by the key (or the incrementing column), the tie-breaker;
+//   - the incrementing mode reads ids up to the highest id that a poll
+//     saw committed at least lag ago.
+//
+// What can still be missed: a row whose transaction commits more than lag
+// after the row got its timestamp (or its id was assigned), when rows
+// later in the order were committed and read meanwhile. A transaction
+// that writes early and commits late by more than lag (a long batch, a
+// session left open) is the case to watch: raise lag above the longest
+// transaction that writes the table, or use log capture.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/liberator-cdc/liberator/connectors"
+	cq "github.com/liberator-cdc/liberator/connectors/query"
+)
+
+// NewQuery returns a Source of query capture (source.capture: query). It
+// does no I/O beyond reading the files of cfg.TLS.
+func NewQuery(cfg Config, opts cq.Options) (*cq.Source, error) {
+	src, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, t := range cfg.Tables {
+		id, _ := canonicalName(t)
+		ids = append(ids, id)
+	}
+	opts = opts.WithDefaults()
+	return cq.New(cq.Config{
+		Kind: cfg.Flavor, Tables: ids, Options: opts, Canon: canonicalName, Snapshot: cfg.Snapshot,
+		Logger: cfg.Logger, Memory: cfg.Memory,
+		NewDB: func() cq.DB { return &queryDB{src: src, opts: opts, tops: map[*cq.Plan][]top{}} },
+		Check: func(ctx context.Context) []connectors.Check { return src.checkQuery(ctx, opts) },
+	})
+}
+
+// queryDB is the MySQL and MariaDB side of query capture.
+type queryDB struct {
+	src  *Source
+	opts cq.Options
+	meta *client.Conn // descriptions and the clock, in the server's time zone
+	read *client.Conn // the polls: UTC, strings in their own character sets
+	rels map[*cq.Plan]*queryTable
+	// tops are, per incrementing plan, the highest ids seen committed,
+	// oldest first.
+	tops map[*cq.Plan][]top
+}
+
+type top struct {
+	at time.Time // the server's clock
+	id *int64
+}
+
+// queryTable is what the reads of a plan need.
+type queryTable struct {
+	table  *connectors.Table
+	cols   []column
+	keys   keyset // in key order
+	order  keyset // in the plan's order
+	orderE error  // why the plan's order cannot be read in pages
+	keysE  error
+}
+
+func (d *queryDB) Open(ctx context.Context) error {
+	var err error
+	if d.meta, err = connect(ctx, d.src.dsn); err != nil {
+		return err
+	}
+	if d.read, err = d.src.snapshotConn(ctx); err != nil {
+		return err
+	}
+	if _, err := run(ctx, d.read, "SET character_set_results = NULL"); err != nil {
+		return connectors.MarkRetryable(fmt.Errorf("poll: %w", err))
+	}
+	d.rels = map[*cq.Plan]*queryTable{}
+	return nil
+}
+
+func (d *queryDB) Close(context.Context) error {
+	var errs []error
+	for _, c := range []*client.Conn{d.meta, d.read} {
+		if c != nil {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Describe describes a table or a view from information_schema.
+func (d *queryDB) Describe(ctx context.Context, p *cq.Plan) (*connectors.Table, error) {
+	t, err := d.describe(ctx, p)
+	return t, retryableIfConnLost(err)
+}
+
+func (d *queryDB) describe(ctx context.Context, p *cq.Plan) (*connectors.Table, error) {
+	if p.Options.Query != "" {
+		return nil, fmt.Errorf("source.query.tables.%s.query: a query is not available on %s yet (create a view of it, and name the view in source.tables)", p.ID, d.src.cfg.Flavor)
+	}
+	tn, _ := parseTableName(p.ID)
+	ts, err := readTable(ctx, d.meta, d.src.cfg.Flavor, tn)
+	ts.published = d.src.cfg.PublishedColumns[tn.String()]
+	switch {
+	case len(p.Options.Key) > 0 && (err == nil || errors.Is(err, ErrNoPrimaryKey)):
+		ts.key, err = p.Options.Key, nil
+	case errors.Is(err, ErrNoPrimaryKey) && len(d.src.cfg.KeyColumns[tn.String()]) > 0:
+		ts.key, err = d.src.cfg.KeyColumns[tn.String()], nil
+	case errors.Is(err, ErrNoPrimaryKey):
+		err = fmt.Errorf("%w (a view never has one): name the columns that identify its rows in source.query.tables.%s.key", err, tn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	t, cols, err := ts.describe()
+	if err != nil {
+		return nil, err
+	}
+	if old := d.rels[p]; old != nil && connectors.SameShape(old.table, t) {
+		t = old.table
+	}
+	rows, err := run(ctx, d.meta, `SELECT COLUMN_NAME, COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, '')
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, tn.db, tn.name)
+	if err != nil {
+		return nil, fmt.Errorf("describe %s: %w", tn, err)
+	}
+	charsets, collations := map[string]string{}, map[string]string{}
+	for _, r := range rows {
+		charsets[r[0]], collations[r[0]] = r[1], r[2]
+	}
+	qt := &queryTable{table: t, cols: cols}
+	qt.keys, qt.keysE = newKeyset(tn, t, cols, charsets, collations)
+	if p.Options.Mode != cq.Bulk {
+		order, err := orderOf(t, p.Options)
+		if err != nil {
+			return nil, err
+		}
+		ordered := *t
+		ordered.Key = order
+		qt.order, qt.orderE = newKeyset(tn, &ordered, cols, charsets, collations)
+	}
+	d.rels[p] = qt
+	return t, nil
+}
+
+// orderOf is the plan's order (cq.Plan.Order), worked out here too
+// because the core works it out from the table this returns.
+func orderOf(t *connectors.Table, o cq.TableOptions) ([]int, error) {
+	idx := func(name string) int {
+		for i, c := range t.Columns {
+			if c.Name == name {
+				return i
+			}
+		}
+		return -1
+	}
+	var order []int
+	switch o.Mode {
+	case cq.Incrementing:
+		order = []int{idx(o.Incrementing)}
+	case cq.Timestamp:
+		order = append([]int{idx(o.Timestamp)}, t.Key...)
+	case cq.TimestampIncrementing:
+		order = []int{idx(o.Timestamp), idx(o.Incrementing)}
+	}
+	for _, i := range order {
+		if i < 0 {
+			// The core names the missing column.
+			return nil, nil
+		}
+	}
+	return order, nil
+}
+
+// BeginPoll reads the server's clock and, for each incrementing table, its
+// highest id, and begins the poll's consistent snapshot.
+func (d *queryDB) BeginPoll(ctx context.Context, plans []*cq.Plan) ([]cq.Bound, error) {
+	b, err := d.beginPoll(ctx, plans)
+	return b, retryableIfConnLost(err)
+}
+
+const timeFormat = "%Y-%m-%d %H:%i:%s.%f"
+
+func (d *queryDB) beginPoll(ctx context.Context, plans []*cq.Plan) ([]cq.Bound, error) {
+	lag := strconv.FormatInt(d.opts.Lag.Microseconds(), 10)
+	rows, err := run(ctx, d.meta, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6) - INTERVAL "+lag+" MICROSECOND, '"+timeFormat+"'), "+
+		"DATE_FORMAT(NOW(6) - INTERVAL "+lag+" MICROSECOND, '"+timeFormat+"'), UNIX_TIMESTAMP(NOW(6))")
+	if err != nil || len(rows) != 1 {
+		return nil, fmt.Errorf("poll: read the clock: %w", err)
+	}
+	utc, local := rows[0][0], rows[0][1]
+	secs, _ := strconv.ParseFloat(rows[0][2], 64)
+	now := time.UnixMicro(int64(secs * 1e6))
+	bounds := make([]cq.Bound, len(plans))
+	for i, p := range plans {
+		qt := d.rels[p]
+		if qt.orderE != nil {
+			return nil, fmt.Errorf("source.query.tables.%s: %w", p.ID, qt.orderE)
+		}
+		if p.Options.Mode != cq.Incrementing {
+			v := local
+			if qt.table.Columns[p.Order[0]].Type.Kind == connectors.KindTimestamp {
+				v = utc
+			}
+			bounds[i] = cq.Bound{Value: v}
+			continue
+		}
+		col := quoteIdent(qt.table.Columns[p.Order[0]].Name)
+		rows, err := run(ctx, d.meta, "SELECT MAX("+col+") FROM "+qt.keys.from)
+		if err != nil || len(rows) != 1 {
+			return nil, fmt.Errorf("poll: read the highest %s of %s: %w", col, p.ID, err)
+		}
+		t := top{at: now}
+		if rows[0][0] != "" {
+			n, err := strconv.ParseInt(rows[0][0], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("poll: the highest %s of %s: %w", col, p.ID, err)
+			}
+			t.id = &n
+		}
+		// The bound is the newest top seen at least lag ago; older ones
+		// are no longer needed.
+		hist := append(d.tops[p], t)
+		bound := -1
+		for j, h := range hist {
+			if now.Sub(h.at) >= d.opts.Lag {
+				bound = j
+			}
+		}
+		if bound < 0 || hist[bound].id == nil {
+			bounds[i] = cq.Bound{None: true}
+		} else {
+			bounds[i] = cq.Bound{Value: "i:" + strconv.FormatInt(*hist[bound].id, 10), Inclusive: true}
+		}
+		if bound > 0 {
+			hist = hist[bound:]
+		}
+		d.tops[p] = hist
+	}
+	if _, err := run(ctx, d.read, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
+		return nil, fmt.Errorf("poll: begin: %w", err)
+	}
+	return bounds, nil
+}
+
+// Read reads one page in keyset order.
+func (d *queryDB) Read(ctx context.Context, pg cq.Page) ([]cq.Row, error) {
+	rows, err := d.readPage(ctx, pg)
+	return rows, retryableIfConnLost(err)
+}
+
+func (d *queryDB) readPage(ctx context.Context, pg cq.Page) ([]cq.Row, error) {
+	qt := d.rels[pg.Plan]
+	ks, kerr := qt.order, qt.orderE
+	if pg.Full {
+		ks, kerr = qt.keys, qt.keysE
+	}
+	if kerr != nil {
+		return nil, fmt.Errorf("%s cannot be read in pages: %w", pg.Plan.ID, kerr)
+	}
+	order := pg.Plan.OrderOf(pg.Full)
+	where, porder := ks.where(pg.After != nil, false)
+	q := query{sql: "SELECT " + ks.columns + " FROM " + ks.from + where, order: porder, nkeys: len(ks.keyCols)}
+	args, err := q.args(pg.After, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !pg.Full {
+		op := " < "
+		if pg.Bound.Inclusive {
+			op = " <= "
+		}
+		c := qt.cols[order[0]]
+		param := "?"
+		var arg any = pg.Bound.Value
+		switch c.conv {
+		case convDate:
+			param = "CAST(? AS DATE)"
+		case convDatetime, convTimestamp:
+			param = "CAST(? AS DATETIME(6))"
+		default:
+			if arg, err = parseKeyValue(pg.Bound.Value); err != nil {
+				return nil, err
+			}
+		}
+		if where == "" {
+			q.sql += " WHERE "
+		} else {
+			q.sql += " AND "
+		}
+		q.sql += ks.keyCols[0] + op + param
+		args = append(args, arg)
+	}
+	q.sql += ks.orderBy() + " LIMIT " + strconv.Itoa(pg.Limit)
+	var out []cq.Row
+	err = selectRows(ctx, d.read, q.sql, args, func(row []gomysql.FieldValue) error {
+		vals := make([]any, len(qt.cols))
+		for i := range qt.cols {
+			v, err := qt.cols[i].fromSnapshot(&row[i])
+			if err != nil {
+				return fmt.Errorf("column %s (%s): %w", qt.cols[i].Name, qt.cols[i].SQLType, err)
+			}
+			vals[i] = v
+		}
+		after := make([]string, len(order))
+		for n, i := range order {
+			v, err := keyValue(&row[i])
+			if err != nil {
+				return fmt.Errorf("column %s: %w", qt.cols[i].Name, err)
+			}
+			after[n] = v
+		}
+		out = append(out, cq.Row{Values: vals, After: after})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", pg.Plan.ID, err)
+	}
+	return out, nil
+}
+
+// EndPoll ends the poll's snapshot.
+func (d *queryDB) EndPoll(ctx context.Context) error {
+	if _, err := run(ctx, d.read, "COMMIT"); err != nil {
+		return retryableIfConnLost(fmt.Errorf("poll: commit: %w", err))
+	}
+	return nil
+}
+
+// checkQuery checks, without changing anything, what query capture needs:
+// the server answers, each table or view can be read, and each column a
+// poll orders by leads an index (a warning: without one every poll scans
+// the table). It then runs the checks of log capture and reports what
+// fails there as warnings: what log capture would need.
+func (s *Source) checkQuery(ctx context.Context, opts cq.Options) []connectors.Check {
+	conn, err := connect(ctx, s.dsn)
+	if err != nil {
+		return []connectors.Check{{Name: "the server is reachable", Err: fmt.Errorf("connect to %s: %w (check source.dsn and the network)", s.cfg.Flavor, err)}}
+	}
+	defer conn.Close()
+	out := []connectors.Check{{Name: "the server is reachable"}}
+	add := func(c connectors.Check) { out = append(out, c) }
+	for _, t := range s.cfg.Tables {
+		tn, _ := parseTableName(t)
+		to, _ := opts.Lookup(tn.String(), canonicalName)
+		_, err := run(ctx, conn, "SELECT 1 FROM "+quoteIdent(tn.db)+"."+quoteIdent(tn.name)+" LIMIT 0")
+		if err != nil {
+			err = fmt.Errorf("%w (GRANT SELECT ON %s.%s TO the user)", err, quoteIdent(tn.db), quoteIdent(tn.name))
+		}
+		add(connectors.Check{Name: "the user may read " + tn.String(), Err: err})
+		if err != nil || to.Mode == cq.Bulk {
+			continue
+		}
+		rows, err := run(ctx, conn, `SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, tn.db, tn.name)
+		if err == nil && len(rows) == 1 && rows[0][0] == "VIEW" {
+			add(connectors.Check{Name: "the poll of " + tn.String() + " can use an index", Warning: true,
+				Err: fmt.Errorf("%s is a view: liberator cannot see which index serves it; make sure the tables under it have an index on the columns it is polled by", tn)})
+			continue
+		}
+		for _, col := range []string{to.Timestamp, to.Incrementing} {
+			if col == "" || (col == to.Incrementing && to.Mode == cq.TimestampIncrementing) {
+				continue
+			}
+			rows, err := run(ctx, conn, `SELECT COUNT(*) FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND SEQ_IN_INDEX = 1 AND COLUMN_NAME = ?`, tn.db, tn.name, col)
+			if err != nil {
+				add(connectors.Check{Name: "the indexes of " + tn.String() + " are readable", Err: err})
+				continue
+			}
+			fix := quoteIdent(col)
+			if to.Mode == cq.TimestampIncrementing {
+				fix += ", " + quoteIdent(to.Incrementing)
+			}
+			var missing error
+			if len(rows) != 1 || rows[0][0] == "0" {
+				missing = fmt.Errorf("no index of %s begins with %s, so every poll scans the whole table: ALTER TABLE %s.%s ADD INDEX (%s)", tn, col, quoteIdent(tn.db), quoteIdent(tn.name), fix)
+			}
+			add(connectors.Check{Name: "column " + col + " of " + tn.String() + " has an index", Err: missing, Warning: true})
+		}
+	}
+	passed := true
+	for _, c := range s.Check(ctx) {
+		if c.Err == nil {
+			continue
+		}
+		passed = false
+		add(connectors.Check{Name: "log capture (source.capture: log) would need: " + c.Name, Err: c.Err, Warning: true})
+	}
+	if passed {
+		add(connectors.Check{Name: "log capture (source.capture: log) would work too, and sees every change and every delete at once"})
+	}
+	return out
+}
