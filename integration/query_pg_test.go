@@ -76,7 +76,7 @@ source:
   kind: postgres
   capture: query
   dsn: %s
-  tables: [public.customers, public.orders, public.events, public.even_customers]
+  tables: [public.customers, public.orders, public.events, public.even_customers, public.big_orders]
   query:
 %s
 kafka:
@@ -100,7 +100,8 @@ const queryPGTables = `    poll_interval: 200ms
       public.customers: {mode: timestamp+incrementing, timestamp: updated_at, incrementing: id}
       public.orders: {mode: incrementing, incrementing: id}
       public.events: {mode: timestamp, timestamp: at}
-      public.even_customers: {mode: bulk, key: [id], every: 1s}`
+      public.even_customers: {mode: bulk, key: [id], every: 1s}
+      public.big_orders: {mode: incrementing, incrementing: id, key: [id], query: "SELECT id, amount FROM orders WHERE amount > 500"}`
 
 // queryPGWorkload writes every table from several connections at once:
 // inserts, updates, soft deletes (deleted_at set) and hard deletes, in
@@ -175,15 +176,17 @@ func (e *queryPG) requireConverges(t *testing.T, ctx context.Context) {
 		"public.orders":         "orders",
 		"public.events":         "events",
 		"public.even_customers": "even_customers",
+		"public.big_orders":     "(SELECT id, amount FROM orders WHERE amount > 500) AS t",
 	}
 	client := e.registry(t)
 	read := func(table string) (rowSet, error) { return readTable(ctx, e.conn, tables[table], []string{"id"}) }
 	requireTopicsEqual(t, ctx, e.kafka.Brokers, client, read, func(table string) string { return "q." + table }, keysOf(map[string][]string{
-		"public.customers": nil, "public.orders": nil, "public.events": nil, "public.even_customers": nil,
+		"public.customers": nil, "public.orders": nil, "public.events": nil, "public.even_customers": nil, "public.big_orders": nil,
 	}), 120*time.Second)
 }
 
-// TestIntegrationPostgresQueryCapture polls a table in each mode and a view
+// TestIntegrationPostgresQueryCapture polls a table in each mode, a view and
+// a query
 // while several writers insert, update, soft-delete and hard-delete rows;
 // liberator is killed with SIGKILL half way and started again. In the end
 // every topic equals its table (soft- and hard-deleted rows tombstoned, the
