@@ -29,6 +29,13 @@
 //	                   the rate from first to last (drain_events_per_s), and how long
 //	                   liberator took to turn not ready (not_ready_s) and
 //	                   ready again (ready_s)
+//	poll-<source>      query capture (source.capture: query, mode
+//	                   incrementing, poll_interval 1s; MariaDB with lag 1s):
+//	                   ROWS rows inserted while liberator is stopped, then
+//	                   the time until Kafka has them all (events_per_s,
+//	                   cpu_s, cpu_s_per_1m_rows); then commit-to-Kafka
+//	                   latency at LATENCY_TPS single-row transactions for
+//	                   LATENCY_SECONDS (p50_ms, p99_ms)
 //
 // Environment:
 //
@@ -93,6 +100,7 @@ var caseKinds = []struct {
 	{"idle", runIdle},
 	{"bigrow", runBigRow},
 	{"outage", runOutage},
+	{"poll", runPoll},
 }
 
 var sourceNames = []string{"postgres", "mariadb"}
