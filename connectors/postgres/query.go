@@ -9,27 +9,35 @@ package postgres
 // The classic flaw of timestamp polling is a row that a long transaction
 // commits late, with a timestamp older than rows already read: the
 // watermark has passed it, and it is skipped for good. A poll here reads
-// only below a horizon that no transaction still open can write under:
+// only below a horizon that no transaction still open can write under.
+// Every observation, made at each poll and ten times between polls,
 //
-//  1. It notes the time (clock_timestamp()) and, for each incrementing
-//     table, the highest id committed, in autocommit.
-//  2. It lists the transactions in progress in the database: the
+//  1. notes the time (clock_timestamp()) and, for each incrementing table,
+//     the highest id committed, in autocommit;
+//  2. then lists the transactions in progress in the database: the
 //     virtualxid locks of pg_locks, which every transaction holds from its
 //     first statement to its end, readable by any user.
-//  3. It begins a REPEATABLE READ transaction and fixes its snapshot with
-//     pg_current_snapshot(); every page of the poll reads that snapshot.
+//
+// A poll then begins a REPEATABLE READ transaction and fixes its snapshot
+// with pg_current_snapshot(); every page of the poll reads that snapshot.
 //
 // A transaction that commits after the snapshot either was in progress at
-// step 2, or began after it, so after steps 1 and 2. One that began after
-// the observation of poll k writes timestamps (now() is its start) after
-// that poll's time and ids above that poll's highest id. So the horizon is
-// the time and the ids of the newest observation that every transaction
-// still open began after: the last one if none of them was seen before;
-// else the one before the poll that first saw the oldest of them; and
-// where pg_stat_activity shows its xact_start (the user's own sessions,
-// or with pg_read_all_stats), that time. A transaction already open at
-// the first poll after a start has no such observation: nothing is read
-// past the watermark until it ends.
+// the poll's observation, or began after it. One that began after
+// observation k writes timestamps (now() is its start) after that
+// observation's time and ids above its highest ids. So the horizon is the
+// time and the ids of the newest observation that every transaction still
+// open began after: for each, the observation before the first one that
+// saw it, or its xact_start where pg_stat_activity shows it (the user's own
+// sessions, or with pg_read_all_stats). A transaction already open at the
+// first observation after a start has no such observation: nothing is read
+// past the watermark until it ends. The timestamp horizon lies clockMargin
+// before that time, for the moment between a transaction's start and its
+// lock.
+//
+// For the incrementing mode the ids must be assigned by the database while
+// the row is written (a sequence without CACHE, an identity column): an id
+// chosen by the client before its transaction begins may be below what an
+// observation saw.
 //
 // The snapshot's xmin alone would not do: a transaction has an xid only
 // from its first write, and writes its BEGIN's time, so a transaction that
@@ -55,8 +63,8 @@ import (
 
 // clockMargin is how far before an observation's time the horizon of the
 // timestamp modes lies: a transaction's now() is its first statement's
-// start, a moment before its lock shows in pg_locks.
-const clockMargin = 250 * time.Millisecond
+// start, a moment (microseconds) before its lock shows in pg_locks.
+const clockMargin = 100 * time.Millisecond
 
 // NewQuery returns a Source of query capture (source.capture: query). It
 // does no I/O.
@@ -90,8 +98,11 @@ type queryDB struct {
 	serverTZ string
 
 	// Observations of the transactions in progress (the package doc).
-	last *observation
-	open map[string]*observation // vxid -> the observation it began after, nil if unknown
+	last   *observation
+	open   map[string]*observation // vxid -> the observation it began after, nil if unknown
+	starts map[string]*time.Time   // vxid -> its xact_start, where pg_stat_activity shows it
+	// incr are the plans of the last poll in mode incrementing.
+	incr []*query.Plan
 }
 
 // observation is what a poll noted before its snapshot.
@@ -221,75 +232,32 @@ func (d *queryDB) BeginPoll(ctx context.Context, plans []*query.Plan) ([]query.B
 }
 
 func (d *queryDB) beginPoll(ctx context.Context, plans []*query.Plan) ([]query.Bound, error) {
-	now := &observation{tops: map[*query.Plan]*int64{}}
-	sel := []string{"clock_timestamp()"}
-	var incr []*query.Plan
+	d.incr = d.incr[:0]
 	for _, p := range plans {
 		if p.Options.Mode == query.Incrementing {
-			qr := d.rels[p]
-			col := pgx.Identifier{qr.table.Columns[p.Order[0]].Name}.Sanitize()
-			sel = append(sel, "(SELECT max("+col+")::bigint FROM "+qr.from+")")
-			incr = append(incr, p)
+			d.incr = append(d.incr, p)
 		}
 	}
-	dest := []any{&now.at}
-	tops := make([]*int64, len(incr))
-	for i := range tops {
-		dest = append(dest, &tops[i])
+	if err := d.observe(ctx); err != nil {
+		return nil, err
 	}
-	if err := d.conn.QueryRow(ctx, "SELECT "+strings.Join(sel, ", ")).Scan(dest...); err != nil {
-		return nil, fmt.Errorf("poll: note the time and highest ids: %w", err)
-	}
-	for i, p := range incr {
-		now.tops[p] = tops[i]
-	}
-	rows, err := d.conn.Query(ctx, `SELECT l.virtualxid, a.xact_start
-		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-		WHERE l.locktype = 'virtualxid' AND l.granted AND l.pid <> pg_backend_pid()
-		  AND a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
-		  AND a.backend_type IS DISTINCT FROM 'autovacuum worker'
-		UNION ALL
-		SELECT 'prepared:' || transaction::text, NULL FROM pg_prepared_xacts WHERE database = current_database()`)
-	if err != nil {
-		return nil, fmt.Errorf("poll: list the transactions in progress: %w", err)
-	}
-	type txn struct {
-		vxid  string
-		start *time.Time
-	}
-	running, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (txn, error) {
-		var t txn
-		return t, r.Scan(&t.vxid, &t.start)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("poll: list the transactions in progress: %w", err)
-	}
-	open := map[string]*observation{}
+	now := d.last
 	unknown := false
 	tsHorizon := now.at
 	var oldest string
-	for _, t := range running {
-		since, seen := d.open[t.vxid]
-		switch {
-		case strings.HasPrefix(t.vxid, "prepared:"):
-			since = nil
-		case !seen && d.last != nil:
-			// Not in progress at the last observation: it began after it.
-			since = d.last
-		}
-		open[t.vxid] = since
-		if t.start != nil {
-			if t.start.Before(tsHorizon) {
-				tsHorizon, oldest = *t.start, t.vxid
+	for vxid, since := range d.open {
+		if start := d.starts[vxid]; start != nil {
+			if start.Before(tsHorizon) {
+				tsHorizon, oldest = *start, vxid
 			}
 		} else if since == nil {
 			unknown = true
-			oldest = t.vxid
+			oldest = vxid
 		} else if since.at.Before(tsHorizon) {
-			tsHorizon, oldest = since.at, t.vxid
+			tsHorizon, oldest = since.at, vxid
 		}
 	}
-	d.open, d.last = open, now
+	open := d.open
 
 	if _, err := d.conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
 		return nil, fmt.Errorf("poll: begin: %w", err)
@@ -298,7 +266,7 @@ func (d *queryDB) beginPoll(ctx context.Context, plans []*query.Plan) ([]query.B
 	if err := d.conn.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&snap); err != nil {
 		return nil, fmt.Errorf("poll: take the snapshot: %w", err)
 	}
-	d.cfg.Logger.Debug("poll", "snapshot", snap, "in_progress", len(running), "horizon", tsHorizon, "held_by", oldest, "unknown_start", unknown)
+	d.cfg.Logger.Debug("poll", "snapshot", snap, "in_progress", len(open), "horizon", tsHorizon, "held_by", oldest, "unknown_start", unknown)
 
 	bounds := make([]query.Bound, len(plans))
 	for i, p := range plans {
@@ -337,6 +305,73 @@ func (d *queryDB) beginPoll(ctx context.Context, plans []*query.Plan) ([]query.B
 		bounds[i] = query.Bound{Value: v}
 	}
 	return bounds, nil
+}
+
+// Observe notes the time, the highest ids and the transactions in progress
+// between polls, so that a transaction that begins between two polls is
+// known to have begun after a recent observation rather than after the
+// last poll: the horizon then trails the clock by little more than the
+// time between observations.
+func (d *queryDB) Observe(ctx context.Context) error {
+	return retryableIfConnLost(d.observe(ctx))
+}
+
+// observe notes the time and the highest id of each incrementing table,
+// then lists the transactions in progress, each with the observation it
+// began after (the package doc).
+func (d *queryDB) observe(ctx context.Context) error {
+	now := &observation{tops: map[*query.Plan]*int64{}}
+	sel := []string{"clock_timestamp()"}
+	for _, p := range d.incr {
+		qr := d.rels[p]
+		col := pgx.Identifier{qr.table.Columns[p.Order[0]].Name}.Sanitize()
+		sel = append(sel, "(SELECT max("+col+")::bigint FROM "+qr.from+")")
+	}
+	dest := []any{&now.at}
+	tops := make([]*int64, len(d.incr))
+	for i := range tops {
+		dest = append(dest, &tops[i])
+	}
+	if err := d.conn.QueryRow(ctx, "SELECT "+strings.Join(sel, ", ")).Scan(dest...); err != nil {
+		return fmt.Errorf("poll: note the time and highest ids: %w", err)
+	}
+	for i, p := range d.incr {
+		now.tops[p] = tops[i]
+	}
+	rows, err := d.conn.Query(ctx, `SELECT l.virtualxid, a.xact_start
+		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'virtualxid' AND l.granted AND l.pid <> pg_backend_pid()
+		  AND a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+		  AND a.backend_type IS DISTINCT FROM 'autovacuum worker'
+		UNION ALL
+		SELECT 'prepared:' || transaction::text, NULL FROM pg_prepared_xacts WHERE database = current_database()`)
+	if err != nil {
+		return fmt.Errorf("poll: list the transactions in progress: %w", err)
+	}
+	open := map[string]*observation{}
+	starts := map[string]*time.Time{}
+	for rows.Next() {
+		var vxid string
+		var start *time.Time
+		if err := rows.Scan(&vxid, &start); err != nil {
+			rows.Close()
+			return fmt.Errorf("poll: list the transactions in progress: %w", err)
+		}
+		since, seen := d.open[vxid]
+		switch {
+		case strings.HasPrefix(vxid, "prepared:"):
+			since = nil
+		case !seen && d.last != nil:
+			// Not in progress at the last observation: it began after it.
+			since = d.last
+		}
+		open[vxid], starts[vxid] = since, start
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("poll: list the transactions in progress: %w", err)
+	}
+	d.open, d.starts, d.last = open, starts, now
+	return nil
 }
 
 // location is the server's default time zone, UTC if Go does not know it.

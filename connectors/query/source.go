@@ -35,6 +35,14 @@ type DB interface {
 	EndPoll(ctx context.Context) error
 }
 
+// Observer is implemented by a DB whose horizon gets closer to the present
+// the more often it looks at the database: the Source calls Observe
+// between polls, ten times per poll interval (at most every second, at
+// least 20ms apart).
+type Observer interface {
+	Observe(ctx context.Context) error
+}
+
 // Plan is how one table is read: its options, and what its description
 // makes of them.
 type Plan struct {
@@ -313,14 +321,8 @@ func (s *Source) Read(ctx context.Context) (connectors.Batch, error) {
 			if s.finished() {
 				return connectors.Batch{}, io.EOF
 			}
-			if wait := time.Until(s.next); wait > 0 {
-				t := time.NewTimer(wait)
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
-					return connectors.Batch{}, ctx.Err()
-				}
+			if err := s.wait(ctx); err != nil {
+				return connectors.Batch{}, err
 			}
 			if err := s.beginPoll(ctx); err != nil {
 				return connectors.Batch{}, err
@@ -336,6 +338,34 @@ func (s *Source) Read(ctx context.Context) (connectors.Batch, error) {
 		}
 		if b, ok := s.checkpoint(); ok {
 			return b, nil
+		}
+	}
+}
+
+// wait waits until the next poll is due, observing the database
+// meanwhile if the DB is an Observer.
+func (s *Source) wait(ctx context.Context) error {
+	obs, _ := s.db.(Observer)
+	every := min(max(s.opts.PollInterval/10, 20*time.Millisecond), time.Second)
+	for {
+		wait := time.Until(s.next)
+		if wait <= 0 {
+			return nil
+		}
+		if obs != nil {
+			wait = min(wait, every)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		if obs != nil && time.Until(s.next) > 0 {
+			if err := obs.Observe(ctx); err != nil {
+				return err
+			}
 		}
 	}
 }
