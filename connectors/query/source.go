@@ -146,12 +146,22 @@ type Source struct {
 	db    DB
 	plans []*Plan
 
-	pos      Position // as of the last batch returned
-	lastCP   []byte   // the last checkpoint returned, encoded
-	polling  bool
-	tasks    []*task
-	next     time.Time // when the next poll is due
-	pollTime time.Time
+	// The reader goroutine hands batches to Read through out; err is set
+	// before out is closed.
+	out    chan connectors.Batch
+	done   chan struct{}
+	cancel context.CancelFunc
+	err    error
+
+	// The reader goroutine's state.
+	pos        Position        // as of the last batch made
+	lastCP     []byte          // the last checkpoint made, encoded
+	rowBytes   map[*Plan]int64 // the mean size of a plan's rows, once read
+	batchBytes int64
+	polling    bool
+	tasks      []*task
+	next       time.Time // when the next poll is due
+	pollTime   time.Time
 }
 
 // task is one table's read within a poll.
@@ -299,14 +309,61 @@ func (s *Source) Open(ctx context.Context, resume []byte) error {
 		return err
 	}
 	s.lastCP = s.pos.Encode()
+	s.rowBytes = map[*Plan]int64{}
+	s.batchBytes = s.cfg.Memory.BatchBytes(queuedBatches)
 	s.log.Info("query capture opened", "tables", len(s.plans), "poll_interval", s.opts.PollInterval, "position", s.pos.String())
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	s.out = make(chan connectors.Batch, queuedBatches)
+	s.done = make(chan struct{})
+	go s.run(rctx)
 	return nil
 }
 
-// Read polls the tables every poll interval and returns a batch per page
-// read. Every batch's checkpoint holds the watermarks of the rows in it and
-// before it.
+// queuedBatches is how many batches the reader reads ahead of Read: the
+// next page is read while the pipeline encodes and produces the last.
+const queuedBatches = 2
+
+// Read returns the next batch: one per page read. Every batch's checkpoint
+// holds the watermarks of the rows in it and before it.
 func (s *Source) Read(ctx context.Context) (connectors.Batch, error) {
+	select {
+	case b, ok := <-s.out:
+		if !ok {
+			return connectors.Batch{}, s.err
+		}
+		return b, nil
+	case <-ctx.Done():
+		return connectors.Batch{}, ctx.Err()
+	}
+}
+
+// run is the reader goroutine: it polls the tables every poll interval and
+// hands Read a batch per page.
+func (s *Source) run(ctx context.Context) {
+	defer close(s.done)
+	for {
+		b, err := s.poll(ctx)
+		if err != nil {
+			if ctx.Err() != nil && !errors.Is(err, io.EOF) {
+				err = context.Canceled
+			}
+			s.err = err
+			close(s.out)
+			return
+		}
+		select {
+		case s.out <- b:
+		case <-ctx.Done():
+			s.err = context.Canceled
+			close(s.out)
+			return
+		}
+	}
+}
+
+// poll polls until it has a batch to hand over.
+func (s *Source) poll(ctx context.Context) (connectors.Batch, error) {
 	for {
 		if len(s.tasks) == 0 {
 			if s.polling {
@@ -453,7 +510,8 @@ func (s *Source) readPage(ctx context.Context) (connectors.Batch, error) {
 		b.Reconcile = append(b.Reconcile, connectors.ReconcileMark{Table: p.Table.ID()})
 		s.log.Debug("full read begins", "table", p.ID)
 	}
-	rows, err := s.db.Read(ctx, Page{Plan: p, Full: t.full, After: t.after, Bound: t.bound, Limit: s.opts.PageSize})
+	limit := s.pageLimit(p)
+	rows, err := s.db.Read(ctx, Page{Plan: p, Full: t.full, After: t.after, Bound: t.bound, Limit: limit})
 	if err != nil {
 		return b, fmt.Errorf("poll table %s: %w", p.ID, err)
 	}
@@ -473,11 +531,18 @@ func (s *Source) readPage(ctx context.Context) (connectors.Batch, error) {
 		b.Changes = append(b.Changes, c)
 		t.after = r.After
 	}
+	if len(b.Changes) > 0 {
+		var size int64
+		for i := range b.Changes {
+			size += b.Changes[i].Size()
+		}
+		s.rowBytes[p] = size / int64(len(b.Changes))
+	}
 	w := s.pos.Tables[p.ID]
 	if !t.full && len(rows) > 0 {
 		w.After = slices.Clone(t.after)
 	}
-	if len(rows) < s.opts.PageSize {
+	if len(rows) < limit {
 		s.tasks = s.tasks[1:]
 		if t.full {
 			b.Reconcile = append(b.Reconcile, connectors.ReconcileMark{Table: p.Table.ID(), End: true})
@@ -492,6 +557,21 @@ func (s *Source) readPage(ctx context.Context) (connectors.Batch, error) {
 	b.Checkpoint = s.pos.clone()
 	s.lastCP = s.pos.Encode()
 	return b, nil
+}
+
+// firstPage is the rows of a plan's first page, before the size of its
+// rows is known.
+const firstPage = 64
+
+// pageLimit is how many rows the next page of p reads: page_size, or fewer
+// when so many rows of p's mean size would pass a batch's share of the
+// source's memory (connectors.Memory).
+func (s *Source) pageLimit(p *Plan) int {
+	size, ok := s.rowBytes[p]
+	if !ok {
+		return min(s.opts.PageSize, firstPage)
+	}
+	return int(min(max(s.batchBytes/max(size, 1), 1), int64(s.opts.PageSize)))
 }
 
 // checkpoint returns a batch of the current position alone, when it moved
@@ -533,8 +613,14 @@ func deleted(v any) bool {
 // watermarks live in the offsets topic.
 func (s *Source) Ack(context.Context, connectors.Position) error { return nil }
 
-// Close ends the poll under way and closes the connections.
+// Close stops the reader and closes the connections. Batches not yet
+// returned by Read are dropped; they are read again after a restart,
+// since their watermarks were never stored.
 func (s *Source) Close(ctx context.Context) error {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+	}
 	if s.db == nil {
 		return nil
 	}
