@@ -65,8 +65,9 @@ type queryDB struct {
 	read *client.Conn // the polls: UTC, strings in their own character sets
 	rels map[*cq.Plan]*queryTable
 	// tops are, per incrementing plan, the highest ids seen committed,
-	// oldest first.
+	// oldest first; incr are the incrementing plans of the last poll.
 	tops map[*cq.Plan][]top
+	incr []*cq.Plan
 }
 
 type top struct {
@@ -226,22 +227,12 @@ func (d *queryDB) beginPoll(ctx context.Context, plans []*cq.Plan) ([]cq.Bound, 
 			bounds[i] = cq.Bound{Value: v}
 			continue
 		}
-		col := quoteIdent(qt.table.Columns[p.Order[0]].Name)
-		rows, err := run(ctx, d.meta, "SELECT MAX("+col+") FROM "+qt.keys.from)
-		if err != nil || len(rows) != 1 {
-			return nil, fmt.Errorf("poll: read the highest %s of %s: %w", col, p.ID, err)
+		if err := d.observeTop(ctx, p, now); err != nil {
+			return nil, err
 		}
-		t := top{at: now}
-		if rows[0][0] != "" {
-			n, err := strconv.ParseInt(rows[0][0], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("poll: the highest %s of %s: %w", col, p.ID, err)
-			}
-			t.id = &n
-		}
+		hist := d.tops[p]
 		// The bound is the newest top seen at least lag ago; older ones
 		// are no longer needed.
-		hist := append(d.tops[p], t)
 		bound := -1
 		for j, h := range hist {
 			if now.Sub(h.at) >= d.opts.Lag {
@@ -261,7 +252,54 @@ func (d *queryDB) beginPoll(ctx context.Context, plans []*cq.Plan) ([]cq.Bound, 
 	if _, err := run(ctx, d.read, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
 		return nil, fmt.Errorf("poll: begin: %w", err)
 	}
+	d.incr = d.incr[:0]
+	for _, p := range plans {
+		if p.Options.Mode == cq.Incrementing {
+			d.incr = append(d.incr, p)
+		}
+	}
 	return bounds, nil
+}
+
+// Observe notes the highest id of each incrementing table between polls,
+// so that a poll's bound is an id seen committed little more than lag ago
+// rather than a poll interval more.
+func (d *queryDB) Observe(ctx context.Context) error {
+	if len(d.incr) == 0 {
+		return nil
+	}
+	rows, err := run(ctx, d.meta, "SELECT UNIX_TIMESTAMP(NOW(6))")
+	if err != nil || len(rows) != 1 {
+		return retryableIfConnLost(fmt.Errorf("poll: read the clock: %w", err))
+	}
+	secs, _ := strconv.ParseFloat(rows[0][0], 64)
+	now := time.UnixMicro(int64(secs * 1e6))
+	for _, p := range d.incr {
+		if err := d.observeTop(ctx, p, now); err != nil {
+			return retryableIfConnLost(err)
+		}
+	}
+	return nil
+}
+
+// observeTop notes the highest id of an incrementing plan at now.
+func (d *queryDB) observeTop(ctx context.Context, p *cq.Plan, now time.Time) error {
+	qt := d.rels[p]
+	col := quoteIdent(qt.table.Columns[p.Order[0]].Name)
+	rows, err := run(ctx, d.meta, "SELECT MAX("+col+") FROM "+qt.keys.from)
+	if err != nil || len(rows) != 1 {
+		return fmt.Errorf("poll: read the highest %s of %s: %w", col, p.ID, err)
+	}
+	t := top{at: now}
+	if rows[0][0] != "" {
+		n, err := strconv.ParseInt(rows[0][0], 10, 64)
+		if err != nil {
+			return fmt.Errorf("poll: the highest %s of %s: %w", col, p.ID, err)
+		}
+		t.id = &n
+	}
+	d.tops[p] = append(d.tops[p], t)
+	return nil
 }
 
 // Read reads one page in keyset order.
