@@ -12,8 +12,9 @@ package mysql
 //     the past (NOW(6) - lag; UTC for a TIMESTAMP column, the server's
 //     time zone for a DATETIME column); rows with the same timestamp are
 //     ordered by the key (or the incrementing column), the tie-breaker;
-//   - the incrementing mode reads ids up to the highest id that a poll
-//     saw committed at least lag ago.
+//   - the incrementing mode reads ids up to the highest id seen committed
+//     at least lag ago (it is looked up at each poll and ten times between
+//     polls).
 //
 // What can still be missed: a row whose transaction commits more than lag
 // after the row got its timestamp (or its id was assigned), when rows

@@ -66,6 +66,11 @@ import (
 // start, a moment (microseconds) before its lock shows in pg_locks.
 const clockMargin = 100 * time.Millisecond
 
+// queryApplicationName names the sessions of query capture. Their
+// transactions are READ ONLY, so they never hold back a horizon: the
+// polls of one pipeline do not delay another's.
+const queryApplicationName = "liberator-query"
+
 // NewQuery returns a Source of query capture (source.capture: query). It
 // does no I/O.
 func NewQuery(cfg Config, opts query.Options) (*query.Source, error) {
@@ -126,7 +131,7 @@ func (d *queryDB) Open(ctx context.Context) error {
 	for k, v := range sessionParams {
 		pgcfg.RuntimeParams[k] = v
 	}
-	pgcfg.RuntimeParams["application_name"] = "liberator-query"
+	pgcfg.RuntimeParams["application_name"] = queryApplicationName
 	if d.conn, err = pgx.ConnectConfig(ctx, pgcfg); err != nil {
 		return connectors.MarkRetryable(fmt.Errorf("connect to postgres: %w", err))
 	}
@@ -343,6 +348,7 @@ func (d *queryDB) observe(ctx context.Context) error {
 		WHERE l.locktype = 'virtualxid' AND l.granted AND l.pid <> pg_backend_pid()
 		  AND a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
 		  AND a.backend_type IS DISTINCT FROM 'autovacuum worker'
+		  AND a.application_name IS DISTINCT FROM '`+queryApplicationName+`'
 		UNION ALL
 		SELECT 'prepared:' || transaction::text, NULL FROM pg_prepared_xacts WHERE database = current_database()`)
 	if err != nil {
