@@ -322,3 +322,19 @@ func (e *queryPG) exec(t *testing.T, ctx context.Context, sql string) {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
+
+// TestIntegrationPostgresQuerySnapshotOnly runs liberator snapshot under
+// query capture: every table, view and query is read once, in full, and
+// liberator exits 0; a second run finds them read and exits at once.
+func TestIntegrationPostgresQuerySnapshotOnly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	e := newQueryPG(t, ctx)
+	queryPGWorkload(t, ctx, e.dsn, 2, 100, 5)
+	cfg := e.config(t, e.dsn, queryPGTables)
+	waitExit(t, startDaemon(t, "snapshot", cfg), 0)
+	e.requireConverges(t, ctx)
+	d := startDaemon(t, "snapshot", cfg)
+	waitExit(t, d, 0, "source finished")
+	require.False(t, d.logContains("full read begins"), "a second snapshot read a table again:\n%s", d.logTail())
+}
