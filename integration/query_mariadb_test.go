@@ -67,7 +67,7 @@ source:
   kind: mariadb
   capture: query
   dsn: %s
-  tables: [shop.customers, shop.orders, shop.events, shop.even_customers]
+  tables: [shop.customers, shop.orders, shop.events, shop.even_customers, shop.big_orders]
   query:
     poll_interval: 200ms
     page_size: 50
@@ -79,6 +79,7 @@ source:
       shop.orders: {mode: incrementing, incrementing: id}
       shop.events: {mode: timestamp, timestamp: seen}
       shop.even_customers: {mode: bulk, key: [id], every: 1s}
+      shop.big_orders: {mode: incrementing, incrementing: id, key: [id], query: "SELECT id, amount FROM shop.orders WHERE amount > 500"}
 kafka:
   brokers: [%s]
   topic_prefix: q
@@ -163,7 +164,8 @@ func (e *queryMariaDB) workload(t *testing.T, ctx context.Context, writers, step
 }
 
 // TestIntegrationMariaDBQueryCapture is TestIntegrationPostgresQueryCapture
-// on MariaDB, as a user that may only SELECT: every mode and a view under
+// on MariaDB, as a user that may only SELECT: every mode, a view and a
+// query under
 // concurrent writers, soft and hard deletes, SIGKILL half way; and
 // liberator check, as that user, passes query capture and says what log
 // capture would need.
@@ -176,6 +178,7 @@ func TestIntegrationMariaDBQueryCapture(t *testing.T) {
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "WARN  log capture (source.capture: log) would need: the user has REPLICATION SLAVE")
 	require.Contains(t, out, "ok    column seen of shop.events has an index")
+	require.Contains(t, out, "ok    the query of shop.big_orders can be run")
 
 	e.workload(t, ctx, 2, 100, 1)
 	d := startDaemon(t, "run", cfg)
@@ -197,10 +200,11 @@ func TestIntegrationMariaDBQueryCapture(t *testing.T) {
 		"shop.orders":         "shop.orders",
 		"shop.events":         "shop.events",
 		"shop.even_customers": "shop.even_customers",
+		"shop.big_orders":     "(SELECT id, amount FROM shop.orders WHERE amount > 500) AS t",
 	}
 	read := func(table string) (rowSet, error) { return readMariaDBTable(e.conn, tables[table], []string{"id"}) }
 	requireTopicsEqual(t, ctx, e.kafka.Brokers, reg, read, func(table string) string { return "q." + table }, keysOf(map[string][]string{
-		"shop.customers": nil, "shop.orders": nil, "shop.events": nil, "shop.even_customers": nil,
+		"shop.customers": nil, "shop.orders": nil, "shop.events": nil, "shop.even_customers": nil, "shop.big_orders": nil,
 	}), 120*time.Second)
 	rows, err := e.conn.Execute("SELECT COUNT(*) FROM shop.orders")
 	require.NoError(t, err)

@@ -118,11 +118,15 @@ func (d *queryDB) Describe(ctx context.Context, p *cq.Plan) (*connectors.Table, 
 }
 
 func (d *queryDB) describe(ctx context.Context, p *cq.Plan) (*connectors.Table, error) {
-	if p.Options.Query != "" {
-		return nil, fmt.Errorf("source.query.tables.%s.query: a query is not available on %s yet (create a view of it, and name the view in source.tables)", p.ID, d.src.cfg.Flavor)
-	}
 	tn, _ := parseTableName(p.ID)
-	ts, err := readTable(ctx, d.meta, d.src.cfg.Flavor, tn)
+	var ts tableSchema
+	var err error
+	var collations map[string]string
+	if p.Options.Query != "" {
+		ts, collations, err = d.describeQuery(ctx, tn, p.Options)
+	} else {
+		ts, err = readTable(ctx, d.meta, d.src.cfg.Flavor, tn)
+	}
 	ts.published = d.src.cfg.PublishedColumns[tn.String()]
 	switch {
 	case len(p.Options.Key) > 0 && (err == nil || errors.Is(err, ErrNoPrimaryKey)):
@@ -142,14 +146,21 @@ func (d *queryDB) describe(ctx context.Context, p *cq.Plan) (*connectors.Table, 
 	if old := d.rels[p]; old != nil && connectors.SameShape(old.table, t) {
 		t = old.table
 	}
-	rows, err := run(ctx, d.meta, `SELECT COLUMN_NAME, COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, '')
+	charsets := map[string]string{}
+	if collations == nil {
+		rows, err := run(ctx, d.meta, `SELECT COLUMN_NAME, COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, '')
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, tn.db, tn.name)
-	if err != nil {
-		return nil, fmt.Errorf("describe %s: %w", tn, err)
-	}
-	charsets, collations := map[string]string{}, map[string]string{}
-	for _, r := range rows {
-		charsets[r[0]], collations[r[0]] = r[1], r[2]
+		if err != nil {
+			return nil, fmt.Errorf("describe %s: %w", tn, err)
+		}
+		collations = map[string]string{}
+		for _, r := range rows {
+			charsets[r[0]], collations[r[0]] = r[1], r[2]
+		}
+	} else {
+		for _, c := range ts.columns {
+			charsets[c.Name] = c.Charset
+		}
 	}
 	qt := &queryTable{table: t, cols: cols}
 	qt.keys, qt.keysE = newKeyset(tn, t, cols, charsets, collations)
@@ -162,8 +173,68 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, tn.d
 		ordered.Key = order
 		qt.order, qt.orderE = newKeyset(tn, &ordered, cols, charsets, collations)
 	}
+	if p.Options.Query != "" {
+		from := "(" + p.Options.Query + ") AS q"
+		qt.keys.from, qt.order.from = from, from
+	}
 	d.rels[p] = qt
 	return t, nil
+}
+
+// describeQuery describes the result columns of a query from the catalog:
+// the server reports, for each column of a prepared statement, the table
+// column it comes from, whose information_schema row gives its type. A
+// column computed by an expression has no such row, and is refused. It
+// also returns each column's collation, for the keyset.
+func (d *queryDB) describeQuery(ctx context.Context, tn tableName, o cq.TableOptions) (tableSchema, map[string]string, error) {
+	key := "source.query.tables." + tn.String() + ".query"
+	stmt, err := d.meta.Prepare(o.Query)
+	if err != nil {
+		return tableSchema{}, nil, fmt.Errorf("%s: %w", key, err)
+	}
+	raw := stmt.RawColumnFields
+	_ = stmt.Close()
+	ts := tableSchema{name: tn}
+	collations := map[string]string{}
+	bases := map[tableName]map[string]infoColumn{}
+	baseCollations := map[tableName]map[string]string{}
+	for _, data := range raw {
+		var f gomysql.Field
+		if err := f.Parse(data); err != nil {
+			return ts, nil, fmt.Errorf("%s: read its columns: %w", key, err)
+		}
+		name := string(f.Name)
+		base := tableName{string(f.Schema), string(f.OrgTable)}
+		if base.db == "" || base.name == "" || len(f.OrgName) == 0 {
+			return ts, nil, fmt.Errorf("%s: column %s is computed, so the catalog has no type for it (select table columns only, or create a view of the query and name the view in source.tables)", key, name)
+		}
+		if bases[base] == nil {
+			bts, err := readTable(ctx, d.meta, d.src.cfg.Flavor, base)
+			if err != nil && !errors.Is(err, ErrNoPrimaryKey) {
+				return ts, nil, fmt.Errorf("%s: describe %s: %w", key, base, err)
+			}
+			bases[base] = bts.byName()
+			rows, err := run(ctx, d.meta, `SELECT COLUMN_NAME, COALESCE(COLLATION_NAME, '') FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, base.db, base.name)
+			if err != nil {
+				return ts, nil, fmt.Errorf("%s: describe %s: %w", key, base, err)
+			}
+			baseCollations[base] = map[string]string{}
+			for _, r := range rows {
+				baseCollations[base][r[0]] = r[1]
+			}
+		}
+		ic, ok := bases[base][string(f.OrgName)]
+		if !ok {
+			return ts, nil, fmt.Errorf("%s: column %s comes from %s.%s, which information_schema does not list", key, name, base, f.OrgName)
+		}
+		collations[name] = baseCollations[base][ic.Name]
+		ic.Name = name
+		// An outer join may make a NOT NULL column NULL; the result says.
+		ic.Nullable = f.Flag&gomysql.NOT_NULL_FLAG == 0
+		ts.columns = append(ts.columns, ic)
+	}
+	ts.key = o.Key
+	return ts, collations, nil
 }
 
 // orderOf is the plan's order (cq.Plan.Order), worked out here too
@@ -403,6 +474,20 @@ func (s *Source) checkQuery(ctx context.Context, opts cq.Options) []connectors.C
 	for _, t := range s.cfg.Tables {
 		tn, _ := parseTableName(t)
 		to, _ := opts.Lookup(tn.String(), canonicalName)
+		if to.Query != "" {
+			stmt, err := conn.Prepare(to.Query)
+			if err == nil {
+				_ = stmt.Close()
+			} else {
+				err = fmt.Errorf("source.query.tables.%s.query: %w", tn, err)
+			}
+			add(connectors.Check{Name: "the query of " + tn.String() + " can be run", Err: err})
+			if err == nil && to.Mode != cq.Bulk {
+				add(connectors.Check{Name: "the poll of " + tn.String() + " can use an index", Warning: true,
+					Err: fmt.Errorf("%s is a query: liberator cannot see which index serves it; make sure the tables it reads have an index on the columns it is polled by", tn)})
+			}
+			continue
+		}
 		_, err := run(ctx, conn, "SELECT 1 FROM "+quoteIdent(tn.db)+"."+quoteIdent(tn.name)+" LIMIT 0")
 		if err != nil {
 			err = fmt.Errorf("%w (GRANT SELECT ON %s.%s TO the user)", err, quoteIdent(tn.db), quoteIdent(tn.name))
