@@ -246,7 +246,9 @@ func (e *queryPG) registry(t *testing.T) *schema.Registry {
 // TestIntegrationPostgresQueryLongTransaction is the missed row of
 // timestamp polling: transaction A begins (its now() is fixed then), B
 // writes a row and commits, polls run, and only then A writes its row, with
-// the older timestamp, and commits. A's row must arrive. liberator runs as
+// the older timestamp, and commits. A's row must arrive. So must A's row of
+// a sequence-keyed table in mode incrementing, where A took the lower id
+// and B the higher one and committed first. liberator runs as
 // a user that may only SELECT, so it sees the transactions in progress
 // through pg_locks alone; and liberator check, as that user, passes query
 // capture and says what log capture would need.
@@ -256,17 +258,20 @@ func TestIntegrationPostgresQueryLongTransaction(t *testing.T) {
 	e := newQueryPG(t, ctx)
 	e.exec(t, ctx, `CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());
 		CREATE INDEX ON accounts (updated_at); GRANT SELECT ON accounts TO reader;
-		INSERT INTO accounts (id, owner) VALUES (0, 'before')`)
+		INSERT INTO accounts (id, owner) VALUES (0, 'before');
+		CREATE TABLE ledger (id bigserial PRIMARY KEY, note text NOT NULL); GRANT SELECT ON ledger TO reader;
+		INSERT INTO ledger (note) VALUES ('before')`)
 	cfg := writeConfig(t, fmt.Sprintf(`
 source:
   kind: postgres
   capture: query
   dsn: %s
-  tables: [public.accounts]
+  tables: [public.accounts, public.ledger]
   query:
     poll_interval: 100ms
     tables:
       public.accounts: {mode: timestamp, timestamp: updated_at}
+      public.ledger: {mode: incrementing, incrementing: id}
 kafka:
   brokers: [%s]
   topic_prefix: q
@@ -291,7 +296,13 @@ commit_interval: 100ms
 		require.NoError(t, err)
 		return rows
 	}
+	ledger := func() rowSet {
+		rows, err := readTable(ctx, e.conn, "ledger", []string{"id"})
+		require.NoError(t, err)
+		return rows
+	}
 	requireTopicEquals(t, ctx, e.kafka.Brokers, reg, "q.public.accounts", accounts)
+	requireTopicEquals(t, ctx, e.kafka.Brokers, reg, "q.public.ledger", ledger)
 
 	a, err := pgx.Connect(ctx, e.dsn)
 	require.NoError(t, err)
@@ -300,7 +311,10 @@ commit_interval: 100ms
 	require.NoError(t, err)
 	var startA time.Time
 	require.NoError(t, txA.QueryRow(ctx, "SELECT now()").Scan(&startA))
-	e.exec(t, ctx, `INSERT INTO accounts (id, owner) VALUES (2, 'B, committed first')`)
+	// A takes the lower ledger id, B the higher one and commits first.
+	_, err = txA.Exec(ctx, `INSERT INTO ledger (note) VALUES ('A')`)
+	require.NoError(t, err)
+	e.exec(t, ctx, `INSERT INTO accounts (id, owner) VALUES (2, 'B, committed first'); INSERT INTO ledger (note) VALUES ('B')`)
 	// Polls run while A is open: each one sees B's row committed, with a
 	// timestamp after A's start.
 	polls := strings.Count(readFile(d.log), "msg=poll ")
@@ -313,6 +327,7 @@ commit_interval: 100ms
 	require.True(t, tsA.Before(tsB), "A's row (%s) is older than B's (%s)", tsA, tsB)
 	require.True(t, tsA.Equal(startA))
 	requireTopicEquals(t, ctx, e.kafka.Brokers, reg, "q.public.accounts", accounts)
+	requireTopicEquals(t, ctx, e.kafka.Brokers, reg, "q.public.ledger", ledger)
 	require.False(t, d.exited(), "liberator exited:\n%s", d.logTail())
 }
 

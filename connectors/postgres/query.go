@@ -283,10 +283,14 @@ func (d *queryDB) beginPoll(ctx context.Context, plans []*query.Plan) ([]query.B
 		if p.Options.Mode == query.Incrementing {
 			top := now.tops[p]
 			for _, since := range open {
-				if since == nil {
-					continue
+				// A transaction's xact_start says nothing of the ids it
+				// may take: without an observation before it began, no
+				// id is final.
+				var t *int64
+				ok := since != nil
+				if ok {
+					t, ok = since.tops[p]
 				}
-				t, ok := since.tops[p]
 				if !ok || t == nil {
 					top = nil
 					break
