@@ -191,13 +191,22 @@ func (e *queryPG) requireConverges(t *testing.T, ctx context.Context) {
 // liberator is killed with SIGKILL half way and started again. In the end
 // every topic equals its table (soft- and hard-deleted rows tombstoned, the
 // latter by the reconcile), and every order ever placed is in the orders
-// topic.
+// topic. liberator check warns about a poll without an index.
 func TestIntegrationPostgresQueryCapture(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	e := newQueryPG(t, ctx)
 	queryPGWorkload(t, ctx, e.dsn, 2, 100, 1)
 	cfg := e.config(t, e.dsn, queryPGTables)
+	code, out := runCheck(t, cfg)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "ok    column updated_at of public.customers has an index")
+	require.Contains(t, out, "WARN  the poll of public.big_orders can use an index\n      public.big_orders is a query")
+	e.exec(t, ctx, "DROP INDEX events_at_idx")
+	_, out = runCheck(t, cfg)
+	require.Contains(t, out, "WARN  column at of public.events has an index\n      no index of public.events begins with at, so every poll scans the whole table: CREATE INDEX CONCURRENTLY ON \"public\".\"events\" (\"at\")")
+	e.exec(t, ctx, "CREATE INDEX events_at_idx ON events (at)")
+
 	d := startDaemon(t, "run", cfg)
 	done := make(chan struct{})
 	go func() {
