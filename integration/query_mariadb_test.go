@@ -213,4 +213,28 @@ func TestIntegrationMariaDBQueryCapture(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, int(n))
 	require.False(t, d.exited(), "liberator exited:\n%s", d.logTail())
+
+	// The op header says what a query can tell; pos is the row's watermark.
+	for topic, want := range map[string]string{"q.shop.orders": "cr", "q.shop.events": "urd", "q.shop.customers": "urd", "q.shop.even_customers": "rd"} {
+		recs, err := readRecords(ctx, e.kafka.Brokers, topic)
+		require.NoError(t, err)
+		ops := map[string]int{}
+		for _, r := range recs {
+			h := map[string]string{}
+			for _, x := range r.Headers {
+				h[x.Key] = string(x.Value)
+			}
+			ops[h["op"]]++
+			switch {
+			case topic == "q.shop.events" && h["op"] == "u":
+				require.Regexp(t, `^shop\.events@\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6},\d+$`, h["pos"])
+			case h["op"] == "c" || h["op"] == "u":
+				require.Regexp(t, `^shop\.\w+@`, h["pos"], "pos header of %s", topic)
+			}
+		}
+		for _, op := range want {
+			require.Positive(t, ops[string(op)], "no op %c in %s: %v", op, topic, ops)
+		}
+		require.Len(t, ops, len(want), "ops of %s: %v", topic, ops)
+	}
 }

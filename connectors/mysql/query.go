@@ -25,10 +25,14 @@ package mysql
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -434,20 +438,36 @@ func (d *queryDB) readPage(ctx context.Context, pg cq.Page) ([]cq.Row, error) {
 			vals[i] = v
 		}
 		after := make([]string, len(order))
+		shown := make([]string, len(order))
 		for n, i := range order {
 			v, err := keyValue(&row[i])
 			if err != nil {
 				return fmt.Errorf("column %s: %w", qt.cols[i].Name, err)
 			}
-			after[n] = v
+			after[n], shown[n] = v, shownKeyValue(v)
 		}
-		out = append(out, cq.Row{Values: vals, After: after})
+		out = append(out, cq.Row{Values: vals, After: after, Shown: shown})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", pg.Plan.ID, err)
 	}
 	return out, nil
+}
+
+// shownKeyValue is a key value as keyValue encodes it, as a person reads
+// it: the number, or the text of printable UTF-8 bytes (a DATETIME, a
+// VARCHAR); other bytes stay in their encoding.
+func shownKeyValue(v string) string {
+	tag, rest, _ := strings.Cut(v, ":")
+	if tag != "x" {
+		return rest
+	}
+	b, err := hex.DecodeString(rest)
+	if err != nil || !utf8.Valid(b) || strings.ContainsFunc(string(b), func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return v
+	}
+	return string(b)
 }
 
 // EndPoll ends the poll's snapshot.

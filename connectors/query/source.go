@@ -99,6 +99,9 @@ type Page struct {
 type Row struct {
 	Values []any
 	After  []string
+	// Shown, when set, is After as a person reads it, for the row's
+	// position header; After when nil.
+	Shown []string
 }
 
 // Config configures a Source.
@@ -524,7 +527,11 @@ func (s *Source) readPage(ctx context.Context) (connectors.Batch, error) {
 	}
 	b.Changes = make([]connectors.Change, 0, len(rows))
 	for _, r := range rows {
-		c := connectors.Change{Op: op, Table: p.Table, After: r.Values, Pos: RowPosition{Table: p.ID, After: r.After}, CommitTime: s.commitTime(p, t.full, r.Values)}
+		shown := r.Shown
+		if shown == nil {
+			shown = r.After
+		}
+		c := connectors.Change{Op: op, Table: p.Table, After: r.Values, Pos: RowPosition{Table: p.ID, After: shown}, CommitTime: s.commitTime(p, t.full, r.Values)}
 		if p.SoftDelete >= 0 && deleted(r.Values[p.SoftDelete]) {
 			c.Op, c.Before, c.After = connectors.OpDelete, r.Values, nil
 		}
