@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -260,7 +261,8 @@ func (e *queryPG) registry(t *testing.T) *schema.Registry {
 // and B the higher one and committed first. liberator runs as
 // a user that may only SELECT, so it sees the transactions in progress
 // through pg_locks alone; and liberator check, as that user, passes query
-// capture and says what log capture would need.
+// capture and says what log capture would need. At the end a hard delete is
+// tombstoned by a requested snapshot with reconcile.
 func TestIntegrationPostgresQueryLongTransaction(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -293,10 +295,10 @@ log:
 commit_interval: 100ms
 `, e.readerDSN(), strings.Join(e.kafka.Brokers, ","), e.reg.URL))
 
-	code, out := runCheck(t, cfg)
-	require.Equal(t, 0, code, out)
-	require.Contains(t, out, "WARN  log capture (source.capture: log) would need: the user may replicate")
-	require.Contains(t, out, "WARN  log capture (source.capture: log) would need: the publication can be created")
+	code, outText := runCheck(t, cfg)
+	require.Equal(t, 0, code, outText)
+	require.Contains(t, outText, "WARN  log capture (source.capture: log) would need: the user may replicate")
+	require.Contains(t, outText, "WARN  log capture (source.capture: log) would need: the publication can be created")
 
 	d := startDaemon(t, "run", cfg)
 	reg := e.registry(t)
@@ -337,6 +339,13 @@ commit_interval: 100ms
 	require.True(t, tsA.Equal(startA))
 	requireTopicEquals(t, ctx, e.kafka.Brokers, reg, "q.public.accounts", accounts)
 	requireTopicEquals(t, ctx, e.kafka.Brokers, reg, "q.public.ledger", ledger)
+
+	// A hard delete leaves nothing to poll; a requested snapshot reads the
+	// table in full and tombstones the key it no longer has.
+	e.exec(t, ctx, "DELETE FROM accounts WHERE id = 0")
+	out, err := exec.CommandContext(ctx, binary, "snapshot", "--config", cfg, "--admin", d.adminAddr(), "--table", "public.accounts", "--reconcile").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	requireTopicEquals(t, ctx, e.kafka.Brokers, reg, "q.public.accounts", accounts)
 	require.False(t, d.exited(), "liberator exited:\n%s", d.logTail())
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/liberator-cdc/liberator/connectors"
@@ -156,6 +157,11 @@ type Source struct {
 	cancel context.CancelFunc
 	err    error
 
+	// requested are the tables of RequestSnapshot, read in full at the
+	// next poll.
+	requestMu sync.Mutex
+	requested map[string]bool
+
 	// The reader goroutine's state.
 	pos        Position        // as of the last batch made
 	lastCP     []byte          // the last checkpoint made, encoded
@@ -177,10 +183,51 @@ type task struct {
 }
 
 var (
-	_ connectors.Source    = (*Source)(nil)
-	_ connectors.Describer = (*Source)(nil)
-	_ connectors.Checker   = (*Source)(nil)
+	_ connectors.Source            = (*Source)(nil)
+	_ connectors.Describer         = (*Source)(nil)
+	_ connectors.Checker           = (*Source)(nil)
+	_ connectors.SnapshotRequester = (*Source)(nil)
 )
+
+// RequestSnapshot reads the tables in full at the next poll, with
+// reconcile: every read in full tombstones the keys its table no longer
+// has, whether asked for or not. The request is not stored: a restart
+// before the read forgets it.
+func (s *Source) RequestSnapshot(_ context.Context, req connectors.SnapshotRequest) error {
+	if s.cfg.Snapshot == connectors.SnapshotOnly {
+		return fmt.Errorf("%w: snapshot.mode only reads each table once and ends", connectors.ErrSnapshotRefused)
+	}
+	var ids []string
+	for _, t := range req.Tables {
+		id, err := s.cfg.Canon(t)
+		if err == nil && !slices.Contains(s.cfg.Tables, id) {
+			err = fmt.Errorf("%s is not in source.tables", id)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", connectors.ErrSnapshotRefused, err)
+		}
+		ids = append(ids, id)
+	}
+	s.requestMu.Lock()
+	defer s.requestMu.Unlock()
+	if s.requested == nil {
+		s.requested = map[string]bool{}
+	}
+	for _, id := range ids {
+		s.requested[id] = true
+	}
+	return nil
+}
+
+// takeRequested returns and forgets the tables whose full read was asked
+// for.
+func (s *Source) takeRequested() map[string]bool {
+	s.requestMu.Lock()
+	defer s.requestMu.Unlock()
+	r := s.requested
+	s.requested = nil
+	return r
+}
 
 // Check runs the connector's checks of query capture.
 func (s *Source) Check(ctx context.Context) []connectors.Check {
@@ -452,6 +499,7 @@ func (s *Source) beginPoll(ctx context.Context) error {
 	s.pollTime = now.UTC()
 	var incremental []*Plan
 	var tasks []*task
+	requested := s.takeRequested()
 	for _, p := range s.plans {
 		if err := s.describe(ctx, s.db, p); err != nil {
 			return err
@@ -467,10 +515,10 @@ func (s *Source) beginPoll(ctx context.Context) error {
 			if every == 0 {
 				every = s.opts.PollInterval
 			}
-			if w.Full.IsZero() || now.Sub(w.Full) >= every {
+			if requested[p.ID] || w.Full.IsZero() || now.Sub(w.Full) >= every {
 				tasks = append(tasks, &task{plan: p, full: true})
 			}
-		case s.opts.ReconcileEvery > 0 && !w.Full.IsZero() && now.Sub(w.Full) >= s.opts.ReconcileEvery:
+		case requested[p.ID] || (s.opts.ReconcileEvery > 0 && !w.Full.IsZero() && now.Sub(w.Full) >= s.opts.ReconcileEvery):
 			tasks = append(tasks, &task{plan: p, full: true})
 		default:
 			if w.Full.IsZero() {
