@@ -34,6 +34,13 @@
 //	                   FAILOVER_KILLS times, alternating which dies: the
 //	                   time from the kill to the next event Kafka
 //	                   acknowledges (failover_s, the median; min_, max_)
+//	poll-<source>      query capture (source.capture: query, mode
+//	                   incrementing, poll_interval 1s; MariaDB with lag 1s):
+//	                   ROWS rows inserted while liberator is stopped, then
+//	                   the time until Kafka has them all (events_per_s,
+//	                   cpu_s, cpu_s_per_1m_rows); then commit-to-Kafka
+//	                   latency at LATENCY_TPS single-row transactions for
+//	                   LATENCY_SECONDS (p50_ms, p99_ms)
 //
 // Environment:
 //
@@ -103,6 +110,7 @@ var caseKinds = []struct {
 	{"outage", runOutage},
 	{"outbox", runOutbox},
 	{"failover", runFailover},
+	{"poll", runPoll},
 }
 
 var sourceNames = []string{"postgres", "mariadb"}

@@ -26,6 +26,7 @@ import (
 	"github.com/liberator-cdc/liberator/connectors/kafka"
 	"github.com/liberator-cdc/liberator/connectors/mysql"
 	"github.com/liberator-cdc/liberator/connectors/postgres"
+	"github.com/liberator-cdc/liberator/connectors/query"
 	"github.com/liberator-cdc/liberator/internal/redact"
 	"github.com/liberator-cdc/liberator/internal/tlsconfig"
 	"github.com/liberator-cdc/liberator/mapping"
@@ -84,10 +85,22 @@ type SourceConfig struct {
 	// table is in schema public) or database.table (MySQL), a part quoted
 	// where it holds a dot, a quote or a backtick, or {schema, table}
 	// (see TableList).
-	Tables   TableList        `yaml:"tables"`
+	Tables TableList `yaml:"tables"`
+	// Capture is how changes are captured: log (default) reads the
+	// database's log (PostgreSQL logical replication, the MySQL binary
+	// log); query polls the tables with SELECTs, as Query says, for
+	// databases that give no access to their log.
+	Capture  string           `yaml:"capture"`
+	Query    query.Options    `yaml:"query"`
 	Postgres postgres.Options `yaml:"postgres"`
 	MySQL    mysql.Options    `yaml:"mysql"`
 }
+
+// Values of source.capture.
+const (
+	CaptureLog   = "log"
+	CaptureQuery = "query"
+)
 
 // SnapshotConfig is the snapshot section.
 type SnapshotConfig struct {
@@ -154,6 +167,9 @@ const Embedded = "embedded"
 // Defaults fills in every default.
 func (c *Config) Defaults() {
 	c.Kafka.Defaults()
+	if c.Source.Capture == "" {
+		c.Source.Capture = CaptureLog
+	}
 	if c.Name == "" {
 		c.Name = c.Kafka.TopicPrefix
 	}
@@ -385,6 +401,19 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("source.kind: is empty (use postgres, mysql or mariadb)"))
 	default:
 		errs = append(errs, fmt.Errorf("source.kind: %q is not a source (use postgres, mysql or mariadb)", c.Source.Kind))
+	}
+	switch c.Source.Capture {
+	case CaptureLog:
+		if len(c.Source.Query.Tables) > 0 {
+			errs = append(errs, errors.New("source.query.tables: is set but source.capture is log (set source.capture: query to poll the tables)"))
+		}
+	case CaptureQuery:
+		qc := query.Config{Tables: c.Source.Tables, Options: c.Source.Query, Canon: c.parseTableID, Snapshot: c.Snapshot.Mode}
+		if err := qc.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	default:
+		errs = append(errs, fmt.Errorf("source.capture: %q is not a capture (use log or query)", c.Source.Capture))
 	}
 	if err := c.Kafka.Validate(); err != nil {
 		errs = append(errs, err)

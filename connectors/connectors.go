@@ -450,6 +450,10 @@ type Check struct {
 	// Err is nil when the check passed; otherwise it says what is wrong and
 	// how to fix it.
 	Err error
+	// Warning marks an Err that does not stop liberator from running, but
+	// costs something or would under other settings: a poll without an
+	// index, what log capture would need from a user that only reads.
+	Warning bool
 }
 
 // Checker is implemented by sources that can check, without changing

@@ -176,7 +176,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	if c, ok := src.(connectors.Checker); ok && !p.started.Load() {
 		var errs []error
 		for _, check := range c.Check(ctx) {
-			if check.Err != nil {
+			if check.Err != nil && !check.Warning {
 				errs = append(errs, check.Err)
 			}
 		}

@@ -146,6 +146,10 @@ func printChecks(w io.Writer, checks []connectors.Check) bool {
 			fmt.Fprintf(w, "ok    %s\n", c.Name)
 			continue
 		}
+		if c.Warning {
+			fmt.Fprintf(w, "WARN  %s\n      %v\n", c.Name, c.Err)
+			continue
+		}
 		ok = false
 		fmt.Fprintf(w, "FAIL  %s\n      %v\n", c.Name, c.Err)
 	}

@@ -28,11 +28,20 @@ import (
 func newSource(cfg *config.Config, log *slog.Logger) (connectors.Source, error) {
 	var src connectors.Source
 	var err error
+	query := cfg.Source.Capture == config.CaptureQuery
 	switch cfg.Source.Kind {
 	case "postgres":
-		src, err = postgres.New(cfg.Postgres(log))
+		if query {
+			src, err = postgres.NewQuery(cfg.Postgres(log), cfg.Source.Query)
+		} else {
+			src, err = postgres.New(cfg.Postgres(log))
+		}
 	case "mysql", "mariadb":
-		src, err = mysql.New(cfg.MySQL(log))
+		if query {
+			src, err = mysql.NewQuery(cfg.MySQL(log), cfg.Source.Query)
+		} else {
+			src, err = mysql.New(cfg.MySQL(log))
+		}
 	default:
 		err = fmt.Errorf("source.kind: %q is not a source", cfg.Source.Kind)
 	}

@@ -118,49 +118,15 @@ var builtinArrays = map[uint32]uint32{
 
 // describe reads a table's columns, primary key and replica identity.
 func (c *catalog) describe(ctx context.Context, tn tableName) (cols []column, key []string, identity byte, err error) {
-	ident := pgx.Identifier{tn.schema, tn.name}.Sanitize()
-	var relid uint32
-	var ident8 string
-	err = c.conn.QueryRow(ctx,
-		`SELECT c.oid, c.relreplident::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, tn.schema, tn.name).Scan(&relid, &ident8)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil, 0, fmt.Errorf("%w: %s (check the name and that the user may see it)", ErrNoTable, tn)
-	}
+	relid, identity, err := c.relation(ctx, tn, "'r', 'p'")
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("describe table %s: %w", ident, err)
+		return nil, nil, 0, err
 	}
-	identity = ident8[0]
-	rows, err := c.conn.Query(ctx,
-		`SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, format_type(a.atttypid, a.atttypmod),
-		        CASE WHEN a.attgenerated = '' THEN coalesce(pg_get_expr(d.adbin, d.adrelid), '') ELSE '' END
-		 FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-		 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, relid)
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("describe columns of %s: %w", tn, err)
+	if cols, err = c.columns(ctx, tn, relid); err != nil {
+		return nil, nil, 0, err
 	}
-	for rows.Next() {
-		var col column
-		if err := rows.Scan(&col.name, &col.typeOID, &col.typmod, &col.notNull, &col.sqlType, &col.def); err != nil {
-			rows.Close()
-			return nil, nil, 0, fmt.Errorf("describe columns of %s: %w", tn, err)
-		}
-		cols = append(cols, col)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, 0, fmt.Errorf("describe columns of %s: %w", tn, err)
-	}
-	rows, err = c.conn.Query(ctx,
-		`SELECT a.attname FROM pg_index i
-		 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-		 WHERE i.indrelid = $1 AND i.indisprimary
-		 ORDER BY array_position(i.indkey::int2[], a.attnum)`, relid)
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("describe primary key of %s: %w", tn, err)
-	}
-	key, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("describe primary key of %s: %w", tn, err)
+	if key, err = c.primaryKey(ctx, tn, relid); err != nil {
+		return nil, nil, 0, err
 	}
 	if len(key) == 0 {
 		kc, ok := c.keyColumns[tn]
@@ -173,6 +139,65 @@ func (c *catalog) describe(ctx context.Context, tn tableName) (cols []column, ke
 		key = kc
 	}
 	return cols, key, identity, nil
+}
+
+// relation finds a relation of one of relkinds (a quoted list, as
+// "'r', 'p'") and returns its oid and replica identity.
+func (c *catalog) relation(ctx context.Context, tn tableName, relkinds string) (relid uint32, identity byte, err error) {
+	var ident8 string
+	err = c.conn.QueryRow(ctx,
+		`SELECT c.oid, c.relreplident::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN (`+relkinds+`)`, tn.schema, tn.name).Scan(&relid, &ident8)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, fmt.Errorf("%w: %s (check the name and that the user may see it)", ErrNoTable, tn)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("describe table %s: %w", pgx.Identifier{tn.schema, tn.name}.Sanitize(), err)
+	}
+	return relid, ident8[0], nil
+}
+
+// columns reads a relation's columns in their order.
+func (c *catalog) columns(ctx context.Context, tn tableName, relid uint32) ([]column, error) {
+	rows, err := c.conn.Query(ctx,
+		`SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, format_type(a.atttypid, a.atttypmod),
+		        CASE WHEN a.attgenerated = '' THEN coalesce(pg_get_expr(d.adbin, d.adrelid), '') ELSE '' END
+		 FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, relid)
+	if err != nil {
+		return nil, fmt.Errorf("describe columns of %s: %w", tn, err)
+	}
+	var cols []column
+	for rows.Next() {
+		var col column
+		if err := rows.Scan(&col.name, &col.typeOID, &col.typmod, &col.notNull, &col.sqlType, &col.def); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("describe columns of %s: %w", tn, err)
+		}
+		cols = append(cols, col)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("describe columns of %s: %w", tn, err)
+	}
+	return cols, nil
+}
+
+// primaryKey reads the columns of a relation's primary key, in key order;
+// none for a relation without one (a view).
+func (c *catalog) primaryKey(ctx context.Context, tn tableName, relid uint32) ([]string, error) {
+	rows, err := c.conn.Query(ctx,
+		`SELECT a.attname FROM pg_index i
+		 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+		 WHERE i.indrelid = $1 AND i.indisprimary
+		 ORDER BY array_position(i.indkey::int2[], a.attnum)`, relid)
+	if err != nil {
+		return nil, fmt.Errorf("describe primary key of %s: %w", tn, err)
+	}
+	key, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("describe primary key of %s: %w", tn, err)
+	}
+	return key, nil
 }
 
 // typeOf looks a type up in pg_type, once.
