@@ -5,6 +5,12 @@
 //	source.Read -> encode (schema) -> sink.Produce
 //	     ^                                 |
 //	     +-- source.Ack <- offsets topic <-+ (acknowledged checkpoints only)
+//
+// Under delivery: exactly_once the events of many batches and the offsets
+// record are written in one Kafka transaction, ended between two batches
+// every commit_interval or transaction_max_bytes, and the source is
+// acknowledged only after the commit; any failure aborts it, and the run
+// starts over from the last committed position (see txn.go).
 package pipeline
 
 import (
@@ -295,7 +301,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	gctx2, cancel2 := context.WithTimeout(context.WithoutCancel(ctx), max(time.Until(until), 0)+closeGrace)
 	defer cancel2()
 	var cerr error
-	if r.txn != nil && (err != nil || drainErr != nil) {
+	if r.txn != nil && (err != nil || drainErr != nil || r.partial.Load()) {
 		// The open transaction may hold part of a batch: it is
 		// aborted, and the next run starts from the last committed
 		// position. A fenced producer cannot abort; the producer that
@@ -456,6 +462,8 @@ type runner struct {
 	identity string
 	// txn is the exactly-once state; nil under at_least_once.
 	txn *txnState
+	// partial is set once a batch could not be produced whole.
+	partial atomic.Bool
 	// reconcile holds the re-snapshots with reconcile under way, by table,
 	// as of the batch being read. It is replaced, never modified, because
 	// checkpoints share it.
@@ -483,10 +491,16 @@ func (r *runner) readLoop(ctx context.Context) error {
 
 // produceBatch encodes and produces the changes of one batch. Under
 // exactly_once no transaction ends while it runs.
-func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) error {
+func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) (err error) {
 	r.beginBatch()
 	defer r.endBatch()
-	var err error
+	// Set before the transaction is let go (endBatch): a transaction
+	// holding part of a batch is never committed.
+	defer func() {
+		if err != nil {
+			r.partial.Store(true)
+		}
+	}()
 	f := r.cp.begin(b.Checkpoint)
 	if err := r.beginReconciles(ctx, b.Reconcile); err != nil {
 		f.abandon()

@@ -94,6 +94,11 @@ func (r *runner) commitTxnLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if r.partial.Load() {
+		// The reader stops with the batch's error, and the run
+		// aborts the transaction rather than commit it.
+		return nil
+	}
 	if seq == r.committedSeq.Load() && r.txn.bytes.Load() == 0 {
 		return nil
 	}

@@ -1,7 +1,10 @@
 // Package kafka is liberator's sink: it creates compacted topics and
 // produces entity events to them with an idempotent producer (acks=all),
 // and keeps source positions in a compacted offsets topic. It knows Kafka,
-// not SQL.
+// not SQL. With WithTransactions (delivery: exactly_once) the producer is
+// transactional: events and positions are committed together, and a
+// second producer of the same transactional.id fences the first
+// (FencedError); see txn.go.
 package kafka
 
 import (
