@@ -36,6 +36,9 @@ import (
 // the next start, and by Kafka after this timeout if nothing starts.
 const TransactionTimeout = time.Minute
 
+// endTxnTimeout bounds ending a transaction.
+const endTxnTimeout = 30 * time.Second
+
 // TransactionalID is the transactional.id of the pipeline named name.
 func TransactionalID(name string) string { return "liberator-" + name }
 
@@ -122,7 +125,12 @@ func (s *Sink) CommitTransaction(ctx context.Context) error {
 	if err := s.cl.Flush(ctx); err != nil {
 		return connectors.MarkRetryable(fmt.Errorf("commit a transaction: flush: %w", err))
 	}
-	if err := s.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+	// Not cut short by ctx: an EndTxn cancelled in flight leaves the
+	// outcome unknown (franz-go then refuses to commit again), and a
+	// shutdown would turn a commit that was under way into a failure.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTxnTimeout)
+	defer cancel()
+	if err := s.cl.EndTransaction(ectx, kgo.TryCommit); err != nil {
 		err = fmt.Errorf("commit a transaction: %w", err)
 		if errors.Is(err, kerr.InvalidTxnState) {
 			// The transaction whose records Kafka acknowledged is
