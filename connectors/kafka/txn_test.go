@@ -160,3 +160,22 @@ func TestReadOffsetReadsCommittedPositionsOnly(t *testing.T) {
 		t.Errorf("ReadOffset = %+v, want the committed position p1", st)
 	}
 }
+
+func TestCheckTransactionsDoesNotFenceARunningPipeline(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	running := openTxnSink(t, c, TransactionalID("shop"))
+	if err := running.EnsureTopic(context.Background(), "shop.t"); err != nil {
+		t.Fatal(err)
+	}
+	produceWait(t, running, "shop.t", 1)
+	if err := (Config{Brokers: c.ListenAddrs(), TopicPrefix: "shop"}).CheckTransactions(context.Background(), "shop"); err != nil {
+		t.Fatalf("CheckTransactions = %v", err)
+	}
+	if err := running.CommitTransaction(context.Background()); err != nil {
+		t.Errorf("the running pipeline's commit after a check = %v, want nil", err)
+	}
+}
