@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/liberator-cdc/liberator/connectors/kafka"
 )
@@ -38,10 +39,16 @@ type txnState struct {
 	max int64
 	// full is signalled when bytes reach max.
 	full chan struct{}
+	// lastCommit is when a transaction last committed; guarded by mu.
+	lastCommit time.Time
 }
 
+// idleCommitEvery is how often an idle pipeline commits its position
+// again under exactly_once. Tests shorten it.
+var idleCommitEvery = 5 * time.Second
+
 func newTxnState(max int64) *txnState {
-	return &txnState{max: max, full: make(chan struct{}, 1)}
+	return &txnState{max: max, full: make(chan struct{}, 1), lastCommit: time.Now()}
 }
 
 // counted adds n produced bytes, and tells the commit loop when the
@@ -99,7 +106,8 @@ func (r *runner) commitTxnLocked(ctx context.Context) error {
 		// aborts the transaction rather than commit it.
 		return nil
 	}
-	if seq == r.committedSeq.Load() && r.txn.bytes.Load() == 0 {
+	idle := seq == r.committedSeq.Load() && r.txn.bytes.Load() == 0
+	if idle && time.Since(r.txn.lastCommit) < idleCommitEvery {
 		return nil
 	}
 	// Every record produced is acknowledged (or failed) after the flush,
@@ -112,7 +120,13 @@ func (r *runner) commitTxnLocked(ctx context.Context) error {
 		return err
 	}
 	pos := cpt.pos
-	if pos != nil && seq != r.committedSeq.Load() {
+	if idle && pos == nil {
+		return nil
+	}
+	// An idle pipeline writes its position again every idleCommitEvery:
+	// a producer that another instance fenced learns of it at its next
+	// write, and must not hold the source (a replication slot) for long.
+	if pos != nil && (seq != r.committedSeq.Load() || idle) {
 		st := kafka.Stored{Source: r.identity, Position: string(pos.Encode()), Reconcile: cpt.reconcile}
 		if err := r.sink.WriteOffset(ctx, r.p.cfg.Name, st); err != nil {
 			return err
@@ -122,6 +136,7 @@ func (r *runner) commitTxnLocked(ctx context.Context) error {
 		return err
 	}
 	r.txn.bytes.Store(0)
+	r.txn.lastCommit = time.Now()
 	if pos == nil || seq == r.committedSeq.Load() {
 		return nil
 	}

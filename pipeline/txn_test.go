@@ -191,3 +191,34 @@ func TestRunExactlyOnceStopsFencedWhenASecondInstanceTakesOver(t *testing.T) {
 		}
 	}
 }
+
+func TestRunExactlyOnceStopsFencedWhileIdle(t *testing.T) {
+	defer func(d time.Duration) { idleCommitEvery = d }(idleCommitEvery)
+	idleCommitEvery = 50 * time.Millisecond
+	e := newLoopEnv(t)
+	exactlyOnce(e)
+	first := newFakeSource()
+	_, done, runErr := e.run(t, first)
+	a := table("a")
+	first.batches <- connectors.Batch{Changes: []connectors.Change{upsert(a, 1, "x", 1)}, Checkpoint: fakePos(1)}
+	waitFor(t, "position 1 acked", func() bool { return first.lastAck() == fakePos(1) })
+	second := newFakeSource()
+	stop, _, _ := e.run(t, second)
+	// No more changes reach the first instance: it learns of the takeover
+	// when it writes its position again.
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the idle fenced instance did not stop")
+	}
+	var fe *kafka.FencedError
+	if !errors.As(*runErr, &fe) {
+		t.Fatalf("Run of the fenced instance = %v, want a *kafka.FencedError", *runErr)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run of the second instance = %v", err)
+	}
+	if got := e.stored(t); got != "fake:1" {
+		t.Errorf("stored position = %q, want fake:1", got)
+	}
+}
