@@ -43,10 +43,11 @@ unit:
 integration:
 	$(GO) test -count=1 -timeout 25m $(INTEGRATION_PKGS)
 
-# soak: only the soak test, at its long size (90 s of workload and 50 kills
-# per source); `make integration` runs its short size.
+# soak: only the soak tests, at their long size (90 s of workload and 50
+# kills per source; 30 under delivery: exactly_once); `make integration`
+# runs their short size.
 soak:
-	LIBERATOR_SOAK=long $(GO) test -count=1 -timeout 40m -run '^TestIntegrationSoak$$' -v ./integration/
+	LIBERATOR_SOAK=long $(GO) test -count=1 -timeout 40m -run '^TestIntegration(ExactlyOnce)?Soak$$' -v ./integration/
 
 deps:
 	bash scripts/install-deps.sh
