@@ -166,11 +166,17 @@ type drainSetup struct {
 }
 
 func liberatorDrainSetup(ctx context.Context, e *env, s source, bin string, extra ...string) (*drainSetup, error) {
+	return liberatorDrainSetupConfig(ctx, e, s, bin, nil, extra...)
+}
+
+// liberatorDrainSetupConfig is liberatorDrainSetup with more lines of
+// config.
+func liberatorDrainSetupConfig(ctx context.Context, e *env, s source, bin string, cfgLines []string, extra ...string) (*drainSetup, error) {
 	b, err := e.startBroker(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cfg, admin, err := e.writeConfig(s, b.addr, streamTable, "never")
+	cfg, admin, err := e.writeConfig(s, b.addr, streamTable, "never", cfgLines...)
 	if err != nil {
 		b.stop()
 		return nil, err
@@ -192,14 +198,23 @@ func liberatorDrainSetup(ctx context.Context, e *env, s source, bin string, extr
 }
 
 // drain starts liberator again and times it until Kafka has acknowledged
-// rows events.
+// rows events (committed them, when committed is true: delivery:
+// exactly_once).
 func (d *drainSetup) drain(ctx context.Context, e *env, s source, bin string, extra ...string) (libRun, error) {
+	return d.drainUntil(ctx, e, s, bin, false, extra...)
+}
+
+func (d *drainSetup) drainUntil(ctx context.Context, e *env, s source, bin string, committed bool, extra ...string) (libRun, error) {
 	defer d.b.stop()
 	p, err := e.startLiberator(bin, "run", d.cfg, extra...)
 	if err != nil {
 		return libRun{}, err
 	}
-	if err := waitOffset(ctx, d.b.addr, s.topic(streamTable), e.rows, timeoutFor(e.rows), p); err != nil {
+	wait := waitOffset
+	if committed {
+		wait = waitCommitted
+	}
+	if err := wait(ctx, d.b.addr, s.topic(streamTable), e.rows, timeoutFor(e.rows), p); err != nil {
 		p.kill()
 		return libRun{}, err
 	}
@@ -264,6 +279,47 @@ func runDrain(ctx context.Context, e *env, s source) (measure, error) {
 	if v, ok := m.Fields["events_per_s"]; ok {
 		m.Fields["ratio"] = v / m.Fields["bare_events_per_s"]
 	}
+	return m, nil
+}
+
+// runDrainEOS is drain-<source>-eos: the drain of runDrain by liberator
+// with delivery: exactly_once, timed until Kafka has committed the last
+// event, and, in the same run, by liberator with at_least_once, timed
+// until Kafka has acknowledged it. ratio is exactly once's rate over at
+// least once's.
+func runDrainEOS(ctx context.Context, e *env, s source) (measure, error) {
+	m := newMeasure()
+	if ok, why := e.supports(ctx, s); !ok {
+		m.Notes["skipped"] = why
+		return m, nil
+	}
+	for _, mode := range []struct {
+		prefix string
+		lines  []string
+	}{
+		{"alo_", nil},
+		{"", []string{"delivery: exactly_once"}},
+	} {
+		if err := s.resetStream(ctx); err != nil {
+			return measure{}, err
+		}
+		d, err := liberatorDrainSetupConfig(ctx, e, s, e.liberator, mode.lines)
+		if err != nil {
+			return measure{}, err
+		}
+		if err := s.insertRange(ctx, 1, e.rows, 1000); err != nil {
+			d.b.stop()
+			return measure{}, err
+		}
+		r, err := d.drainUntil(ctx, e, s, e.liberator, mode.lines != nil)
+		if err != nil {
+			return measure{}, err
+		}
+		m.Fields[mode.prefix+"events_per_s"] = rate(e.rows, r.elapsed)
+		m.Fields[mode.prefix+"cpu_s"] = r.cpu
+		m.Fields[mode.prefix+"peak_rss_mb"] = r.peakMB
+	}
+	m.Fields["ratio"] = m.Fields["events_per_s"] / m.Fields["alo_events_per_s"]
 	return m, nil
 }
 

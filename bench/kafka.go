@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -167,6 +168,86 @@ func waitStreaming(ctx context.Context, p *proc, admin string, timeout time.Dura
 		case <-time.After(20 * time.Millisecond):
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+}
+
+// waitCommitted waits until a read_committed consumer of topic (one
+// partition) sees want events: the last committed record's key is id
+// want, the last row inserted (keys are Avro longs after the registry's
+// five-byte header). Transaction markers take offsets too, so the offsets
+// alone cannot say it.
+func waitCommitted(ctx context.Context, brokerAddr, topic string, want int64, timeout time.Duration, p *proc) error {
+	cl, adm, err := newAdmin(brokerAddr)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(timeout)
+	checked := int64(-1)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		lso := int64(-1)
+		if ends, err := adm.ListCommittedOffsets(qctx, topic); err == nil {
+			if o, ok := ends.Lookup(topic, 0); ok && o.Err == nil {
+				lso = o.Offset
+			}
+		}
+		if lso >= want && lso != checked {
+			checked = lso
+			if last, err := lastCommittedKey(qctx, brokerAddr, topic, lso); err == nil && last == want {
+				cancel()
+				return nil
+			}
+		}
+		cancel()
+		if p != nil && p.exited() {
+			return fmt.Errorf("%s exited with %d of %d events committed in %s (%v)\n%s", p.name(), max(lso, 0), want, topic, p.err, p.logTail())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s has committed offsets up to %d, not %d events, after %s", topic, max(lso, 0), want, timeout)
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// lastCommittedKey returns the id of the last committed record of topic
+// below offset end.
+func lastCommittedKey(ctx context.Context, brokerAddr, topic string, end int64) (int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().At(max(end-64, 0))}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	last := int64(-1)
+	for {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			return 0, err
+		}
+		done := false
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset >= end {
+				done = true
+				return
+			}
+			if !r.Attrs.IsControl() && len(r.Key) > 5 {
+				if v, n := binary.Varint(r.Key[5:]); n > 0 {
+					last = v
+				}
+			}
+			if r.Offset+1 >= end {
+				done = true
+			}
+		})
+		if done {
+			return last, nil
 		}
 	}
 }

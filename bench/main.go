@@ -13,6 +13,11 @@
 //	drain-<source>     ROWS inserts written while liberator is stopped, then
 //	                   the time until Kafka has acknowledged them all, against
 //	                   a bare pgoutput / binlog reader (+ encode + produce)
+//	drain-<source>-eos the same drain by liberator with delivery:
+//	                   exactly_once, until Kafka has committed the last
+//	                   event, and with at_least_once in the same run
+//	                   (alo_*); ratio is exactly once's rate over at least
+//	                   once's
 //	latency-<source>   commit-to-Kafka latency at a steady rate of single-row
 //	                   transactions (p50, p99)
 //	bigtxn-<source>    liberator's peak RSS while one transaction of ROWS rows
@@ -100,17 +105,20 @@ type caseFunc func(ctx context.Context, e *env, s source) (measure, error)
 var caseKinds = []struct {
 	kind string
 	run  caseFunc
+	// suffix follows the source in the case's name.
+	suffix string
 }{
-	{"snapshot", runSnapshot},
-	{"drain", runDrain},
-	{"latency", runLatency},
-	{"bigtxn", runBigTxn},
-	{"idle", runIdle},
-	{"bigrow", runBigRow},
-	{"outage", runOutage},
-	{"outbox", runOutbox},
-	{"failover", runFailover},
-	{"poll", runPoll},
+	{"snapshot", runSnapshot, ""},
+	{"drain", runDrain, ""},
+	{"drain", runDrainEOS, "-eos"},
+	{"latency", runLatency, ""},
+	{"bigtxn", runBigTxn, ""},
+	{"idle", runIdle, ""},
+	{"bigrow", runBigRow, ""},
+	{"outage", runOutage, ""},
+	{"outbox", runOutbox, ""},
+	{"failover", runFailover, ""},
+	{"poll", runPoll, ""},
 }
 
 var sourceNames = []string{"postgres", "mariadb"}
@@ -250,7 +258,7 @@ func main() {
 	all := map[string]bool{}
 	for _, s := range sourceNames {
 		for _, c := range caseKinds {
-			all[c.kind+"-"+s] = true
+			all[c.kind+"-"+s+c.suffix] = true
 		}
 	}
 	if b := os.Getenv("BENCH"); b != "" {
@@ -281,7 +289,7 @@ func main() {
 	for _, sname := range sourceNames {
 		var s source
 		for _, c := range caseKinds {
-			name := c.kind + "-" + sname
+			name := c.kind + "-" + sname + c.suffix
 			if !want(name) {
 				continue
 			}
@@ -323,7 +331,7 @@ func main() {
 					fmt.Println(cr.Median.line(name))
 				}
 			}
-			if e.profile && (c.kind == "snapshot" || c.kind == "drain") && ctx.Err() == nil {
+			if e.profile && c.suffix == "" && (c.kind == "snapshot" || c.kind == "drain") && ctx.Err() == nil {
 				waitQuiet(ctx)
 				path, m, err := profileCase(ctx, e, s, c.kind, name)
 				if err != nil {

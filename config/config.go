@@ -50,8 +50,20 @@ type Config struct {
 	// producer, store the last position. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// CommitInterval is how often the acknowledged position is stored and
-	// reported to the source. Default 1s.
+	// reported to the source. Default 1s. Under delivery: exactly_once it
+	// is also how long a transaction lasts at most; at most 30s there.
 	CommitInterval time.Duration `yaml:"commit_interval"`
+	// Delivery is at_least_once (default) or exactly_once: the events and
+	// the position are committed in Kafka transactions, so that
+	// read_committed consumers see every change once across crashes, and a
+	// second instance with the same name fences the first (see the
+	// README's "Exactly once").
+	Delivery string `yaml:"delivery"`
+	// TransactionMaxBytes ends a transaction early, before
+	// commit_interval, once the keys and values produced in it reach this
+	// size (delivery: exactly_once). Written as 64MB or a number of bytes.
+	// Default 64MB; at least 1MB.
+	TransactionMaxBytes ByteSize `yaml:"transaction_max_bytes"`
 	// MemoryLimit bounds the bytes of changes held between the source and
 	// Kafka, shared out as Memory says, and is the Go runtime's soft memory
 	// limit unless GOMEMLIMIT is set. Written as 256MB, 1GiB or a number of
@@ -204,6 +216,12 @@ func (c *Config) Defaults() {
 		c.MemoryLimit = DefaultMemoryLimit
 	}
 	c.HA.defaults()
+	if c.Delivery == "" {
+		c.Delivery = DeliveryAtLeastOnce
+	}
+	if c.TransactionMaxBytes == 0 {
+		c.TransactionMaxBytes = DefaultTransactionMaxBytes
+	}
 	for i := range c.Outbox {
 		c.Outbox[i] = c.Outbox[i].WithDefaults(c.Kafka.TopicPrefix)
 	}
@@ -479,6 +497,43 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateHA(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.validateDelivery(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// The values of delivery.
+const (
+	DeliveryAtLeastOnce = "at_least_once"
+	DeliveryExactlyOnce = "exactly_once"
+)
+
+// DefaultTransactionMaxBytes is the default of transaction_max_bytes.
+const DefaultTransactionMaxBytes ByteSize = 64 << 20
+
+// maxTransactionCommitInterval is the longest commit_interval under
+// exactly_once: a transaction must end well within
+// kafka.TransactionTimeout, or Kafka aborts it.
+const maxTransactionCommitInterval = 30 * time.Second
+
+// ExactlyOnce reports whether delivery is exactly_once.
+func (c *Config) ExactlyOnce() bool { return c.Delivery == DeliveryExactlyOnce }
+
+func (c *Config) validateDelivery() error {
+	var errs []error
+	switch c.Delivery {
+	case DeliveryAtLeastOnce, DeliveryExactlyOnce:
+	default:
+		errs = append(errs, fmt.Errorf("delivery: %q is not at_least_once or exactly_once", c.Delivery))
+	}
+	if c.TransactionMaxBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("transaction_max_bytes: %s is too small (use at least 1MB)", c.TransactionMaxBytes))
+	}
+	if c.ExactlyOnce() && c.CommitInterval > maxTransactionCommitInterval {
+		errs = append(errs, fmt.Errorf("commit_interval: %s is too long for delivery: exactly_once, whose transactions last commit_interval and are aborted by Kafka after %s (use at most %s)",
+			c.CommitInterval, kafka.TransactionTimeout, maxTransactionCommitInterval))
 	}
 	return errors.Join(errs...)
 }

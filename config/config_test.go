@@ -62,7 +62,7 @@ func TestParseRefuses(t *testing.T) {
 		wants []string
 	}{
 		{"an unknown key", func(s string) string { return s + "kafak: {}\n" }, []string{
-			"line 11: kafak: unknown key (allowed at the top level: commit_interval, errors, ha, http, kafka, log, mapping, mapping_salt, memory_limit, name, outbox, registry, schema, shutdown_timeout, snapshot, source)"}},
+			"line 11: kafak: unknown key (allowed at the top level: commit_interval, delivery, errors, ha, http, kafka, log, mapping, mapping_salt, memory_limit, name, outbox, registry, schema, shutdown_timeout, snapshot, source, transaction_max_bytes)"}},
 		{"an unknown key deep down", func(s string) string {
 			return s + "mapping:\n  orders:\n    exlcude: [a]\nsnapshot:\n  chunk: 5\n"
 		}, []string{

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/liberator-cdc/liberator/internal/harness"
+	"github.com/liberator-cdc/liberator/schema"
 )
 
 // runCheck runs `liberator check` and returns its exit code and output.
@@ -96,4 +97,33 @@ func TestIntegrationCheckNamesMariaDBMisconfiguration(t *testing.T) {
 	} {
 		require.Contains(t, out, want)
 	}
+}
+
+// TestIntegrationCheckExactlyOnce runs check with delivery: exactly_once
+// while a pipeline of the same name runs: check says the principal may use
+// transactions and that one cluster holds the offsets and the events, and
+// its probe fences nothing.
+func TestIntegrationCheckExactlyOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	k, reg := harness.Kafka(t), harness.Registry(t)
+	pg := harness.Postgres(t)
+	require.NoError(t, pg.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY, v text)"))
+	cfg := writeConfig(t, checkConfig("postgres", pg.DSN, "public.items", k, reg)+"delivery: exactly_once\nhttp:\n  listen: 127.0.0.1:0\n")
+	d := startDaemon(t, "run", cfg)
+	waitStoredPosition(t, d)
+	code, out := runCheck(t, cfg)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "ok    the principal may use transactions (delivery: exactly_once)")
+	require.Contains(t, out, "ok    the offsets topic and the event topics are on the same cluster")
+	// The pipeline is not fenced: it goes on committing.
+	require.NoError(t, pg.Exec(ctx, "INSERT INTO items VALUES (1, 'a')"))
+	client, err := schema.NewRegistry(schema.RegistryConfig{URL: reg.URL})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		rows, err := replayTopic(ctx, k.Brokers, client, "chk.public.items")
+		return err == nil && len(rows) == 1
+	}, 30*time.Second, 20*time.Millisecond, "the pipeline did not commit the insert after check:\n%s", d.logTail())
+	require.False(t, d.exited(), d.logTail())
+	require.Equal(t, 0, d.stop(30*time.Second), d.logTail())
 }

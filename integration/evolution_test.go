@@ -22,7 +22,10 @@ import (
 
 // readRecords reads a topic from the beginning to its current end.
 func readRecords(ctx context.Context, brokers []string, topic string) ([]*kgo.Record, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	// As a read_committed consumer; the markers of transactions
+	// (delivery: exactly_once) are kept only to see where the log ends.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	if err != nil {
 		return nil, err
 	}
@@ -51,9 +54,11 @@ func readRecords(ctx context.Context, brokers []string, topic string) ([]*kgo.Re
 		}
 		for it := fs.RecordIter(); !it.Done(); {
 			r := it.Next()
-			out = append(out, r)
 			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
 				delete(remaining, r.Partition)
+			}
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
 			}
 		}
 	}

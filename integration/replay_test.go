@@ -29,7 +29,10 @@ type rowSet map[string]map[string]string
 // the latest value per key (a tombstone removes the key): what a compacted
 // topic stands for.
 func replayTopic(ctx context.Context, brokers []string, reg *schema.Registry, topic string) (rowSet, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	// As a read_committed consumer; the markers of transactions
+	// (delivery: exactly_once) are kept only to see where the log ends.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +61,12 @@ func replayTopic(ctx context.Context, brokers []string, reg *schema.Registry, to
 		}
 		for it := fs.RecordIter(); !it.Done(); {
 			r := it.Next()
+			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
+				delete(remaining, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				continue
+			}
 			k, err := reg.Decode(ctx, r.Key)
 			if err != nil {
 				return nil, fmt.Errorf("decode key at offset %d: %w", r.Offset, err)
@@ -79,9 +88,6 @@ func replayTopic(ctx context.Context, brokers []string, reg *schema.Registry, to
 					row[name] = canon(unwrapUnion(fv))
 				}
 				out[key] = row
-			}
-			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
-				delete(remaining, r.Partition)
 			}
 		}
 	}

@@ -5,6 +5,12 @@
 //	source.Read -> encode (schema) -> sink.Produce
 //	     ^                                 |
 //	     +-- source.Ack <- offsets topic <-+ (acknowledged checkpoints only)
+//
+// Under delivery: exactly_once the events of many batches and the offsets
+// record are written in one Kafka transaction, ended between two batches
+// every commit_interval or transaction_max_bytes, and the source is
+// acknowledged only after the commit; any failure aborts it, and the run
+// starts over from the last committed position (see txn.go).
 package pipeline
 
 import (
@@ -107,7 +113,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		// At start a failure is reported at once, so that a wrong address or
 		// a missing privilege is seen; once the pipeline has run, a lost
 		// connection is retried.
-		retry := connectors.IsRetryable(err) && p.started.Load()
+		var fenced *kafka.FencedError
+		retry := connectors.IsRetryable(err) && p.started.Load() && !errors.As(err, &fenced)
 		p.metrics.errors.WithLabelValues(strconv.FormatBool(retry)).Inc()
 		if !retry {
 			return err
@@ -151,6 +158,12 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 		return err
 	}
 	defer sink.Close()
+	if cfg.ExactlyOnce() != sink.Transactional() {
+		return fmt.Errorf("delivery: %s needs a sink whose producer is transactional exactly then (kafka.WithTransactions)", cfg.Delivery)
+	}
+	// A fenced producer's errors become a *kafka.FencedError, which Run
+	// does not retry.
+	defer func() { err = sink.Fenced(err) }()
 	p.tellRefusals(sink)
 	defer func() { p.noteRefusal(sink, err) }()
 	reg := p.deps.Registry
@@ -200,6 +213,9 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 		outboxes: map[*connectors.Table]*outbox.Route{}, payloadSchemas: map[string]*payloadSchema{},
 		identity: identity, reconcile: reconcile, arenaBytes: int(max(cfg.Memory().Arena, minArenaBytes))}
 	r.cp.onAck = r.acked
+	if cfg.ExactlyOnce() {
+		r.txn = newTxnState(int64(cfg.TransactionMaxBytes))
+	}
 	// Every table's topic and schemas exist before the source reads a
 	// row, empty tables' too.
 	if err := r.announce(ctx, described); err != nil {
@@ -284,7 +300,18 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	// the deadline: what they store is covered by Kafka's acknowledgement.
 	gctx2, cancel2 := context.WithTimeout(context.WithoutCancel(ctx), max(time.Until(until), 0)+closeGrace)
 	defer cancel2()
-	cerr := r.commit(gctx2)
+	var cerr error
+	if r.txn != nil && (err != nil || drainErr != nil || r.partial.Load()) {
+		// The open transaction may hold part of a batch: it is
+		// aborted, and the next run starts from the last committed
+		// position. A fenced producer cannot abort; the producer that
+		// fenced it already did.
+		if aerr := sink.AbortTransaction(gctx2); aerr != nil && err == nil {
+			cerr = aerr
+		}
+	} else {
+		cerr = r.commit(gctx2)
+	}
 	err = errors.Join(err, cerr, src.Close(gctx2))
 	if ctx.Err() != nil && drainErr != nil {
 		// A shutdown that gave up what Kafka had not acknowledged: the
@@ -424,7 +451,8 @@ type runner struct {
 	versionsMu    sync.Mutex
 	topicVersions map[string]*topicVersions
 
-	committedSeq uint64
+	// committedSeq is the sequence of the checkpoint stored last.
+	committedSeq atomic.Uint64
 	arenaHint    int
 	// arenaBytes is where a batch's arena is left to its records and a
 	// new one begun (config.Memory.Arena).
@@ -432,6 +460,10 @@ type runner struct {
 
 	// identity is the source's, stored beside every position.
 	identity string
+	// txn is the exactly-once state; nil under at_least_once.
+	txn *txnState
+	// partial is set once a batch could not be produced whole.
+	partial atomic.Bool
 	// reconcile holds the re-snapshots with reconcile under way, by table,
 	// as of the batch being read. It is replaced, never modified, because
 	// checkpoints share it.
@@ -451,53 +483,71 @@ func (r *runner) readLoop(ctx context.Context) error {
 			}
 			return err
 		}
-		f := r.cp.begin(b.Checkpoint)
-		if err := r.beginReconciles(ctx, b.Reconcile); err != nil {
-			f.abandon()
+		if err := r.produceBatch(ctx, &b); err != nil {
 			return err
 		}
-		// Start each batch's arena at the size the last one reached, so
-		// that it rarely grows by copying.
-		arena := make([]byte, 0, r.arenaHint)
-		for i := range b.Changes {
-			c := &b.Changes[i]
-			if len(arena) >= r.arenaBytes {
-				// The events produced so far keep this arena alive
-				// until Kafka acknowledges them; growing it further
-				// would copy them and hold both. A new one begins.
-				r.arenaHint = r.arenaBytes
-				arena = make([]byte, 0, r.arenaHint)
-			}
-			// A batch that could not be produced whole is abandoned, so
-			// that its checkpoint is never stored: the change that failed
-			// is read again at the next start.
-			if rt := r.outboxRoute(c); rt != nil || c.Op == connectors.OpMessage {
-				if rt != nil {
-					if arena, err = r.produceOutbox(ctx, rt, c, f, arena); err != nil {
-						f.abandon()
-						return err
-					}
-				}
-				continue
-			}
-			ts, err := r.table(ctx, c.Table)
-			if err != nil {
-				f.abandon()
-				return err
-			}
-			if arena, err = r.produceChange(ts, c, f, arena); err != nil {
-				f.abandon()
-				return err
-			}
-		}
-		if err := r.endReconciles(ctx, b.Reconcile, f); err != nil {
-			f.abandon()
-			return err
-		}
-		f.reconcile = r.reconcile
-		f.seal()
-		r.arenaHint = min(cap(arena), r.arenaBytes)
 	}
+}
+
+// produceBatch encodes and produces the changes of one batch. Under
+// exactly_once no transaction ends while it runs.
+func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) (err error) {
+	r.beginBatch()
+	defer r.endBatch()
+	// Set before the transaction is let go (endBatch): a transaction
+	// holding part of a batch is never committed.
+	defer func() {
+		if err != nil {
+			r.partial.Store(true)
+		}
+	}()
+	f := r.cp.begin(b.Checkpoint)
+	if err := r.beginReconciles(ctx, b.Reconcile); err != nil {
+		f.abandon()
+		return err
+	}
+	// Start each batch's arena at the size the last one reached, so
+	// that it rarely grows by copying.
+	arena := make([]byte, 0, r.arenaHint)
+	for i := range b.Changes {
+		c := &b.Changes[i]
+		if len(arena) >= r.arenaBytes {
+			// The events produced so far keep this arena alive
+			// until Kafka acknowledges them; growing it further
+			// would copy them and hold both. A new one begins.
+			r.arenaHint = r.arenaBytes
+			arena = make([]byte, 0, r.arenaHint)
+		}
+		// A batch that could not be produced whole is abandoned, so
+		// that its checkpoint is never stored: the change that failed
+		// is read again at the next start.
+		if rt := r.outboxRoute(c); rt != nil || c.Op == connectors.OpMessage {
+			if rt != nil {
+				if arena, err = r.produceOutbox(ctx, rt, c, f, arena); err != nil {
+					f.abandon()
+					return err
+				}
+			}
+			continue
+		}
+		ts, err := r.table(ctx, c.Table)
+		if err != nil {
+			f.abandon()
+			return err
+		}
+		if arena, err = r.produceChange(ts, c, f, arena); err != nil {
+			f.abandon()
+			return err
+		}
+	}
+	if err := r.endReconciles(ctx, b.Reconcile, f); err != nil {
+		f.abandon()
+		return err
+	}
+	f.reconcile = r.reconcile
+	f.seal()
+	r.arenaHint = min(cap(arena), r.arenaBytes)
+	return nil
 }
 
 // outboxRoute returns the outbox of a change: of its message's prefix, or
@@ -602,6 +652,9 @@ func appendKey(arena []byte, ts *tableState, row []any) (key, grown []byte, err 
 // produce counts ev in batch f, then hands it to the sink.
 func (r *runner) produce(f *inflight, ev *connectors.Event) {
 	f.add()
+	if r.txn != nil {
+		r.txn.counted(len(ev.Key) + len(ev.Value))
+	}
 	r.sink.Produce(r.produceCtx, ev, f.promise)
 }
 
@@ -631,11 +684,13 @@ func (r *runner) commitLoop(ctx context.Context, readDone <-chan struct{}) error
 			if _, _, err := r.cp.state(); err != nil {
 				return err
 			}
-			if r.committedSeq != 0 {
+			if r.committedSeq.Load() != 0 {
 				continue
 			}
 			// The first position of a run is stored at once: until it
 			// is, a restart finds none.
+		case <-r.fullCh():
+			// transaction_max_bytes were produced in the transaction.
 		case <-readDone:
 			return nil
 		case <-ctx.Done():
@@ -648,11 +703,15 @@ func (r *runner) commitLoop(ctx context.Context, readDone <-chan struct{}) error
 }
 
 // commit stores the latest acknowledged checkpoint in the offsets topic and
-// then acknowledges it to the source.
+// then acknowledges it to the source. Under exactly_once it commits the
+// open transaction with it (commitTxn).
 func (r *runner) commit(ctx context.Context) error {
+	if r.txn != nil {
+		return r.commitTxn(ctx)
+	}
 	cpt, seq, perr := r.cp.state()
 	pos := cpt.pos
-	if pos == nil || seq == r.committedSeq {
+	if pos == nil || seq == r.committedSeq.Load() {
 		return perr
 	}
 	st := kafka.Stored{Source: r.identity, Position: string(pos.Encode()), Reconcile: cpt.reconcile}
@@ -662,7 +721,7 @@ func (r *runner) commit(ctx context.Context) error {
 	if err := r.src.Ack(ctx, pos); err != nil {
 		return errors.Join(perr, fmt.Errorf("acknowledge position %s to the source: %w", pos, err))
 	}
-	r.committedSeq = seq
+	r.committedSeq.Store(seq)
 	r.p.status.setPosition(pos.String())
 	r.p.log.Debug("position stored", "position", pos.String(), "in_flight_batches", r.cp.inFlight())
 	return perr

@@ -97,7 +97,14 @@ func (r *runner) endReconciles(ctx context.Context, marks []connectors.Reconcile
 			continue
 		}
 		// Every record produced so far must be in the topic before it is
-		// read.
+		// read. Under exactly_once they must be committed too, or a
+		// read_committed scan would wait for the open transaction: it is
+		// committed here, with the position of the last whole batch.
+		if r.txn != nil {
+			if err := r.commitTxnLocked(ctx); err != nil {
+				return fmt.Errorf("reconcile table %s: %w", m.Table, err)
+			}
+		}
 		if err := r.sink.Flush(ctx); err != nil {
 			return fmt.Errorf("reconcile table %s: flush: %w", m.Table, err)
 		}

@@ -154,7 +154,11 @@ func (e *loopEnv) run(t *testing.T, src connectors.Source) (stop func() error, d
 	p := New(e.cfg, Deps{
 		Source: func() (connectors.Source, error) { return src, nil },
 		Sink: func(m prometheus.Registerer) (*kafka.Sink, error) {
-			return kafka.New(e.cfg.Kafka, slog.New(slog.DiscardHandler), kafka.WithMetrics(m))
+			opts := []kafka.Option{kafka.WithMetrics(m)}
+			if e.cfg.ExactlyOnce() {
+				opts = append(opts, kafka.WithTransactions(kafka.TransactionalID(e.cfg.Name)))
+			}
+			return kafka.New(e.cfg.Kafka, slog.New(slog.DiscardHandler), opts...)
 		},
 		Registry: e.reg,
 		Log:      slog.New(slog.DiscardHandler),
@@ -201,12 +205,14 @@ func (e *loopEnv) stored(t *testing.T) string {
 	return st.Position
 }
 
-// records reads every record of topic.
+// records reads every record of topic (a read_uncommitted consumer's
+// view, without the markers of transactions).
 func (e *loopEnv) records(t *testing.T, topic string) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.cluster.ListenAddrs()...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.cluster.ListenAddrs()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,15 +221,26 @@ func (e *loopEnv) records(t *testing.T, topic string) []*kgo.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var end int64
-	ends.Each(func(o kadm.ListedOffset) { end += o.Offset })
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
 	var out []*kgo.Record
-	for int64(len(out)) < end {
+	for len(left) > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := fs.Err0(); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, fs.Records()...)
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+		})
 	}
 	return out
 }
@@ -388,7 +405,14 @@ func TestRunFollowsASchemaChangeMidBatch(t *testing.T) {
 }
 
 func TestRunReconcileTombstonesTheKeysNothingWroteSinceItsBegin(t *testing.T) {
+	for _, delivery := range []string{config.DeliveryAtLeastOnce, config.DeliveryExactlyOnce} {
+		t.Run(delivery, func(t *testing.T) { testReconcile(t, delivery) })
+	}
+}
+
+func testReconcile(t *testing.T, delivery string) {
 	e := newLoopEnv(t)
+	e.cfg.Delivery = delivery
 	src := newFakeSource()
 	stop, _, _ := e.run(t, src)
 	a := table("a")

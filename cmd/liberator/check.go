@@ -119,6 +119,15 @@ func checkKafka(ctx context.Context, cfg *config.Config, log *slog.Logger) []con
 		topic := m.Topic(id)
 		out = append(out, connectors.Check{Name: "topic " + topic + " of table " + id + " is compacted or can be created", Err: sink.CheckTopic(ctx, topic)})
 	}
+	if cfg.ExactlyOnce() {
+		// A probe with an id of its own: initializing the pipeline's
+		// transactional.id would fence a running pipeline.
+		out = append(out, connectors.Check{Name: "the principal may use transactions (delivery: exactly_once)", Err: cfg.Kafka.CheckTransactions(ctx, cfg.Name)})
+		// One client, one cluster: the offsets topic and every event
+		// topic are on the brokers of kafka.brokers, so one transaction
+		// spans them.
+		out = append(out, connectors.Check{Name: "the offsets topic and the event topics are on the same cluster (kafka.brokers serves both)"})
+	}
 	return out
 }
 

@@ -68,7 +68,11 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, term
 	deps := pipeline.Deps{
 		Source: func() (connectors.Source, error) { return newSource(cfg, log) },
 		Sink: func(metrics prometheus.Registerer) (*kafka.Sink, error) {
-			s, err := kafka.New(cfg.Kafka, log, kafka.WithMetrics(metrics), kafka.WithBufferedBytes(cfg.Memory().Producer))
+			opts := []kafka.Option{kafka.WithMetrics(metrics), kafka.WithBufferedBytes(cfg.Memory().Producer)}
+			if cfg.ExactlyOnce() {
+				opts = append(opts, kafka.WithTransactions(kafka.TransactionalID(cfg.Name)))
+			}
+			s, err := kafka.New(cfg.Kafka, log, opts...)
 			if err != nil {
 				return nil, &config.Error{Err: err}
 			}

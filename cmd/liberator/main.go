@@ -10,7 +10,9 @@
 //	liberator tail     --config FILE TOPIC  print a topic's events as JSON lines
 //	liberator version
 //
-// Exit codes: 0 success; 1 runtime failure; 2 bad usage or config.
+// Exit codes: 0 success; 1 runtime failure; 2 bad usage or config; 3
+// fenced: under delivery: exactly_once, another instance with the same
+// name took over (kafka.FencedError).
 package main
 
 import (
@@ -28,6 +30,7 @@ import (
 
 	"github.com/liberator-cdc/liberator/config"
 	"github.com/liberator-cdc/liberator/connectors"
+	"github.com/liberator-cdc/liberator/connectors/kafka"
 	"github.com/liberator-cdc/liberator/internal/console"
 	"github.com/liberator-cdc/liberator/internal/redact"
 	"github.com/liberator-cdc/liberator/internal/tail"
@@ -56,6 +59,11 @@ commands:
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// ExitFenced is the exit code of a pipeline that another instance with the
+// same name fenced (delivery: exactly_once). A supervisor should not
+// restart it in a loop: the other instance is the one that runs.
+const ExitFenced = 3
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -160,12 +168,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	err = runPipeline(ctx, cfg, log, term)
 	var cerr *config.Error
+	var fenced *kafka.FencedError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &cerr):
 		log.Error("bad config", "error", err)
 		return 2
+	case errors.As(err, &fenced):
+		log.Error("liberator stopped: fenced", "error", err)
+		return ExitFenced
 	default:
 		log.Error("liberator stopped", "error", err)
 		return 1

@@ -116,7 +116,9 @@ func (s *Sink) ReadOffset(ctx context.Context, key string) (*Stored, error) {
 	if err != nil {
 		return fail(err)
 	}
-	ends, err := s.adm.ListEndOffsets(ctx, topic)
+	// The last stable offset: an open transaction's records, which may
+	// yet be aborted, are not read (delivery: exactly_once).
+	ends, err := s.adm.ListCommittedOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
 	}
@@ -166,7 +168,9 @@ func keyPartition(key string, n int32) int32 {
 }
 
 // WriteOffset stores st under key in the offsets topic and waits for Kafka
-// to acknowledge it, or for ctx to end. franz-go does not fail a record
+// to acknowledge it, or for ctx to end. On a transactional sink the record
+// belongs to the open transaction: it is stored once the transaction
+// commits. franz-go does not fail a record
 // already sent to a broker when its context ends, and retries it for as
 // long as Kafka is unreachable; so WriteOffset stops waiting instead, and
 // the record stays with the producer until Close fails it. Should it

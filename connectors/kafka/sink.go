@@ -1,7 +1,10 @@
 // Package kafka is liberator's sink: it creates compacted topics and
 // produces entity events to them with an idempotent producer (acks=all),
 // and keeps source positions in a compacted offsets topic. It knows Kafka,
-// not SQL.
+// not SQL. With WithTransactions (delivery: exactly_once) the producer is
+// transactional: events and positions are committed together, and a
+// second producer of the same transactional.id fences the first
+// (FencedError); see txn.go.
 package kafka
 
 import (
@@ -254,6 +257,9 @@ type Sink struct {
 	// bufferedBytes bounds the records buffered until Kafka acknowledges
 	// them (WithBufferedBytes).
 	bufferedBytes int64
+	// txnID is the transactional.id of an exactly-once producer
+	// (WithTransactions), empty otherwise.
+	txnID string
 }
 
 // Option configures a Sink beyond its Config.
@@ -313,6 +319,9 @@ func (s *Sink) Open(ctx context.Context) error {
 		// unregistered when it closes.
 		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("liberator_kafka", kprom.Registerer(s.metrics))))
 	}
+	if s.txnID != "" {
+		opts = append(opts, kgo.TransactionalID(s.txnID), kgo.TransactionTimeout(TransactionTimeout))
+	}
 	cl, err := kgo.NewClient(append(opts,
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(s.cfg.Linger),
@@ -343,6 +352,15 @@ func (s *Sink) Open(ctx context.Context) error {
 		return connectors.MarkRetryable(fmt.Errorf("%w %v: %w", ErrUnreachable, s.cfg.Brokers, err))
 	}
 	s.cl, s.adm = cl, kadm.NewClient(cl)
+	if s.txnID != "" {
+		// Before anything is read: the position read next must not be
+		// moved by an earlier producer of the id that is still running.
+		if err := s.initTransactions(ctx); err != nil {
+			cl.Close()
+			s.cl, s.adm = nil, nil
+			return err
+		}
+	}
 	return nil
 }
 
