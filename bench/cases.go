@@ -514,6 +514,15 @@ func profileCase(ctx context.Context, e *env, s source, kind, name string) (stri
 		}
 		m.Fields["events_per_s"] = rate(e.rows, r.elapsed)
 		m.Fields["cpu_s"] = r.cpu
+	case "outbox":
+		om, err := outboxCase(ctx, e, s, extra...)
+		if err != nil {
+			return "", m, err
+		}
+		if _, skipped := om.Notes["skipped"]; skipped {
+			return "", m, nil
+		}
+		m = om
 	default:
 		return "", m, errors.New("no profile for " + kind)
 	}

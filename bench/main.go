@@ -52,9 +52,9 @@
 //	ROWS=N            table size and change count (default 1000000)
 //	BENCH=a,b         run only these cases (names as above)
 //	RUNS=N            repeat each case N times and report the median (default 1)
-//	PROFILE=1         also run snapshot and drain once with the pipeline
-//	                  under the CPU profiler (liberator --cpuprofile) and
-//	                  save bench/results/<case>.pprof
+//	PROFILE=1         also run snapshot, drain and outbox once with the
+//	                  pipeline under the CPU profiler (liberator --cpuprofile)
+//	                  and save bench/results/<case>.pprof
 //	LATENCY_TPS=N     latency case rate (default 2000)
 //	LATENCY_SECONDS=N latency case duration (default 20; the first 2 s are
 //	                  not counted)
@@ -331,7 +331,7 @@ func main() {
 					fmt.Println(cr.Median.line(name))
 				}
 			}
-			if e.profile && c.suffix == "" && (c.kind == "snapshot" || c.kind == "drain") && ctx.Err() == nil {
+			if e.profile && c.suffix == "" && (c.kind == "snapshot" || c.kind == "drain" || c.kind == "outbox") && ctx.Err() == nil {
 				waitQuiet(ctx)
 				path, m, err := profileCase(ctx, e, s, c.kind, name)
 				if err != nil {

@@ -79,6 +79,12 @@ func (s *mariaSource) insertOutbox(ctx context.Context, n, perTx int64) error {
 // never), stops it, inserts a backlog of rows, and times liberator until
 // Kafka has acknowledged every event.
 func runOutbox(ctx context.Context, e *env, s source) (measure, error) {
+	return outboxCase(ctx, e, s)
+}
+
+// outboxCase is runOutbox, with extra arguments for liberator's second
+// start, the measured one.
+func outboxCase(ctx context.Context, e *env, s source, extra ...string) (measure, error) {
 	m := newMeasure()
 	if ok, why := e.supports(ctx, s); !ok {
 		m.Notes["skipped"] = why
@@ -122,7 +128,7 @@ func runOutbox(ctx context.Context, e *env, s source) (measure, error) {
 	if err := o.insertOutbox(ctx, e.rows, 1000); err != nil {
 		return measure{}, err
 	}
-	if p, err = e.startLiberator(e.liberator, "run", cfg); err != nil {
+	if p, err = e.startLiberator(e.liberator, "run", cfg, extra...); err != nil {
 		return measure{}, err
 	}
 	if err := waitOffset(ctx, b.addr, topic, e.rows, timeoutFor(e.rows), p); err != nil {

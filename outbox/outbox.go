@@ -294,9 +294,23 @@ type Event struct {
 	// Timestamp is the record's timestamp when the outbox has a
 	// timestamp column; zero otherwise.
 	Timestamp time.Time
-	// Fields are the record's fields by their names in the config's
-	// columns, for a dead letter: values as text, the payload as JSON.
-	Fields []Field
+
+	// fields are a message's fields; a row's are read from row, only
+	// when a dead letter needs them.
+	fields []Field
+	rt     *Route
+	cols   *columns
+	row    []any
+}
+
+// Fields are the record's fields by their names in the config's columns,
+// for a dead letter: values as text, the payload as JSON. A row's are read
+// from the row the event came from, which must not have changed.
+func (ev *Event) Fields() []Field {
+	if ev.row != nil {
+		return ev.rt.rowFields(ev.cols, ev.row)
+	}
+	return ev.fields
 }
 
 // Field is one field of an outbox record, for a dead letter.

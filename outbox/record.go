@@ -106,7 +106,7 @@ func (rt *Route) FromRow(t *connectors.Table, row []any, validTopic func(string)
 	if err != nil {
 		return nil, err
 	}
-	ev := &Event{Fields: rt.rowFields(c, row)}
+	ev := &Event{rt: rt, cols: c, row: row}
 	fail := func(field string, err error) (*Event, error) {
 		return ev, &EventError{Outbox: rt.name, ID: ev.ID, Field: field, Err: err}
 	}
@@ -289,7 +289,7 @@ func (rt *Route) FromMessage(m *connectors.Message, validTopic func(string) erro
 		if err == nil {
 			err = errors.New("it is null")
 		}
-		ev.Fields = []Field{{"content", string(m.Content)}}
+		ev.fields = []Field{{"content", string(m.Content)}}
 		return fail("", fmt.Errorf("the message is not a JSON object: %w", err))
 	}
 	get := func(name string) (string, bool, error) {
@@ -318,18 +318,18 @@ func (rt *Route) FromMessage(m *connectors.Message, validTopic func(string) erro
 			err = errors.New("is missing from the message")
 		}
 		if err != nil {
-			ev.Fields = rt.messageFields(obj)
+			ev.fields = rt.messageFields(obj)
 			return fail(f.name, err)
 		}
 		*f.dst = s
 	}
 	raw, ok := obj[rt.cfg.Payload]
 	if !ok || string(raw) == "null" {
-		ev.Fields = rt.messageFields(obj)
+		ev.fields = rt.messageFields(obj)
 		return fail(rt.cfg.Payload, errors.New("is missing from the message or null: an event needs a body (use {} for an event without fields)"))
 	}
 	ev.Payload = raw
-	ev.Fields = rt.messageFields(obj)
+	ev.fields = rt.messageFields(obj)
 	if !m.Transactional {
 		return fail("", ErrNotTransactional)
 	}

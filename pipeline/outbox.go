@@ -195,7 +195,7 @@ func (r *runner) outboxBadRow(rt *outbox.Route, c *connectors.Change, ev *outbox
 	id := ""
 	if ev != nil {
 		id, b.Topic = ev.ID, ev.Topic
-		for _, fl := range ev.Fields {
+		for _, fl := range ev.Fields() {
 			b.Row = append(b.Row, kafka.Field{Name: fl.Name, Value: fl.Value})
 		}
 	}

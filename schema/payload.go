@@ -6,16 +6,13 @@ package schema
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
 	"math"
 	"math/big"
-	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
@@ -56,24 +53,33 @@ func (e *PayloadError) Unwrap() error { return e.Err }
 // uuid as its canonical text. NaN and the infinities are the texts "NaN",
 // "Infinity" and "-Infinity".
 //
+// The payload is read as encoding/json reads it: the same grammar, a name
+// given twice has its last value, and a byte that is not UTF-8 or a lone
+// surrogate in a text becomes U+FFFD. It is never decoded into Go values:
+// it is checked, then each value is encoded from its text.
+//
 // On error it returns dst as it was and a *PayloadError.
 func AppendJSON(dst []byte, s avro.Schema, payload []byte) ([]byte, error) {
-	d := json.NewDecoder(bytes.NewReader(payload))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
+	i := skipSpace(payload, 0)
+	end, err := scanValue(payload, i, 0)
+	if err != nil {
 		return dst, &PayloadError{Err: fmt.Errorf("is not JSON: %w", err)}
 	}
-	if _, err := d.Token(); err != io.EOF {
+	if skipSpace(payload, end) != len(payload) {
 		return dst, &PayloadError{Err: errors.New("is not one JSON value: text follows it")}
 	}
-	out, err := appendJSONValue(dst, s, v, "")
+	e := encoders.Get().(*payloadEncoder)
+	out, err := e.value(dst, s, payload[i:end])
+	clear(e.members) // no hold on the payload from the pool
+	e.members, e.path = e.members[:0], e.path[:0]
+	encoders.Put(e)
 	if err != nil {
 		return dst, err
 	}
 	return out, nil
 }
 
+// fieldPath is the path of field name of the record at parent.
 func fieldPath(parent, name string) string {
 	if parent == "" {
 		return name
@@ -81,124 +87,185 @@ func fieldPath(parent, name string) string {
 	return parent + "." + name
 }
 
-func payloadErr(path string, format string, args ...any) error {
-	return &PayloadError{Field: path, Err: fmt.Errorf(format, args...)}
+// payloadEncoder encodes a checked JSON value from its text. Its members
+// are a stack of the members of the objects and the elements of the
+// arrays being encoded, each object's or array's above its parent's.
+type payloadEncoder struct {
+	members []member
+	path    []step // the way to the value being encoded
+	text    []byte // a string's text, when it is not its bytes
+}
+
+// member is an object's member (name and value) or an array's element
+// (value), as spans of the payload.
+type member struct {
+	name, value []byte
+}
+
+var encoders = sync.Pool{New: func() any { return &payloadEncoder{} }}
+
+// step is one step of the way to a value in the payload, for an error,
+// which spells the way (e.path) only when it happens.
+type step struct {
+	kind  stepKind
+	field string // a record's field
+	key   []byte // a map's value
+	index int    // an array's element
+}
+
+type stepKind uint8
+
+const (
+	stepField stepKind = iota
+	stepIndex
+	stepKey
+)
+
+// where spells e.path: "lines[2].sku", `tags["x"]`.
+func (e *payloadEncoder) where() string {
+	w := ""
+	for _, st := range e.path {
+		switch st.kind {
+		case stepKey:
+			w = fmt.Sprintf("%s[%q]", w, st.key)
+		case stepIndex:
+			w = fmt.Sprintf("%s[%d]", w, st.index)
+		default:
+			w = fieldPath(w, st.field)
+		}
+	}
+	return w
+}
+
+// fail returns a *PayloadError at e.path.
+func (e *payloadEncoder) fail(format string, args ...any) error {
+	return &PayloadError{Field: e.where(), Err: fmt.Errorf(format, args...)}
+}
+
+// failAt returns a *PayloadError one step further than e.path.
+func (e *payloadEncoder) failAt(st step, format string, args ...any) error {
+	e.path = append(e.path, st)
+	err := e.fail(format, args...)
+	e.path = e.path[:len(e.path)-1]
+	return err
+}
+
+// in encodes v with s one step further into the payload.
+func (e *payloadEncoder) in(dst []byte, st step, s avro.Schema, v []byte) ([]byte, error) {
+	e.path = append(e.path, st)
+	out, err := e.value(dst, s, v)
+	e.path = e.path[:len(e.path)-1]
+	return out, err
 }
 
 // describe names a JSON value in an error.
-func describe(v any) string {
-	switch v := v.(type) {
-	case nil:
+func (e *payloadEncoder) describe(v []byte) string {
+	switch v[0] {
+	case 'n':
 		return "null"
-	case string:
-		return strconv.Quote(v)
-	case json.Number:
-		return v.String()
-	case bool:
-		return strconv.FormatBool(v)
-	case []any:
+	case '[':
 		return "an array"
-	case map[string]any:
+	case '{':
 		return "an object"
+	case '"':
+		return strconv.Quote(string(appendUnquoted(nil, v)))
 	}
-	return fmt.Sprintf("%v", v)
+	return string(v) // a number, true or false
 }
 
-func appendJSONValue(dst []byte, s avro.Schema, v any, path string) ([]byte, error) {
+// str returns the text of v, a JSON string, valid until the next call.
+func (e *payloadEncoder) str(v []byte) []byte {
+	if s, ok := plainString(v); ok {
+		return s
+	}
+	e.text = appendUnquoted(e.text[:0], v)
+	return e.text
+}
+
+// collect pushes the members of v, an object or an array, onto
+// e.members, and returns where they start.
+func (e *payloadEncoder) collect(v []byte) int {
+	base := len(e.members)
+	i := skipSpace(v, 1)
+	if v[i] == '}' || v[i] == ']' {
+		return base
+	}
+	object := v[0] == '{'
+	for {
+		var m member
+		if object {
+			end := skipString(v, i)
+			var plain bool
+			if m.name, plain = plainString(v[i:end]); !plain {
+				m.name = appendUnquoted(nil, v[i:end])
+			}
+			i = skipSpace(v, skipSpace(v, end)+1) // past the colon
+		}
+		end := skipValue(v, i)
+		m.value = v[i:end]
+		e.members = append(e.members, m)
+		i = skipSpace(v, end)
+		if v[i] != ',' {
+			return base
+		}
+		i = skipSpace(v, i+1)
+	}
+}
+
+// last returns the value of the last member named name among
+// e.members[base:], as encoding/json keeps the last of repeated names.
+func (e *payloadEncoder) last(base int, name string) ([]byte, bool) {
+	for i := len(e.members) - 1; i >= base; i-- {
+		if string(e.members[i].name) == name {
+			return e.members[i].value, true
+		}
+	}
+	return nil, false
+}
+
+func (e *payloadEncoder) value(dst []byte, s avro.Schema, v []byte) ([]byte, error) {
 	switch s := s.(type) {
 	case *avro.RefSchema:
-		return appendJSONValue(dst, s.Schema(), v, path)
+		return e.value(dst, s.Schema(), v)
 	case *avro.NullSchema:
-		if v != nil {
-			return dst, payloadErr(path, "is %s, not null", describe(v))
+		if v[0] != 'n' {
+			return dst, e.fail("is %s, not null", e.describe(v))
 		}
 		return dst, nil
 	case *avro.PrimitiveSchema:
-		return appendJSONPrimitive(dst, s, v, path)
+		return e.primitive(dst, s, v)
 	case *avro.RecordSchema:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return dst, payloadErr(path, "is %s, not an object (record %s)", describe(v), s.FullName())
-		}
-		matched := 0
-		for _, f := range s.Fields() {
-			fv, ok := obj[f.Name()]
-			fp := fieldPath(path, f.Name())
-			if ok {
-				matched++
-			}
-			if !ok {
-				if !f.HasDefault() {
-					return dst, payloadErr(fp, "is missing, and the schema gives it no default")
-				}
-				b, err := avro.Marshal(f.Type(), f.Default())
-				if err != nil {
-					return dst, payloadErr(fp, "is missing, and its default cannot be encoded: %v", err)
-				}
-				dst = append(dst, b...)
-				continue
-			}
-			var err error
-			if dst, err = appendJSONValue(dst, f.Type(), fv, fp); err != nil {
-				return dst, err
-			}
-		}
-		if matched < len(obj) {
-			for _, name := range slices.Sorted(maps.Keys(obj)) {
-				if fieldIndex(s, name) < 0 {
-					return dst, payloadErr(fieldPath(path, name), "is not a field of record %s (its fields: %s)", s.FullName(), fieldList(s))
-				}
-			}
-		}
-		return dst, nil
+		return e.record(dst, s, v)
 	case *avro.EnumSchema:
-		str, ok := v.(string)
-		if !ok {
-			return dst, payloadErr(path, "is %s, not a symbol of enum %s", describe(v), s.FullName())
+		if v[0] != '"' {
+			return dst, e.fail("is %s, not a symbol of enum %s", e.describe(v), s.FullName())
 		}
+		str := e.str(v)
 		for i, sym := range s.Symbols() {
-			if sym == str {
+			if sym == string(str) {
 				return appendLong(dst, int64(i)), nil
 			}
 		}
-		return dst, payloadErr(path, "is %q, not a symbol of enum %s (%s)", str, s.FullName(), strings.Join(s.Symbols(), ", "))
+		return dst, e.fail("is %q, not a symbol of enum %s (%s)", str, s.FullName(), strings.Join(s.Symbols(), ", "))
 	case *avro.ArraySchema:
-		arr, ok := v.([]any)
-		if !ok {
-			return dst, payloadErr(path, "is %s, not an array", describe(v))
+		if v[0] != '[' {
+			return dst, e.fail("is %s, not an array", e.describe(v))
 		}
-		if len(arr) > 0 {
-			dst = appendLong(dst, int64(len(arr)))
-			for i, e := range arr {
-				var err error
-				if dst, err = appendJSONValue(dst, s.Items(), e, fmt.Sprintf("%s[%d]", path, i)); err != nil {
-					return dst, err
-				}
-			}
-		}
-		return append(dst, 0), nil
+		base := e.collect(v)
+		out, err := e.items(dst, s, base)
+		e.members = e.members[:base]
+		return out, err
 	case *avro.MapSchema:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return dst, payloadErr(path, "is %s, not an object (map)", describe(v))
+		if v[0] != '{' {
+			return dst, e.fail("is %s, not an object (map)", e.describe(v))
 		}
-		if len(obj) > 0 {
-			dst = appendLong(dst, int64(len(obj)))
-			for k, e := range obj {
-				dst = appendString(dst, k)
-				var err error
-				if dst, err = appendJSONValue(dst, s.Values(), e, fmt.Sprintf("%s[%q]", path, k)); err != nil {
-					return dst, err
-				}
-			}
-		}
-		return append(dst, 0), nil
+		return e.mapValue(dst, s, v)
 	case *avro.UnionSchema:
-		return appendJSONUnion(dst, s, v, path)
+		return e.union(dst, s, v)
 	case *avro.FixedSchema:
 		if l, ok := s.Logical().(*avro.DecimalLogicalSchema); ok && l != nil {
 			start := len(dst)
-			out, err := appendJSONDecimal(dst, l, v, path)
+			out, err := e.decimal(dst, l, v)
 			if err != nil {
 				return dst, err
 			}
@@ -206,7 +273,7 @@ func appendJSONValue(dst []byte, s avro.Schema, v any, path string) ([]byte, err
 			n, w := binary.Varint(out[start:])
 			body := out[start+w:]
 			if int(n) > s.Size() {
-				return dst, payloadErr(path, "decimal %s needs %d bytes, more than fixed %s holds (%d)", describe(v), n, s.FullName(), s.Size())
+				return dst, e.fail("decimal %s needs %d bytes, more than fixed %s holds (%d)", e.describe(v), n, s.FullName(), s.Size())
 			}
 			fill := byte(0)
 			if len(body) > 0 && body[0]&0x80 != 0 {
@@ -216,16 +283,145 @@ func appendJSONValue(dst []byte, s avro.Schema, v any, path string) ([]byte, err
 			fixed = append(fixed, body...)
 			return append(dst[:start], fixed...), nil
 		}
-		b, err := latin1(v, path)
+		start := len(dst)
+		out, err := e.latin1(dst, v)
 		if err != nil {
 			return dst, err
 		}
-		if len(b) != s.Size() {
-			return dst, payloadErr(path, "has %d bytes; fixed %s holds exactly %d", len(b), s.FullName(), s.Size())
+		if n := len(out) - start; n != s.Size() {
+			return dst, e.fail("has %d bytes; fixed %s holds exactly %d", n, s.FullName(), s.Size())
 		}
-		return append(dst, b...), nil
+		return out, nil
 	}
-	return dst, payloadErr(path, "has schema type %s, which payloads do not support", s.Type())
+	return dst, e.fail("has schema type %s, which payloads do not support", s.Type())
+}
+
+// items encodes the elements of an array, e.members[base:].
+func (e *payloadEncoder) items(dst []byte, s *avro.ArraySchema, base int) ([]byte, error) {
+	if n := len(e.members) - base; n > 0 {
+		dst = appendLong(dst, int64(n))
+		for i := range n {
+			var err error
+			if dst, err = e.in(dst, step{kind: stepIndex, index: i}, s.Items(), e.members[base+i].value); err != nil {
+				return dst, err
+			}
+		}
+	}
+	return append(dst, 0), nil
+}
+
+// record encodes v, an object, field by field in the schema's order. A
+// field it lacks takes its default; a member that is no field is an
+// error, once every field fits.
+func (e *payloadEncoder) record(dst []byte, s *avro.RecordSchema, v []byte) ([]byte, error) {
+	if v[0] != '{' {
+		return dst, e.fail("is %s, not an object (record %s)", e.describe(v), s.FullName())
+	}
+	base := e.collect(v)
+	out, err := e.fields(dst, s, base)
+	e.members = e.members[:base]
+	return out, err
+}
+
+// fields encodes the fields of a record from the members of its object,
+// e.members[base:].
+func (e *payloadEncoder) fields(dst []byte, s *avro.RecordSchema, base int) ([]byte, error) {
+	matched := 0
+	for _, f := range s.Fields() {
+		fv, ok := e.last(base, f.Name())
+		if !ok {
+			if !f.HasDefault() {
+				return dst, e.failAt(step{field: f.Name()}, "is missing, and the schema gives it no default")
+			}
+			b, err := encodedDefault(f)
+			if err != nil {
+				return dst, e.failAt(step{field: f.Name()}, "is missing, and its default cannot be encoded: %v", err)
+			}
+			dst = append(dst, b...)
+			continue
+		}
+		matched++
+		var err error
+		if dst, err = e.in(dst, step{field: f.Name()}, f.Type(), fv); err != nil {
+			return dst, err
+		}
+	}
+	if matched == len(e.members)-base {
+		return dst, nil
+	}
+	// A member that is no field, or a field named twice: the first
+	// unknown name in order, as the error names it.
+	var unknown []byte
+	for _, m := range e.members[base:] {
+		if fieldIndex(s, string(m.name)) < 0 && (unknown == nil || bytes.Compare(m.name, unknown) < 0) {
+			unknown = m.name
+		}
+	}
+	if unknown != nil {
+		return dst, e.failAt(step{field: string(unknown)}, "is not a field of record %s (its fields: %s)", s.FullName(), fieldList(s))
+	}
+	return dst, nil
+}
+
+// mapValue encodes v, an object, as a map in the order of its members
+// (the last of a repeated name).
+func (e *payloadEncoder) mapValue(dst []byte, s *avro.MapSchema, v []byte) ([]byte, error) {
+	base := e.collect(v)
+	out, err := e.entries(dst, s, base)
+	e.members = e.members[:base]
+	return out, err
+}
+
+// entries encodes the entries of a map from the members of its object,
+// e.members[base:].
+func (e *payloadEncoder) entries(dst []byte, s *avro.MapSchema, base int) ([]byte, error) {
+	n := 0
+	for i := base; i < len(e.members); i++ {
+		if !e.repeated(i) {
+			n++
+		}
+	}
+	if n > 0 {
+		dst = appendLong(dst, int64(n))
+		for i := base; i < len(e.members); i++ {
+			if e.repeated(i) {
+				continue
+			}
+			m := e.members[i]
+			dst = append(appendLong(dst, int64(len(m.name))), m.name...)
+			var err error
+			if dst, err = e.in(dst, step{kind: stepKey, key: m.name}, s.Values(), m.value); err != nil {
+				return dst, err
+			}
+		}
+	}
+	return append(dst, 0), nil
+}
+
+// repeated reports whether a later member of the same object has the
+// name of member i (the members above an object's are its own).
+func (e *payloadEncoder) repeated(i int) bool {
+	for j := i + 1; j < len(e.members); j++ {
+		if bytes.Equal(e.members[j].name, e.members[i].name) {
+			return true
+		}
+	}
+	return false
+}
+
+var defaults sync.Map // *avro.Field -> []byte, its default encoded
+
+// encodedDefault returns the encoding of f's default.
+func encodedDefault(f *avro.Field) ([]byte, error) {
+	if b, ok := defaults.Load(f); ok {
+		return b.([]byte), nil
+	}
+	b, err := avro.Marshal(f.Type(), f.Default())
+	if err != nil {
+		return nil, err
+	}
+	defaults.Store(f, b)
+	return b, nil
 }
 
 func fieldIndex(s *avro.RecordSchema, name string) int {
@@ -237,24 +433,24 @@ func fieldIndex(s *avro.RecordSchema, name string) int {
 	return -1
 }
 
-// appendJSONUnion picks the union's branch: null for null; the branch a
+// union picks the union's branch: null for null; the branch a
 // single-key object names ({"string": "x"}, Avro's JSON form); else the
 // first branch the value fits.
-func appendJSONUnion(dst []byte, s *avro.UnionSchema, v any, path string) ([]byte, error) {
+func (e *payloadEncoder) union(dst []byte, s *avro.UnionSchema, v []byte) ([]byte, error) {
 	types := s.Types()
-	if v == nil {
+	if v[0] == 'n' {
 		for i, t := range types {
 			if t.Type() == avro.Null {
 				return appendLong(dst, int64(i)), nil
 			}
 		}
-		return dst, payloadErr(path, "is null, which union %s does not allow", typeList(types))
+		return dst, e.fail("is null, which union %s does not allow", typeList(types))
 	}
-	if obj, ok := v.(map[string]any); ok && len(obj) == 1 {
-		for name, inner := range obj {
+	if v[0] == '{' {
+		if name, inner, ok := e.single(v); ok {
 			for i, t := range types {
 				if unionBranchName(t) == name {
-					out, err := appendJSONValue(appendLong(dst, int64(i)), t, inner, path)
+					out, err := e.value(appendLong(dst, int64(i)), t, inner)
 					if err != nil {
 						return dst, err
 					}
@@ -268,7 +464,7 @@ func appendJSONUnion(dst []byte, s *avro.UnionSchema, v any, path string) ([]byt
 		if t.Type() == avro.Null {
 			continue
 		}
-		out, err := appendJSONValue(appendLong(dst, int64(i)), t, v, path)
+		out, err := e.value(appendLong(dst, int64(i)), t, v)
 		if err == nil {
 			return out, nil
 		}
@@ -277,9 +473,26 @@ func appendJSONUnion(dst []byte, s *avro.UnionSchema, v any, path string) ([]byt
 		}
 	}
 	if first == nil || len(types) > 2 {
-		return dst, payloadErr(path, "is %s, which fits no branch of union %s", describe(v), typeList(types))
+		return dst, e.fail("is %s, which fits no branch of union %s", e.describe(v), typeList(types))
 	}
 	return dst, first
+}
+
+// single returns the name and value of v, an object, when it has one
+// name (the last value of a repeated one).
+func (e *payloadEncoder) single(v []byte) (string, []byte, bool) {
+	base := e.collect(v)
+	ms := e.members[base:]
+	e.members = e.members[:base]
+	if len(ms) == 0 {
+		return "", nil, false
+	}
+	for _, m := range ms[1:] {
+		if !bytes.Equal(m.name, ms[0].name) {
+			return "", nil, false
+		}
+	}
+	return string(ms[0].name), ms[len(ms)-1].value, true
 }
 
 func typeList(types []avro.Schema) string {
@@ -290,151 +503,179 @@ func typeList(types []avro.Schema) string {
 	return "[" + strings.Join(names, ", ") + "]"
 }
 
-func appendJSONPrimitive(dst []byte, s *avro.PrimitiveSchema, v any, path string) ([]byte, error) {
+func (e *payloadEncoder) primitive(dst []byte, s *avro.PrimitiveSchema, v []byte) ([]byte, error) {
 	logical := ""
 	if l := s.Logical(); l != nil {
 		logical = string(l.Type())
 	}
 	switch s.Type() {
 	case avro.Null:
-		if v != nil {
-			return dst, payloadErr(path, "is %s, not null", describe(v))
+		if v[0] != 'n' {
+			return dst, e.fail("is %s, not null", e.describe(v))
 		}
 		return dst, nil
 	case avro.Boolean:
-		b, ok := v.(bool)
-		if !ok {
-			return dst, payloadErr(path, "is %s, not true or false", describe(v))
-		}
-		if b {
+		switch v[0] {
+		case 't':
 			return append(dst, 1), nil
+		case 'f':
+			return append(dst, 0), nil
 		}
-		return append(dst, 0), nil
+		return dst, e.fail("is %s, not true or false", e.describe(v))
 	case avro.Int:
-		n, err := wholeOrTime(v, logical, path, 32)
+		n, err := e.wholeOrTime(v, logical, 32)
 		if err != nil {
 			return dst, err
 		}
 		return appendLong(dst, n), nil
 	case avro.Long:
-		n, err := wholeOrTime(v, logical, path, 64)
+		n, err := e.wholeOrTime(v, logical, 64)
 		if err != nil {
 			return dst, err
 		}
 		return appendLong(dst, n), nil
 	case avro.Float, avro.Double:
-		f, err := floatValue(v, path)
+		f, err := e.float(v)
 		if err != nil {
 			return dst, err
 		}
 		if s.Type() == avro.Float {
 			if !math.IsInf(f, 0) && !math.IsNaN(f) && math.Abs(f) > math.MaxFloat32 {
-				return dst, payloadErr(path, "is %s, beyond the range of a float", describe(v))
+				return dst, e.fail("is %s, beyond the range of a float", e.describe(v))
 			}
 			return binary.LittleEndian.AppendUint32(dst, math.Float32bits(float32(f))), nil
 		}
 		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(f)), nil
 	case avro.String:
-		str, ok := v.(string)
-		if !ok {
-			return dst, payloadErr(path, "is %s, not a text", describe(v))
+		if v[0] != '"' {
+			return dst, e.fail("is %s, not a text", e.describe(v))
 		}
-		if logical == string(avro.UUID) && !isCanonicalUUID(str) {
-			return dst, payloadErr(path, "is %q, not a UUID in its canonical form (8-4-4-4-12 hex digits)", str)
+		str := e.str(v)
+		if logical == string(avro.UUID) && !isCanonicalUUID(string(str)) {
+			return dst, e.fail("is %q, not a UUID in its canonical form (8-4-4-4-12 hex digits)", str)
 		}
-		return appendString(dst, str), nil
+		return append(appendLong(dst, int64(len(str))), str...), nil
 	case avro.Bytes:
 		if l, ok := s.Logical().(*avro.DecimalLogicalSchema); ok && l != nil {
-			return appendJSONDecimal(dst, l, v, path)
+			return e.decimal(dst, l, v)
 		}
-		b, err := latin1(v, path)
+		// The length comes first: the bytes are appended, then moved up
+		// behind it.
+		mark := len(dst)
+		out, err := e.latin1(dst, v)
 		if err != nil {
 			return dst, err
 		}
-		return append(appendLong(dst, int64(len(b))), b...), nil
+		n := len(out) - mark
+		head := appendLong(nil, int64(n))
+		out = append(out, head...)
+		copy(out[mark+len(head):], out[mark:mark+n])
+		copy(out[mark:], head)
+		return out, nil
 	}
-	return dst, payloadErr(path, "has schema type %s, which payloads do not support", s.Type())
+	return dst, e.fail("has schema type %s, which payloads do not support", s.Type())
 }
 
-func appendString(dst []byte, s string) []byte {
-	return append(appendLong(dst, int64(len(s))), s...)
-}
-
-// latin1 turns text of code points 0 to 255, Avro's JSON form of bytes,
-// into the bytes.
-func latin1(v any, path string) ([]byte, error) {
-	str, ok := v.(string)
-	if !ok {
-		return nil, payloadErr(path, "is %s, not a text of bytes (each character one byte, \\u0000 to \\u00ff)", describe(v))
+// latin1 appends the bytes of v, text of code points 0 to 255 (Avro's
+// JSON form of bytes), to dst.
+func (e *payloadEncoder) latin1(dst, v []byte) ([]byte, error) {
+	if v[0] != '"' {
+		return dst, e.fail("is %s, not a text of bytes (each character one byte, \\u0000 to \\u00ff)", e.describe(v))
 	}
-	b := make([]byte, 0, len(str))
-	for _, r := range str {
+	mark := len(dst)
+	for _, r := range string(e.str(v)) {
 		if r > 0xff {
-			return nil, payloadErr(path, "holds %q, which is not a byte (bytes are written as characters \\u0000 to \\u00ff)", r)
+			return dst[:mark], e.fail("holds %q, which is not a byte (bytes are written as characters \\u0000 to \\u00ff)", r)
 		}
-		b = append(b, byte(r))
+		dst = append(dst, byte(r))
 	}
-	return b, nil
+	return dst, nil
 }
 
-func appendJSONDecimal(dst []byte, l *avro.DecimalLogicalSchema, v any, path string) ([]byte, error) {
+func (e *payloadEncoder) decimal(dst []byte, l *avro.DecimalLogicalSchema, v []byte) ([]byte, error) {
 	var text string
-	switch v := v.(type) {
-	case json.Number:
-		text = v.String()
-	case string:
-		text = v
+	switch {
+	case v[0] == '"':
+		text = string(e.str(v))
+	case v[0] == '-' || v[0] >= '0' && v[0] <= '9':
+		text = string(v)
 	default:
-		return dst, payloadErr(path, "is %s, not a decimal number", describe(v))
+		return dst, e.fail("is %s, not a decimal number", e.describe(v))
 	}
 	if strings.ContainsAny(text, "eE") {
 		// A JSON number in exponent form: written out exactly.
 		f, ok := new(big.Float).SetPrec(0).SetString(text)
 		if !ok {
-			return dst, payloadErr(path, "is %s, not a decimal number", text)
+			return dst, e.fail("is %s, not a decimal number", text)
 		}
-		text = f.Text('f', l.Scale())
-		if g, _ := new(big.Float).SetString(text); g == nil || g.Cmp(f) != 0 {
-			return dst, payloadErr(path, "is %s, which has more fraction digits than the scale %d (values are never rounded)", v, l.Scale())
+		exact := f.Text('f', l.Scale())
+		if g, _ := new(big.Float).SetString(exact); g == nil || g.Cmp(f) != 0 {
+			return dst, e.fail("is %s, which has more fraction digits than the scale %d (values are never rounded)", text, l.Scale())
 		}
+		text = exact
 	}
 	out, err := appendDecimal(dst, text, l.Precision(), l.Scale())
 	if err != nil {
-		return dst, &PayloadError{Field: path, Err: err}
+		return dst, &PayloadError{Field: e.where(), Err: err}
 	}
 	return out, nil
 }
 
 // wholeOrTime reads an int or long: a whole number, or for a date, time or
 // timestamp logical type its text too.
-func wholeOrTime(v any, logical, path string, bits int) (int64, error) {
-	switch v := v.(type) {
-	case json.Number:
-		n, err := strconv.ParseInt(v.String(), 10, bits)
+func (e *payloadEncoder) wholeOrTime(v []byte, logical string, bits int) (int64, error) {
+	switch {
+	case v[0] == '-' || v[0] >= '0' && v[0] <= '9':
+		if n, ok := smallWhole(v); ok && (bits == 64 || n >= math.MinInt32 && n <= math.MaxInt32) {
+			return n, nil
+		}
+		n, err := strconv.ParseInt(string(v), 10, bits)
 		if err != nil {
-			if !strings.ContainsAny(v.String(), ".eE") {
-				return 0, payloadErr(path, "is %s, beyond the range of an Avro %s", v, intName(bits))
+			if !bytes.ContainsAny(v, ".eE") {
+				return 0, e.fail("is %s, beyond the range of an Avro %s", v, intName(bits))
 			}
-			return 0, payloadErr(path, "is %s, not a whole number (an Avro %s)", v, intName(bits))
+			return 0, e.fail("is %s, not a whole number (an Avro %s)", v, intName(bits))
 		}
 		return n, nil
-	case string:
-		if logical == "" {
-			break
-		}
-		n, err := parseTimeText(v, logical)
+	case v[0] == '"' && logical != "":
+		str := string(e.str(v))
+		n, err := parseTimeText(str, logical)
 		if err != nil {
-			return 0, &PayloadError{Field: path, Err: err}
+			return 0, &PayloadError{Field: e.where(), Err: err}
 		}
 		if bits == 32 && (n < math.MinInt32 || n > math.MaxInt32) {
-			return 0, payloadErr(path, "is %q, beyond the range of an Avro int (%s)", v, logical)
+			return 0, e.fail("is %q, beyond the range of an Avro int (%s)", str, logical)
 		}
 		return n, nil
 	}
 	if logical != "" {
-		return 0, payloadErr(path, "is %s, not a %s (a number, or its text)", describe(v), logical)
+		return 0, e.fail("is %s, not a %s (a number, or its text)", e.describe(v), logical)
 	}
-	return 0, payloadErr(path, "is %s, not a whole number (an Avro %s)", describe(v), intName(bits))
+	return 0, e.fail("is %s, not a whole number (an Avro %s)", e.describe(v), intName(bits))
+}
+
+// smallWhole reads a JSON number of at most 18 digits, no fraction and
+// no exponent, without strconv.
+func smallWhole(v []byte) (int64, bool) {
+	neg := v[0] == '-'
+	d := v
+	if neg {
+		d = v[1:]
+	}
+	if len(d) == 0 || len(d) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 func intName(bits int) string {
@@ -485,16 +726,16 @@ func parseTimeText(s, logical string) (int64, error) {
 	return 0, fmt.Errorf("is %q, not a number (logical type %s has no text form)", s, logical)
 }
 
-func floatValue(v any, path string) (float64, error) {
-	switch v := v.(type) {
-	case json.Number:
-		f, err := strconv.ParseFloat(v.String(), 64)
+func (e *payloadEncoder) float(v []byte) (float64, error) {
+	switch {
+	case v[0] == '-' || v[0] >= '0' && v[0] <= '9':
+		f, err := strconv.ParseFloat(string(v), 64)
 		if err != nil {
-			return 0, payloadErr(path, "is %s, beyond the range of a double", v)
+			return 0, e.fail("is %s, beyond the range of a double", v)
 		}
 		return f, nil
-	case string:
-		switch v {
+	case v[0] == '"':
+		switch string(e.str(v)) {
 		case "NaN":
 			return math.NaN(), nil
 		case "Infinity":
@@ -503,5 +744,5 @@ func floatValue(v any, path string) (float64, error) {
 			return math.Inf(-1), nil
 		}
 	}
-	return 0, payloadErr(path, "is %s, not a number", describe(v))
+	return 0, e.fail("is %s, not a number", e.describe(v))
 }

@@ -1,7 +1,9 @@
 package schema
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -125,5 +127,47 @@ func TestInferSchemaFitsTheEventItWasInferredFrom(t *testing.T) {
 	}
 	if _, err := InferSchema("X", "ns", []byte(`{"bad-name": 1}`)); err == nil {
 		t.Error("a field that is no Avro name was inferred")
+	}
+}
+
+func TestAppendJSONTakesWhatEncodingJSONTakes(t *testing.T) {
+	s := avro.MustParse(`["null", "boolean", "double", "string", {"type": "array", "items": ["null", "double", "string"]}, {"type": "map", "values": ["null", "double", "string"]}]`)
+	for _, payload := range []string{
+		`1`, `-0`, `0.5e-3`, `1E+2`, ` "x" `, `[]`, `{}`, `[1, "a", null]`, `{"a": 1, "b": "x"}`, "\t[\n1\r]",
+		`01`, `1.`, `.5`, `-`, `1e`, `+1`, `[1,]`, `{"a":1,}`, `{"a" 1}`, `{a: 1}`, `[1 2]`, `tru`, `nul`, `"a`,
+		"\"a\x01\"", `"\x"`, `"\u12"`, `"\u12g4"`, `{"a":1}}`, `[1]]`, `1 2`, ``, ` `, `{"a":[}`, `[{]`,
+	} {
+		_, err := AppendJSON(nil, s, []byte(payload))
+		var pe *PayloadError
+		notJSON := errors.As(err, &pe) && (strings.HasPrefix(pe.Err.Error(), "is not JSON") || strings.HasPrefix(pe.Err.Error(), "is not one JSON value"))
+		if valid := json.Valid([]byte(payload)); notJSON == valid {
+			t.Errorf("%q: encoding/json says valid %v, AppendJSON says %v", payload, valid, err)
+		}
+	}
+}
+
+func TestAppendJSONDecodesTextAsEncodingJSONDoes(t *testing.T) {
+	s := avro.MustParse(`{"type": "record", "name": "R", "fields": [{"name": "s", "type": "string"}]}`)
+	for _, payload := range []string{
+		`{"s": "plain"}`, `{"s": "tab\there \"quoted\" \\ \/ \b\f\n\r"}`, `{"s": "\u00e9\u4e16"}`, `{"s": "\ud83d\ude00 pair"}`,
+		`{"s": "lone \ud83d surrogate"}`, `{"s": "lone \ude00 low"}`, "{\"s\": \"bad \xff utf-8\"}", `{"s": "é世"}`,
+		`{"s": "first", "s": "last"}`, `{"\u0073": "escaped name"}`,
+	} {
+		var want struct{ S string }
+		if err := json.Unmarshal([]byte(payload), &want); err != nil {
+			t.Fatal(err)
+		}
+		b, err := AppendJSON(nil, s, []byte(payload))
+		if err != nil {
+			t.Errorf("%s: %v", payload, err)
+			continue
+		}
+		var got map[string]any
+		if err := avro.Unmarshal(s, b, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got["s"] != want.S {
+			t.Errorf("%s: %q, want %q as encoding/json reads it", payload, got["s"], want.S)
+		}
 	}
 }

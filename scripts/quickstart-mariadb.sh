@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The MariaDB quickstart: starts a throwaway MariaDB with a small shop
-# schema, runs liberator with the embedded Kafka broker and schema registry,
-# makes a few changes, and prints the decoded entity events. Everything lives
-# in a temporary directory that is removed at the end.
+# schema and an outbox table, runs liberator with the embedded Kafka broker
+# and schema registry, makes a few changes and a few service-like
+# transactions that write an order and its domain event, and prints the
+# decoded entity events and domain events. Everything lives in a temporary
+# directory that is removed at the end.
 #
 #   make quickstart SOURCE=mariadb
 set -euo pipefail
@@ -24,7 +26,8 @@ PATH=$PATH:/usr/sbin
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		# Below the ephemeral range (32768-60999), which clients take ports from.
+		p=$((20000 + RANDOM % 12000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return
@@ -78,6 +81,15 @@ INSERT INTO shop.customers (id, name, email) VALUES
   (1, 'Ada Lovelace', 'ada@example.com'),
   (2, 'Grace Hopper', 'grace@example.com'),
   (3, 'Edsger Dijkstra', NULL);
+-- The outbox: each row is a domain event, written by the service in the
+-- transaction of its change, and deleted in the same transaction.
+CREATE TABLE shop.outbox (
+  id            char(36) PRIMARY KEY DEFAULT (UUID()),
+  aggregatetype varchar(64) NOT NULL,
+  aggregateid   varchar(64) NOT NULL,
+  type          varchar(64) NOT NULL,
+  payload       json NOT NULL
+);
 INSERT INTO shop.orders (id, customer_id, total) VALUES (100, 1, 19.99), (101, 2, 1234.50);
 SQL
 
@@ -103,18 +115,52 @@ UPDATE shop.customers SET id = 30 WHERE id = 3;
 DELETE FROM shop.orders WHERE id = 100;
 SQL
 
+say "a service's transactions: each writes an order and its domain event to the outbox, and deletes the outbox row at once"
+sql <<'SQL'
+BEGIN;
+INSERT INTO shop.orders (id, customer_id, total) VALUES (102, 4, 42.00);
+INSERT INTO shop.outbox (aggregatetype, aggregateid, type, payload) VALUES ('Order', '102', 'OrderPlaced',
+  '{"order_id": 102, "customer_id": 4, "total": "42.00"}');
+DELETE FROM shop.outbox WHERE aggregateid = '102';
+COMMIT;
+BEGIN;
+UPDATE shop.orders SET status = 'paid' WHERE id = 102;
+INSERT INTO shop.outbox (aggregatetype, aggregateid, type, payload) VALUES ('Order', '102', 'OrderPaid',
+  '{"order_id": 102, "amount": "42.00", "method": "card"}');
+DELETE FROM shop.outbox WHERE aggregateid = '102';
+COMMIT;
+BEGIN;
+INSERT INTO shop.orders (id, customer_id, total) VALUES (103, 1, 7.50);
+INSERT INTO shop.outbox (aggregatetype, aggregateid, type, payload) VALUES ('Order', '103', 'OrderPlaced',
+  '{"order_id": 103, "customer_id": 1, "total": "7.50"}');
+DELETE FROM shop.outbox WHERE aggregateid = '103';
+COMMIT;
+-- Rolled back: neither the order nor its event is published.
+BEGIN;
+INSERT INTO shop.orders (id, customer_id, total) VALUES (104, 2, 99.00);
+INSERT INTO shop.outbox (aggregatetype, aggregateid, type, payload) VALUES ('Order', '104', 'OrderPlaced',
+  '{"order_id": 104, "customer_id": 2, "total": "99.00"}');
+ROLLBACK;
+SQL
+
+# The changes add 2 events to customers and 2 to orders, the service 3 to
+# orders (102 placed and paid, 103 placed) and 3 domain events (the outbox
+# table itself has no topic).
 for _ in $(seq 1 100); do
-	c=$(tail_topic shop.shop.customers | wc -l) o=$(tail_topic shop.shop.orders | wc -l)
-	[ "$c" -ge 6 ] && [ "$o" -ge 4 ] && break
+	c=$(tail_topic shop.shop.customers | wc -l) o=$(tail_topic shop.shop.orders | wc -l) e=$(tail_topic shop.Order.events | wc -l)
+	[ "$c" -ge 6 ] && [ "$o" -ge 7 ] && [ "$e" -ge 3 ] && break
 	sleep 0.1
 done
 for topic in shop.shop.customers shop.shop.orders; do
 	say "liberator tail --config configs/quickstart-mariadb.yaml $topic"
 	tail_topic "$topic"
 done
+say "liberator tail --config configs/quickstart-mariadb.yaml shop.Order.events (domain events: key = the order id, headers id and type)"
+tail_topic shop.Order.events
 
 say "stopping liberator (SIGTERM drains and stores the position)"
 kill -TERM "$pid"
 wait "$pid"
 pid=
 say "done: every row became an entity event; the delete and the old key are tombstones (value null)"
+say "and each committed outbox insert became one domain event; the rolled-back one, and the outbox deletes, became nothing"

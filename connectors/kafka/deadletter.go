@@ -142,6 +142,14 @@ func (s *Sink) EnsureDeadLetterTopic(ctx context.Context, topic string) error {
 // kafka.topic_configs but for cleanup.policy. A topic that exists is taken
 // as it is.
 func (s *Sink) EnsureEventTopic(ctx context.Context, topic string) error {
+	// Called for every event: a topic known already costs a lookup, not
+	// the configs of one to create.
+	s.mu.Lock()
+	known := s.topics[topic]
+	s.mu.Unlock()
+	if known {
+		return nil
+	}
 	configs := s.entityConfigs()
 	configs["cleanup.policy"] = kadm.StringPtr("delete")
 	return s.ensureTopic(ctx, topic, s.cfg.Partitions, configs, false)

@@ -48,7 +48,9 @@ func TestLimitIsTheSmallerOfTheConfigAndTheTopic(t *testing.T) {
 
 func TestCheckSizeCountsKeyValueHeadersAndFraming(t *testing.T) {
 	s, _ := openSink(t, Config{MaxMessageBytes: 2048})
-	ev := &connectors.Event{Topic: "shop.s.t", Key: []byte("k"), Op: connectors.OpCreate, CommitTime: time.Unix(0, 0), TxID: "7"}
+	// An outbox event's own headers count too.
+	ev := &connectors.Event{Topic: "shop.s.t", Key: []byte("k"), Op: connectors.OpCreate, CommitTime: time.Unix(0, 0), TxID: "7",
+		Headers: []connectors.Header{{Key: "id", Value: []byte("e-1")}, {Key: "type", Value: []byte("OrderPlaced")}}}
 	headers := recordSize(nil, nil, s.headers(ev)) - recordOverhead
 	ev.Value = make([]byte, 2048-recordOverhead-headers-len(ev.Key))
 	if err := s.CheckSize(ev); err != nil {

@@ -111,9 +111,13 @@ func brokerWriteBytes(limit int) int32 {
 // uncompressed size. It is called from Produce's goroutine.
 func (s *Sink) CheckSize(ev *connectors.Event) error {
 	limit := s.Limit(ev.Topic)
-	// The headers are what Produce sends; they are cached per
-	// transaction.
-	if n := recordSize(ev.Key, ev.Value, s.headers(ev)); n > limit {
+	// The headers are what Produce sends: the common ones, cached per
+	// transaction, and the event's own, counted where they are.
+	n := recordSize(ev.Key, ev.Value, s.commonHeaders(ev))
+	for _, h := range ev.Headers {
+		n += len(h.Key) + len(h.Value) + headerOverhead
+	}
+	if n > limit {
 		return &TooLargeError{Topic: ev.Topic, Size: n, Limit: limit}
 	}
 	return nil

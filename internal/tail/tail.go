@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -38,7 +39,8 @@ type tailEvent struct {
 	Headers   map[string]string `json:"headers,omitempty"`
 }
 
-// Tail prints a topic's events as JSON lines, decoded with the registry.
+// Tail prints a topic's events as JSON lines, decoded with the registry
+// (a key or value not in the wire format as its text).
 // With an embedded broker or registry it asks the running daemon's admin
 // listener where they are.
 func Tail(ctx context.Context, cfg *config.Config, opts Options, w io.Writer) error {
@@ -110,9 +112,15 @@ func Tail(ctx context.Context, cfg *config.Config, opts Options, w io.Writer) er
 	return nil
 }
 
+// decodeJSON decodes a key or value in the Confluent wire format with its
+// schema. One that is not, as an outbox event's key (the aggregate id as
+// plain text), is printed as its text.
 func decodeJSON(ctx context.Context, reg *schema.Registry, b []byte) (any, error) {
 	if b == nil {
 		return nil, nil
+	}
+	if (len(b) < 5 || b[0] != 0) && utf8.Valid(b) {
+		return string(b), nil
 	}
 	v, s, err := reg.DecodeWithSchema(ctx, b)
 	if err != nil {
