@@ -36,13 +36,7 @@ func TestIntegrationExactlyOnceSoak(t *testing.T) {
 	if size.name == "long" {
 		size.kills, size.snapshotKills = 30, 3
 	}
-	for _, src := range []struct {
-		name string
-		open func(*testing.T, context.Context, int) *soakSource
-	}{
-		{"postgres", openPGSoak},
-		{"mariadb", openMariaDBSoak},
-	} {
+	for _, src := range soakSources {
 		t.Run(src.name, func(t *testing.T) { runEOSSoak(t, size, src.open) })
 	}
 }

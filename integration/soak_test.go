@@ -185,15 +185,19 @@ func soakInSnapshot(stored []byte) bool {
 //
 // LIBERATOR_SOAK=long (make soak) runs it longer with more kills;
 // LIBERATOR_SOAK_SEED repeats a workload.
+// soakSources are the databases a soak runs against, each with the
+// function that opens it.
+var soakSources = []struct {
+	name string
+	open func(*testing.T, context.Context, int) *soakSource
+}{
+	{"postgres", openPGSoak},
+	{"mariadb", openMariaDBSoak},
+}
+
 func TestIntegrationSoak(t *testing.T) {
 	size := soakSizeFromEnv(t)
-	for _, src := range []struct {
-		name string
-		open func(*testing.T, context.Context, int) *soakSource
-	}{
-		{"postgres", openPGSoak},
-		{"mariadb", openMariaDBSoak},
-	} {
+	for _, src := range soakSources {
 		t.Run(src.name, func(t *testing.T) { runSoak(t, size, src.open) })
 	}
 }

@@ -543,16 +543,8 @@ WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND SEQ_IN_INDEX = 1 AND COLUMN_NAME =
 			add(connectors.Check{Name: "column " + col + " of " + tn.String() + " has an index", Err: missing, Warning: true})
 		}
 	}
-	passed := true
-	for _, c := range s.Check(ctx) {
-		if c.Err == nil {
-			continue
-		}
-		passed = false
-		add(connectors.Check{Name: "log capture (source.capture: log) would need: " + c.Name, Err: c.Err, Warning: true})
-	}
-	if passed {
-		add(connectors.Check{Name: "log capture (source.capture: log) would work too, and sees every change and every delete at once"})
+	for _, c := range cq.LogCaptureChecks(s.Check(ctx)) {
+		add(c)
 	}
 	return out
 }

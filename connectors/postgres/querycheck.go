@@ -85,16 +85,8 @@ func checkQuery(ctx context.Context, cfg Config, opts query.Options) []connector
 	if err != nil {
 		return out
 	}
-	passed := true
-	for _, c := range logSrc.Check(ctx) {
-		if c.Err == nil {
-			continue
-		}
-		passed = false
-		add(connectors.Check{Name: "log capture (source.capture: log) would need: " + c.Name, Err: c.Err, Warning: true})
-	}
-	if passed {
-		add(connectors.Check{Name: "log capture (source.capture: log) would work too, and sees every change and every delete at once"})
+	for _, c := range query.LogCaptureChecks(logSrc.Check(ctx)) {
+		add(c)
 	}
 	return out
 }

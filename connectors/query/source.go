@@ -681,3 +681,19 @@ func (s *Source) Close(ctx context.Context) error {
 	}
 	return s.db.Close(ctx)
 }
+
+// LogCaptureChecks turns the checks of a connector's log capture into what
+// the check of its query capture reports: each failure as a warning of
+// what log capture would need, or one line saying that it would work too.
+func LogCaptureChecks(checks []connectors.Check) []connectors.Check {
+	var out []connectors.Check
+	for _, c := range checks {
+		if c.Err != nil {
+			out = append(out, connectors.Check{Name: "log capture (source.capture: log) would need: " + c.Name, Err: c.Err, Warning: true})
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, connectors.Check{Name: "log capture (source.capture: log) would work too, and sees every change and every delete at once"})
+	}
+	return out
+}
