@@ -172,6 +172,16 @@ func soakInSnapshot(stored []byte) bool {
 	return strings.Contains(s, `"initial":true`)
 }
 
+// soakSources are the databases a soak runs against, each with the
+// function that opens it.
+var soakSources = []struct {
+	name string
+	open func(*testing.T, context.Context, int) *soakSource
+}{
+	{"postgres", openPGSoak},
+	{"mariadb", openMariaDBSoak},
+}
+
 // TestIntegrationSoak runs a workload of inserts, updates, key changes and
 // deletes on several connections, with transactions of one to five changes,
 // now and then one of a few hundred, and some rolled back on purpose; every
@@ -185,16 +195,6 @@ func soakInSnapshot(stored []byte) bool {
 //
 // LIBERATOR_SOAK=long (make soak) runs it longer with more kills;
 // LIBERATOR_SOAK_SEED repeats a workload.
-// soakSources are the databases a soak runs against, each with the
-// function that opens it.
-var soakSources = []struct {
-	name string
-	open func(*testing.T, context.Context, int) *soakSource
-}{
-	{"postgres", openPGSoak},
-	{"mariadb", openMariaDBSoak},
-}
-
 func TestIntegrationSoak(t *testing.T) {
 	size := soakSizeFromEnv(t)
 	for _, src := range soakSources {
