@@ -171,3 +171,35 @@ func TestAppendJSONDecodesTextAsEncodingJSONDoes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAppendJSON feeds AppendJSON any bytes: it never panics, says "not
+// JSON" exactly when encoding/json does, and what it accepts decodes with
+// the schema.
+func FuzzAppendJSON(f *testing.F) {
+	s := avro.MustParse(orderPlaced)
+	loose := avro.MustParse(`["null", "boolean", "double", "string", {"type": "array", "items": ["null", "double", "string"]}, {"type": "map", "values": ["null", "double", "string"]}]`)
+	for _, seed := range []string{
+		`{"order_id": "o-1", "total": "12.30", "placed_at": "2024-05-01T10:00:00.5Z", "lines": [{"sku": "A", "qty": 2}]}`,
+		`{"order_id": "\ud83d", "total": 1.5, "placed_at": 0, "lines": [], "tags": {"a": "b"}, "ratio": -0}`,
+		`[1, "a", null, {"x": [true]}]`, `{"a":1,}`, "\"\xff\"", `1e999`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		for _, sch := range []avro.Schema{s, loose} {
+			b, err := AppendJSON(nil, sch, payload)
+			var pe *PayloadError
+			notJSON := errors.As(err, &pe) && (strings.HasPrefix(pe.Err.Error(), "is not JSON") || strings.HasPrefix(pe.Err.Error(), "is not one JSON value"))
+			if valid := json.Valid(payload); notJSON == valid {
+				t.Fatalf("%q: encoding/json says valid %v, AppendJSON says %v", payload, valid, err)
+			}
+			if err != nil {
+				continue
+			}
+			var v any
+			if err := avro.Unmarshal(sch, b, &v); err != nil {
+				t.Fatalf("%q: what AppendJSON encoded does not decode: %v", payload, err)
+			}
+		}
+	})
+}
