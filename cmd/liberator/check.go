@@ -11,6 +11,7 @@ import (
 	"github.com/liberator-cdc/liberator/config"
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/connectors/kafka"
+	"github.com/liberator-cdc/liberator/internal/ha"
 	"github.com/liberator-cdc/liberator/internal/redact"
 	"github.com/liberator-cdc/liberator/outbox"
 	"github.com/liberator-cdc/liberator/schema"
@@ -115,20 +116,44 @@ func checkKafka(ctx context.Context, cfg *config.Config, log *slog.Logger) []con
 	out := []connectors.Check{{Name: "Kafka is reachable"}}
 	out = append(out, connectors.Check{Name: "the offsets topic " + cfg.Kafka.OffsetsTopic + " is usable", Err: sink.CheckTopic(ctx, cfg.Kafka.OffsetsTopic)})
 	m := cfg.Mapper()
+	var topics []string
 	for _, id := range cfg.Captured() {
 		topic := m.Topic(id)
+		topics = append(topics, topic)
 		out = append(out, connectors.Check{Name: "topic " + topic + " of table " + id + " is compacted or can be created", Err: sink.CheckTopic(ctx, topic)})
+	}
+	if cfg.HA.Enabled() {
+		out = append(out, connectors.Check{
+			Name: "the coordination topic " + cfg.HA.Topic + " (ha.topic) has one partition or can be created",
+			Err:  sink.CheckCoordinationTopic(ctx, cfg.HA.Topic),
+		})
+		group := ha.GroupName(cfg.Name)
+		note, err := sink.CheckGroup(ctx, group)
+		out = append(out, kafkaCheck("the principal may use consumer group "+group+" (ha.mode: standby)", note, err))
 	}
 	if cfg.ExactlyOnce() {
 		// A probe with an id of its own: initializing the pipeline's
 		// transactional.id would fence a running pipeline.
 		out = append(out, connectors.Check{Name: "the principal may use transactions (delivery: exactly_once)", Err: cfg.Kafka.CheckTransactions(ctx, cfg.Name)})
-		// One client, one cluster: the offsets topic and every event
-		// topic are on the brokers of kafka.brokers, so one transaction
-		// spans them.
-		out = append(out, connectors.Check{Name: "the offsets topic and the event topics are on the same cluster (kafka.brokers serves both)"})
+		// One transaction holds the events and their position: the
+		// offsets topic and every event topic must be on one cluster.
+		id, err := sink.CheckSameCluster(ctx, topics...)
+		name := "the offsets topic and the event topics are on the same cluster"
+		if id != "" {
+			name += " (cluster ID " + id + ")"
+		}
+		out = append(out, kafkaCheck(name, "", err))
 	}
 	return out
+}
+
+// kafkaCheck is a check of Kafka's, with the note that says what it was
+// based on; one that Kafka gave no way to make is a warning.
+func kafkaCheck(name, note string, err error) connectors.Check {
+	if note != "" {
+		name += ": " + note
+	}
+	return connectors.Check{Name: name, Err: err, Warning: errors.Is(err, kafka.ErrNotChecked)}
 }
 
 // topicChecks name each table's topic, as kafka.topic_prefix, the naming
