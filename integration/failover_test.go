@@ -164,6 +164,7 @@ func testFailover(t *testing.T, open func(*testing.T, context.Context, int) *soa
 	require.NoError(t, err)
 
 	var took []time.Duration
+	var killedAt []int64 // the end of the log at each kill
 	for i := range failoverKills() {
 		// Kill once the active one has stored a position past the
 		// writes so far: the stream is moving.
@@ -180,6 +181,8 @@ func testFailover(t *testing.T, open func(*testing.T, context.Context, int) *soa
 		// log, with its open transaction (exactly_once) in it.
 		ends, err := offsets.ends(ctx)
 		require.NoError(t, err)
+		require.Len(t, ends, 1, "the partitions of %s", topic)
+		killedAt = append(killedAt, ends[0])
 		var what string
 		if mode == exactlyOnce {
 			// The standby's first committed event: the last stable
@@ -228,6 +231,10 @@ func testFailover(t *testing.T, open func(*testing.T, context.Context, int) *soa
 	rep := checkSoakLedger(ledger, events, 1000, figs.rolledBackTxns)
 	t.Logf("checked %d ledger upserts and %d deletes; a read_committed reader finds %d records, %d of them duplicates (%.1f a failover)",
 		rep.upsertsChecked, rep.deletesChecked, records, rep.duplicates, float64(rep.duplicates)/float64(len(took)))
+	perKill, reach := failoverDuplicates(events, killedAt)
+	for i := range perKill {
+		t.Logf("kill %d (the log ended at offset %d): %d records written again, from as far as %d offsets before the kill", i+1, killedAt[i], perKill[i], reach[i])
+	}
 	if len(rep.problems) > 0 {
 		t.Errorf("the topic does not match the ledger (%d problems):\n%s", len(rep.problems), strings.Join(rep.problems[:min(len(rep.problems), 30)], "\n"))
 	}
@@ -295,4 +302,43 @@ func committedPast(ends, stable map[int32]int64) bool {
 		}
 	}
 	return false
+}
+
+// failoverDuplicates finds the records that repeat an earlier one (a
+// version of a key, or a key's tombstone) and counts them by the kill
+// after which they were written, given the end of the log at each kill.
+// reach is, per kill, how far before the kill the first copy of its
+// earliest repeated record was: the stretch the new active replica wrote
+// again.
+func failoverDuplicates(events map[int64][]soakEvent, killedAt []int64) (perKill []int, reach []int64) {
+	perKill = make([]int, len(killedAt))
+	reach = make([]int64, len(killedAt))
+	for _, evs := range events {
+		first := map[int64]int64{} // version -> offset of its first copy
+		firstTombstone := int64(-1)
+		for _, ev := range evs {
+			at := int64(-1)
+			if ev.tombstone {
+				if firstTombstone >= 0 {
+					at = firstTombstone
+				} else {
+					firstTombstone = ev.offset
+				}
+			} else if o, ok := first[ev.version]; ok {
+				at = o
+			} else {
+				first[ev.version] = ev.offset
+			}
+			if at < 0 {
+				continue
+			}
+			i, _ := slices.BinarySearch(killedAt, ev.offset+1)
+			if i--; i < 0 {
+				continue
+			}
+			perKill[i]++
+			reach[i] = max(reach[i], killedAt[i]-at)
+		}
+	}
+	return perKill, reach
 }
