@@ -6,6 +6,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // runFailover measures ha.mode standby: two liberator processes on the
@@ -17,6 +19,19 @@ import (
 // liberator's default unless FAILOVER_SESSION_TIMEOUT (a Go duration, at
 // least the broker's 6s minimum) says otherwise.
 func runFailover(ctx context.Context, e *env, s source) (measure, error) {
+	return failover(ctx, e, s, false)
+}
+
+// runFailoverEOS is failover-<source>-eos: runFailover under delivery:
+// exactly_once, where the figure is the time from the kill to the first
+// event the standby commits: the topic's last stable offset passes the end
+// of the log at the kill, the marker that aborts the killed process's open
+// transaction, and a committed record.
+func runFailoverEOS(ctx context.Context, e *env, s source) (measure, error) {
+	return failover(ctx, e, s, true)
+}
+
+func failover(ctx context.Context, e *env, s source, eos bool) (measure, error) {
 	if ok, why := e.supports(ctx, s); !ok {
 		return skipped(why), nil
 	}
@@ -38,6 +53,9 @@ func runFailover(ctx context.Context, e *env, s source) (measure, error) {
 	}
 	defer b.stop()
 	haYAML := fmt.Sprintf("ha:\n  mode: standby\n  session_timeout: %s", session)
+	if eos {
+		haYAML += "\ndelivery: exactly_once"
+	}
 	type replica struct {
 		p     *proc
 		admin string
@@ -143,7 +161,12 @@ func runFailover(ctx context.Context, e *env, s source) (measure, error) {
 		if err != nil {
 			return measure{}, err
 		}
-		if err := waitOffset(ctx, b.addr, topic, acked+1, sessionD+2*time.Minute, standby.p); err != nil {
+		if eos {
+			err = waitStableOffset(ctx, adm, topic, acked+2, sessionD+2*time.Minute, standby.p)
+		} else {
+			err = waitOffset(ctx, b.addr, topic, acked+1, sessionD+2*time.Minute, standby.p)
+		}
+		if err != nil {
 			return measure{}, fmt.Errorf("kill %d: %w", i+1, err)
 		}
 		took = append(took, time.Since(killed))
@@ -168,4 +191,36 @@ func runFailover(ctx context.Context, e *env, s source) (measure, error) {
 	m.Fields["session_timeout_s"] = sessionD.Seconds()
 	m.Fields["kills"] = float64(kills)
 	return m, nil
+}
+
+// waitStableOffset polls the last stable offset of partition 0 of topic (what
+// a read_committed consumer reads up to) every 10 ms until it reaches
+// want. It fails early if p exits.
+func waitStableOffset(ctx context.Context, adm *kadm.Client, topic string, want int64, timeout time.Duration, p *proc) error {
+	deadline := time.Now().Add(timeout)
+	last := int64(-1)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		lso, err := adm.ListCommittedOffsets(qctx, topic)
+		cancel()
+		if err == nil {
+			if o, ok := lso.Lookup(topic, 0); ok && o.Err == nil {
+				last = o.Offset
+				if last >= want {
+					return nil
+				}
+			}
+		}
+		if p.exited() {
+			return fmt.Errorf("%s exited with the last stable offset of %s at %d, not %d (%v)\n%s", p.name(), topic, last, want, p.err, p.logTail())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the last stable offset of %s is %d, not %d, after %s", topic, last, want, timeout)
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

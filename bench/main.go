@@ -118,6 +118,7 @@ var caseKinds = []struct {
 	{"outage", runOutage, ""},
 	{"outbox", runOutbox, ""},
 	{"failover", runFailover, ""},
+	{"failover", runFailoverEOS, "-eos"},
 	{"poll", runPoll, ""},
 }
 
