@@ -129,12 +129,19 @@ func runStandby(ctx context.Context, cfg *config.Config, pl *pipeline.Pipeline, 
 // replica it replaces may still hold the source (a PostgreSQL walsender
 // that has not noticed its client died, a binlog connection with the same
 // server_id): that is waited out with backoff, for as long as this replica
-// stays active. Every other error ends the process, as without ha.
+// stays active. A term that ends while the pipeline still starts (the
+// replica became active as its partner stopped, and is stopped in turn)
+// has nothing to drain and ends without error. Every other error ends the
+// process, as without ha.
 func runTerm(ctx context.Context, pl *pipeline.Pipeline, log *slog.Logger) error {
 	const maxBackoff = 10 * time.Second
 	backoff := 500 * time.Millisecond
 	for {
 		err := pl.Run(ctx)
+		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) && !errors.Is(err, pipeline.ErrDrainIncomplete) {
+			log.Info("ha: stopped while the pipeline was starting", "error", err)
+			return nil
+		}
 		if err == nil || ctx.Err() != nil || !errors.Is(err, connectors.ErrSourceBusy) {
 			return err
 		}

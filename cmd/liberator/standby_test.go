@@ -27,9 +27,17 @@ type busySource struct {
 	busy  int32
 	opens *atomic.Int32
 	err   error // returned by Open while busy
+	// opening, if not nil, makes Open slow: it is closed when Open
+	// begins, and Open returns only when its ctx ends.
+	opening chan struct{}
 }
 
-func (s *busySource) Open(context.Context, []byte) error {
+func (s *busySource) Open(ctx context.Context, _ []byte) error {
+	if s.opening != nil {
+		close(s.opening)
+		<-ctx.Done()
+		return fmt.Errorf("start replication: %w", ctx.Err())
+	}
 	if s.opens.Add(1) <= s.busy {
 		return s.err
 	}
@@ -45,6 +53,11 @@ func (s *busySource) Ack(context.Context, connectors.Position) error { return ni
 func (s *busySource) Close(context.Context) error                    { return nil }
 
 func newTermPipeline(t *testing.T, busy int32, openErr error, opens *atomic.Int32) *pipeline.Pipeline {
+	t.Helper()
+	return newTermPipelineOf(t, func() *busySource { return &busySource{busy: busy, opens: opens, err: openErr} })
+}
+
+func newTermPipelineOf(t *testing.T, src func() *busySource) *pipeline.Pipeline {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
@@ -67,7 +80,7 @@ func newTermPipeline(t *testing.T, busy int32, openErr error, opens *atomic.Int3
 	}
 	log := slog.New(slog.DiscardHandler)
 	return pipeline.New(cfg, pipeline.Deps{
-		Source: func() (connectors.Source, error) { return &busySource{busy: busy, opens: opens, err: openErr}, nil },
+		Source: func() (connectors.Source, error) { return src(), nil },
 		Sink: func(m prometheus.Registerer) (*kafka.Sink, error) {
 			return kafka.New(cfg.Kafka, log, kafka.WithMetrics(m))
 		},
@@ -123,5 +136,34 @@ func TestANewActiveReplicaStopsOnAnyOtherErrorAtStart(t *testing.T) {
 	}
 	if n := opens.Load(); n != 1 {
 		t.Errorf("the source was opened %d times, want 1", n)
+	}
+}
+
+// A replica that becomes active as its standby partner is stopped, and is
+// told to stop itself while its pipeline still starts (Kubernetes stops
+// both pods of a Deployment), exits 0: a start cut short is no failure.
+func TestANewActiveReplicaStoppedWhileItStartsEndsWithoutError(t *testing.T) {
+	opening := make(chan struct{})
+	pl := newTermPipelineOf(t, func() *busySource { return &busySource{opens: new(atomic.Int32), opening: opening} })
+	pl.SetStandby(false)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- runTerm(ctx, pl, slog.New(slog.DiscardHandler)) }()
+	select {
+	case <-opening:
+	case err := <-done:
+		t.Fatalf("runTerm ended before the source was opened: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the source was not opened")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("runTerm = %v after a shutdown during the start, want nil", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("runTerm did not end")
 	}
 }
