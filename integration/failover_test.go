@@ -165,6 +165,7 @@ func testFailover(t *testing.T, open func(*testing.T, context.Context, int) *soa
 
 	var took []time.Duration
 	var killedAt []int64 // the end of the log at each kill
+	var storedAt []string // the position stored at each kill
 	for i := range failoverKills() {
 		// Kill once the active one has stored a position past the
 		// writes so far: the stream is moving.
@@ -183,6 +184,7 @@ func testFailover(t *testing.T, open func(*testing.T, context.Context, int) *soa
 		require.NoError(t, err)
 		require.Len(t, ends, 1, "the partitions of %s", topic)
 		killedAt = append(killedAt, ends[0])
+		storedAt = append(storedAt, string(offsetsTopicPosition(t, ctx, k.Brokers, "soak")))
 		var what string
 		if mode == exactlyOnce {
 			// The standby's first committed event: the last stable
@@ -231,9 +233,10 @@ func testFailover(t *testing.T, open func(*testing.T, context.Context, int) *soa
 	rep := checkSoakLedger(ledger, events, 1000, figs.rolledBackTxns)
 	t.Logf("checked %d ledger upserts and %d deletes; a read_committed reader finds %d records, %d of them duplicates (%.1f a failover)",
 		rep.upsertsChecked, rep.deletesChecked, records, rep.duplicates, float64(rep.duplicates)/float64(len(took)))
-	perKill, reach := failoverDuplicates(events, killedAt)
+	perKill, reach, txns := failoverDuplicates(events, killedAt)
 	for i := range perKill {
-		t.Logf("kill %d (the log ended at offset %d): %d records written again, from as far as %d offsets before the kill", i+1, killedAt[i], perKill[i], reach[i])
+		t.Logf("kill %d (the log ended at offset %d, stored position %s): %d records of %d transactions written again, from as far as %d offsets before the kill",
+			i+1, killedAt[i], storedAt[i], perKill[i], txns[i], reach[i])
 	}
 	if len(rep.problems) > 0 {
 		t.Errorf("the topic does not match the ledger (%d problems):\n%s", len(rep.problems), strings.Join(rep.problems[:min(len(rep.problems), 30)], "\n"))
@@ -309,10 +312,11 @@ func committedPast(ends, stable map[int32]int64) bool {
 // after which they were written, given the end of the log at each kill.
 // reach is, per kill, how far before the kill the first copy of its
 // earliest repeated record was: the stretch the new active replica wrote
-// again.
-func failoverDuplicates(events map[int64][]soakEvent, killedAt []int64) (perKill []int, reach []int64) {
+// again; txns is how many source transactions the repeated records are of.
+func failoverDuplicates(events map[int64][]soakEvent, killedAt []int64) (perKill []int, reach []int64, txns []int) {
 	perKill = make([]int, len(killedAt))
 	reach = make([]int64, len(killedAt))
+	txnSets := make([]map[int64]bool, len(killedAt))
 	for _, evs := range events {
 		first := map[int64]int64{} // version -> offset of its first copy
 		firstTombstone := int64(-1)
@@ -338,7 +342,15 @@ func failoverDuplicates(events map[int64][]soakEvent, killedAt []int64) (perKill
 			}
 			perKill[i]++
 			reach[i] = max(reach[i], killedAt[i]-at)
+			if txnSets[i] == nil {
+				txnSets[i] = map[int64]bool{}
+			}
+			txnSets[i][ev.txn] = true
 		}
 	}
-	return perKill, reach
+	txns = make([]int, len(killedAt))
+	for i, set := range txnSets {
+		txns[i] = len(set)
+	}
+	return perKill, reach, txns
 }
