@@ -164,7 +164,7 @@ func testFailover(t *testing.T, open func(*testing.T, context.Context, int) *soa
 	require.NoError(t, err)
 
 	var took []time.Duration
-	var killedAt []int64 // the end of the log at each kill
+	var killedAt []int64  // the end of the log at each kill
 	var storedAt []string // the position stored at each kill
 	for i := range failoverKills() {
 		// Kill once the active one has stored a position past the
