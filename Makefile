@@ -45,10 +45,10 @@ integration:
 
 # soak: only the soak, exactly-once soak and failover tests, at their long
 # size (90 s of workload and 50 kills per source; 30 under delivery:
-# exactly_once; 10 failovers of ha.mode standby per source); `make
-# integration` runs their short size.
+# exactly_once; 10 failovers of ha.mode standby per source under each
+# delivery); `make integration` runs their short size.
 soak:
-	LIBERATOR_SOAK=long $(GO) test -count=1 -timeout 40m -run '^TestIntegration(Soak|ExactlyOnceSoak|Failover)$$' -v ./integration/
+	LIBERATOR_SOAK=long $(GO) test -count=1 -timeout 40m -run '^TestIntegration(Soak|ExactlyOnceSoak|Failover|FailoverExactlyOnce)$$' -v ./integration/
 
 deps:
 	bash scripts/install-deps.sh
