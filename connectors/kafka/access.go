@@ -102,9 +102,11 @@ func (s *Sink) CheckGroup(ctx context.Context, group string) (note string, err e
 // given event topics that exist are led by its brokers: one transaction
 // (delivery: exactly_once) then spans the events and their position. It
 // returns the cluster's ID. A cluster that reports no ID (Kafka before
-// 0.10.1) is not checked.
+// 0.10.1), and a seed broker that does not answer while others do, are
+// not checked: the error wraps ErrNotChecked.
 func (s *Sink) CheckSameCluster(ctx context.Context, topics ...string) (string, error) {
 	bySeed := map[string][]string{} // cluster ID -> seed brokers
+	var silent []string             // seed brokers that did not answer
 	for i, b := range s.cl.SeedBrokers() {
 		req := kmsg.NewPtrMetadataRequest()
 		req.Topics = []kmsg.MetadataRequestTopic{} // no topic, not all of them
@@ -114,13 +116,17 @@ func (s *Sink) CheckSameCluster(ctx context.Context, topics ...string) (string, 
 			seed = s.cfg.Brokers[i]
 		}
 		if err != nil {
-			return "", fmt.Errorf("kafka.brokers: ask seed broker %s for its cluster ID: %w", seed, err)
+			silent = append(silent, fmt.Sprintf("%s (%v)", seed, err))
+			continue
 		}
 		id := ""
 		if p := resp.(*kmsg.MetadataResponse).ClusterID; p != nil {
 			id = *p
 		}
 		bySeed[id] = append(bySeed[id], seed)
+	}
+	if len(bySeed) == 0 {
+		return "", fmt.Errorf("kafka.brokers: no seed broker told its cluster ID: %s", strings.Join(silent, "; "))
 	}
 	if len(bySeed) > 1 {
 		var parts []string
@@ -159,6 +165,9 @@ func (s *Sink) CheckSameCluster(ctx context.Context, topics ...string) (string, 
 				return "", fmt.Errorf("%s: partition %d of topic %q is led by broker %d, which is not a broker of cluster %q: point %s at a topic of that cluster", key, p.Partition, topic, p.Leader, md.Cluster, key)
 			}
 		}
+	}
+	if len(silent) > 0 {
+		return md.Cluster, fmt.Errorf("%w for seed brokers that did not answer: %s; make sure each is a broker of cluster %q", ErrNotChecked, strings.Join(silent, "; "), md.Cluster)
 	}
 	return md.Cluster, nil
 }

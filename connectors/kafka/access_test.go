@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -253,5 +254,22 @@ func TestCheckSameCluster(t *testing.T) {
 		s := openCheckSink(t, a, "", a.ListenAddrs()[0], b.ListenAddrs()[0])
 		_, err := s.CheckSameCluster(ctx, "shop.public.items")
 		requireErr(t, err, "kafka.brokers", "2 clusters", `cluster "one"`, `cluster "two"`, "list the brokers of one cluster")
+	})
+	t.Run("a seed broker that does not answer while another does is not checked", func(t *testing.T) {
+		c := newCluster("one")
+		gone, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := gone.Addr().String()
+		gone.Close()
+		s := openCheckSink(t, c, "", c.ListenAddrs()[0], addr)
+		qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		id, err := s.CheckSameCluster(qctx)
+		requireErr(t, err, "not checked", addr, `cluster "one"`)
+		if !errors.Is(err, ErrNotChecked) || id != "one" {
+			t.Fatalf("CheckSameCluster = %q, %v; want one and a warning", id, err)
+		}
 	})
 }
