@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -203,4 +204,75 @@ func schemaIDs(t *testing.T, recs []*kgo.Record) map[string]bool {
 		}
 	}
 	return out
+}
+
+// TestIntegrationEmbeddedStartsOverAndResets runs liberator on PostgreSQL
+// with the embedded broker. Without a data dir, a second run finds the
+// slot the first left and no stored position (its Kafka is gone): it
+// starts over, dropping the slot and snapshotting again, and says so. With
+// a data dir, reset refuses while a liberator holds the data dir, and
+// once it stopped stores the reset position there, from which the next run
+// re-snapshots.
+func TestIntegrationEmbeddedStartsOverAndResets(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const rows = 50
+	src := openPGRestart(t, ctx, rows)
+	config := func(kafka string) string {
+		return writeConfig(t, fmt.Sprintf(`
+source:
+  kind: postgres
+  dsn: %s
+  tables: [soak.items]
+kafka:
+  brokers: [embedded]
+  topic_prefix: soak
+%sregistry:
+  url: embedded
+http:
+  listen: 127.0.0.1:0
+commit_interval: 20ms
+`, src.dsn, kafka))
+	}
+	const topic = "soak.soak.items"
+	run := func(cfg string, want ...string) {
+		t.Helper()
+		d := startDaemon(t, "run", cfg)
+		waitStoredPosition(t, d)
+		brokers, _ := embeddedEndpoints(t, "http://"+d.adminAddr())
+		require.Eventually(t, func() bool {
+			recs, err := readRecords(ctx, brokers, topic)
+			return err == nil && len(recs) >= rows
+		}, time.Minute, 20*time.Millisecond, "the table did not reach its topic:\n%s", d.logTail())
+		for _, s := range want {
+			require.True(t, d.logContains(s), "the log does not say %q:\n%s", s, d.logTail())
+		}
+		require.Equal(t, 0, d.stop(30*time.Second), "liberator's exit code after SIGTERM")
+	}
+
+	inMemory := config("")
+	run(inMemory, "snapshot started")
+	run(inMemory, "this run starts over", "dropped replication slot", "snapshot started")
+	out, err := exec.CommandContext(ctx, binary, "reset", "--config", inMemory).CombinedOutput()
+	require.Error(t, err, "reset without a data dir:\n%s", out)
+	require.Contains(t, string(out), "each run starts over by itself")
+
+	withDir := config("  embedded:\n    data_dir: " + filepath.Join(t.TempDir(), "data") + "\n")
+	// A new data dir holds no position for the slot the runs above left.
+	run(withDir, "this run starts over", "dropped replication slot", "snapshot started")
+	d := startDaemon(t, "run", withDir)
+	waitStoredPosition(t, d)
+	out, err = exec.CommandContext(ctx, binary, "reset", "--config", withDir).CombinedOutput()
+	require.Error(t, err, "reset while liberator runs on the data dir:\n%s", out)
+	require.Contains(t, string(out), "is in use by another liberator process")
+	require.Equal(t, 0, d.stop(30*time.Second), "liberator's exit code after SIGTERM")
+	out, err = exec.CommandContext(ctx, binary, "reset", "--config", withDir).CombinedOutput()
+	require.NoError(t, err, "reset:\n%s", out)
+	require.Contains(t, string(out), `stored under key "soak"`)
+	d = startDaemon(t, "run", withDir)
+	waitStoredPosition(t, d)
+	require.False(t, d.logContains("this run starts over"), "the run after the reset started over instead of taking up the reset position:\n%s", d.logTail())
+	require.Eventually(t, func() bool { return d.logContains("snapshot of table read") }, time.Minute, 20*time.Millisecond,
+		"the run after the reset did not snapshot again:\n%s", d.logTail())
+	require.Equal(t, 0, d.stop(30*time.Second), "liberator's exit code after SIGTERM")
 }
