@@ -217,6 +217,17 @@ func tempDir(log *slog.Logger) (string, *os.File, error) {
 	return d, f, nil
 }
 
+// CheckDataDir reports whether dir can be the data dir of this process: it
+// can be created and locked, so no other liberator holds it. It holds the
+// lock only while it checks.
+func CheckDataDir(dir string) error {
+	f, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 // lockDir creates dir if missing and takes its lock, which the process
 // holds until it closes the file or exits, however it exits.
 func lockDir(dir string) (*os.File, error) {

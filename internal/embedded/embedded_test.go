@@ -181,3 +181,15 @@ func TestPacerCompactsWhenHalfTheLogIsDirty(t *testing.T) {
 func kafkaConfig() kafka.Config {
 	return kafka.Config{Brokers: []string{config.Embedded}, TopicPrefix: "shop"}
 }
+
+func TestCheckDataDirSaysWhenAnotherProcessHoldsIt(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := CheckDataDir(dir); err != nil {
+		t.Fatalf("a data dir nobody holds: %v", err)
+	}
+	e := start(t, embeddedConfig(dir))
+	defer e.Close()
+	if err := CheckDataDir(dir); err == nil || !strings.Contains(err.Error(), "is in use by another liberator process") {
+		t.Errorf("a data dir a running liberator holds: %v, want an error saying it is in use", err)
+	}
+}
