@@ -127,11 +127,11 @@ func startOver(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	if !ok {
 		return nil
 	}
-	why := "kafka.brokers is [embedded] without kafka.embedded.data_dir"
+	why, hint := "kafka.brokers is [embedded] without kafka.embedded.data_dir", " (set kafka.embedded.data_dir to resume across restarts instead)"
 	if cfg.Embedded.DataDir != "" {
-		why = "kafka.embedded.data_dir is new"
+		why, hint = "kafka.embedded.data_dir is new", ""
 	}
-	log.Warn(why+": the embedded broker starts empty, so this run starts over, as a first run does: a replication slot an earlier run left is dropped, and every table is snapshotted into new topics (set kafka.embedded.data_dir to resume across restarts instead)",
+	log.Warn(why+": the embedded broker starts empty, so this run starts over, as a first run does: a replication slot an earlier run left is dropped, and every table is snapshotted into new topics"+hint,
 		"snapshot.mode", string(cfg.Snapshot.Mode))
 	if _, err := rs.Reset(ctx); err != nil {
 		return fmt.Errorf("%s, so this run starts over from an empty broker, but the source's stream from an earlier run cannot be discarded: %w", why, err)

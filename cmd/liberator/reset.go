@@ -34,8 +34,8 @@ func reset(ctx context.Context, cfg *config.Config, log *slog.Logger) (string, e
 				"(it drops the replication slot an earlier run left and snapshots every table again), so there is nothing to reset")
 		}
 		// The broker of the data dir, started on a loopback port for the
-		// reset alone; a running liberator holds the data dir, and the
-		// reset waits for it to stop as it would for the slot.
+		// reset alone. A running liberator holds the data dir: the reset
+		// refuses until it stops, as it does for an active slot.
 		env, err := embedded.Start(ctx, cfg, log)
 		if err != nil {
 			return "", err
