@@ -46,6 +46,15 @@
 //	                   cpu_s, cpu_s_per_1m_rows); then commit-to-Kafka
 //	                   latency at LATENCY_TPS single-row transactions for
 //	                   LATENCY_SECONDS (p50_ms, p99_ms)
+//	embedded-<source>  `liberator run` on ROWS rows with the embedded broker
+//	                   and registry: the time from start until the broker
+//	                   has every event (embedded_s, events_per_s, cpu_s of
+//	                   liberator and broker together, peak_rss_mb), against
+//	                   a separate broker process (separate_s; ratio is
+//	                   separate_s over embedded_s); the same with
+//	                   kafka.embedded.data_dir (dd_*), and the time for a
+//	                   restart from that data dir to open its source at the
+//	                   stored position, with no second snapshot (restart_s)
 //
 // Environment:
 //
@@ -120,6 +129,7 @@ var caseKinds = []struct {
 	{"failover", runFailover, ""},
 	{"failover", runFailoverEOS, "-eos"},
 	{"poll", runPoll, ""},
+	{"embedded", runEmbedded, ""},
 }
 
 var sourceNames = []string{"postgres", "mariadb"}

@@ -85,6 +85,11 @@ type Config struct {
 	// HA runs the same config on several replicas, one of them active
 	// (see HAConfig).
 	HA HAConfig `yaml:"ha"`
+	// Embedded is the kafka.embedded section (see EmbeddedConfig). It is
+	// written under kafka, but kafka.Config is the sink's and knows
+	// nothing of an in-process broker, so it is declared here and grafted
+	// into kafka (see grafted in keys.go).
+	Embedded EmbeddedConfig `yaml:"-"`
 }
 
 // SourceConfig is the source section.
@@ -264,6 +269,9 @@ func Parse(b []byte) (*Config, error) {
 	// Decoding the node itself keeps the file's line numbers in errors.
 	if root.Kind != 0 {
 		if err := root.Decode(cfg); err != nil {
+			return nil, typeError(err)
+		}
+		if err := decodeGrafted(&root, cfg); err != nil {
 			return nil, typeError(err)
 		}
 	}
@@ -499,6 +507,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.validateDelivery(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.validateEmbedded(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

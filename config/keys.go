@@ -35,6 +35,9 @@ func walkKeys(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 		return
 	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode && !isScalarStruct(t):
 		fields := yamlFields(t)
+		for k, ft := range grafted[path] {
+			fields[k] = ft
+		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			ft, ok := fields[k.Value]
@@ -64,6 +67,60 @@ func walkKeys(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 			walkKeys(c, et, fmt.Sprintf("%s[%d]", path, i), errs)
 		}
 	}
+}
+
+// grafted are the sections declared in this package but written inside a
+// section whose struct another package owns, by the path of that section:
+// kafka.embedded (Config.Embedded) stands in kafka (kafka.Config). The
+// walker allows their keys where they stand, and decodeGrafted decodes
+// them into their fields.
+var grafted = map[string]map[string]reflect.Type{
+	"kafka": {"embedded": reflect.TypeFor[EmbeddedConfig]()},
+}
+
+// decodeGrafted decodes the grafted sections of the document into cfg.
+func decodeGrafted(doc *yaml.Node, cfg *Config) error {
+	into := map[string]any{"kafka.embedded": &cfg.Embedded}
+	var errs []error
+	for section, keys := range grafted {
+		for key := range keys {
+			n := lookupKey(doc, section, key)
+			if n == nil {
+				continue
+			}
+			if err := n.Decode(into[section+"."+key]); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// lookupKey returns the value node of the key path in the document, or nil.
+func lookupKey(doc *yaml.Node, section, key string) *yaml.Node {
+	if doc.Kind == yaml.DocumentNode {
+		if len(doc.Content) == 0 {
+			return nil
+		}
+		doc = doc.Content[0]
+	}
+	n := doc
+	for _, k := range append(strings.Split(section, "."), key) {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	return n
 }
 
 // sectioned is implemented by lists whose entries are each a value or a

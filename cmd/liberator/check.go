@@ -11,6 +11,7 @@ import (
 	"github.com/liberator-cdc/liberator/config"
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/connectors/kafka"
+	"github.com/liberator-cdc/liberator/internal/embedded"
 	"github.com/liberator-cdc/liberator/internal/ha"
 	"github.com/liberator-cdc/liberator/internal/redact"
 	"github.com/liberator-cdc/liberator/outbox"
@@ -39,6 +40,9 @@ func preflight(ctx context.Context, cfg *config.Config, log *slog.Logger) []conn
 		out = append(out, checkKafka(ctx, cfg, log)...)
 	}
 
+	if dir := cfg.Embedded.DataDir; dir != "" {
+		out = append(out, connectors.Check{Name: "kafka.embedded.data_dir " + dir + " is free for this process", Err: embedded.CheckDataDir(dir)})
+	}
 	if cfg.Registry.URL == config.Embedded {
 		out = append(out, connectors.Check{Name: "the registry is embedded (nothing to check)"})
 	} else {

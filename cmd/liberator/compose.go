@@ -60,6 +60,11 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, term
 		return err
 	}
 	defer env.Close()
+	if env.StartsOver() {
+		if err := startOver(ctx, cfg, log); err != nil {
+			return err
+		}
+	}
 	setMemoryLimit(cfg.Memory(), log)
 	reg, err := cfg.NewRegistry(cfg.Registry.URL)
 	if err != nil {
@@ -102,6 +107,36 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, term
 		return pl.Run(ctx)
 	}
 	return runStandby(ctx, cfg, pl, log)
+}
+
+// startOver discards what the source's server keeps for the stream of an
+// earlier run (PostgreSQL: the replication slot; MySQL and MariaDB keep
+// nothing) before a run whose embedded broker started empty. The Kafka that
+// stream fed is gone with that run's process, so no position is stored for
+// it, and a slot without a stored position is never taken on as it is
+// (connectors.ErrStreamWithoutPosition): the run starts over instead, as a
+// first run does, with a new slot and a snapshot of every table into the
+// new, empty topics. Nothing is lost to a consumer of those topics; a slot
+// that another process streams from is not dropped, and the run stops.
+func startOver(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	src, err := newSource(cfg, log)
+	if err != nil {
+		return err
+	}
+	rs, ok := src.(connectors.Resetter)
+	if !ok {
+		return nil
+	}
+	why, hint := "kafka.brokers is [embedded] without kafka.embedded.data_dir", " (set kafka.embedded.data_dir to resume across restarts instead)"
+	if cfg.Embedded.DataDir != "" {
+		why, hint = "kafka.embedded.data_dir is new", ""
+	}
+	log.Warn(why+": the embedded broker starts empty, so this run starts over, as a first run does: a replication slot an earlier run left is dropped, and every table is snapshotted into new topics"+hint,
+		"snapshot.mode", string(cfg.Snapshot.Mode))
+	if _, err := rs.Reset(ctx); err != nil {
+		return fmt.Errorf("%s, so this run starts over from an empty broker, but the source's stream from an earlier run cannot be discarded: %w", why, err)
+	}
+	return nil
 }
 
 // runStandby runs pl only while this replica is the active one of

@@ -9,6 +9,7 @@ import (
 	"github.com/liberator-cdc/liberator/config"
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/connectors/kafka"
+	"github.com/liberator-cdc/liberator/internal/embedded"
 )
 
 // errNoReset is returned for a source that cannot be reset.
@@ -27,8 +28,19 @@ func reset(ctx context.Context, cfg *config.Config, log *slog.Logger) (string, e
 	if !ok {
 		return "", fmt.Errorf("source.kind %s: %w", cfg.Source.Kind, errNoReset)
 	}
-	if len(cfg.Kafka.Brokers) == 1 && cfg.Kafka.Brokers[0] == config.Embedded {
-		return "", errors.New("kafka.brokers is embedded: the embedded broker keeps nothing across runs, so there is nothing to reset")
+	if cfg.EmbeddedBroker() {
+		if cfg.Embedded.DataDir == "" {
+			return "", errors.New("kafka.brokers is [embedded] without kafka.embedded.data_dir: the embedded broker keeps nothing across runs, and each run starts over by itself " +
+				"(it drops the replication slot an earlier run left and snapshots every table again), so there is nothing to reset")
+		}
+		// The broker of the data dir, started on a loopback port for the
+		// reset alone. A running liberator holds the data dir: the reset
+		// refuses until it stops, as it does for an active slot.
+		env, err := embedded.Start(ctx, cfg, log)
+		if err != nil {
+			return "", err
+		}
+		defer env.Close()
 	}
 	sink, err := kafka.New(cfg.Kafka, log)
 	if err != nil {
