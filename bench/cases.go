@@ -367,33 +367,6 @@ func (st *streaming) stop() error {
 	return st.p.stop(time.Minute)
 }
 
-func runBigTxn(ctx context.Context, e *env, s source) (measure, error) {
-	if ok, why := e.supports(ctx, s); !ok {
-		return skipped(why), nil
-	}
-	st, err := startStreaming(ctx, e, s, false)
-	if err != nil {
-		return measure{}, err
-	}
-	before, _ := st.p.memMB("VmRSS")
-	cpu0 := st.p.cpu()
-	if err := s.insertRange(ctx, 1, e.rows, e.rows); err != nil {
-		st.stop()
-		return measure{}, err
-	}
-	committed := time.Now()
-	if err := waitOffset(ctx, st.b.addr, s.topic(streamTable), e.rows, timeoutFor(e.rows), st.p); err != nil {
-		st.stop()
-		return measure{}, err
-	}
-	m := newMeasure()
-	m.Fields["events_per_s"] = rate(e.rows, time.Since(committed))
-	m.Fields["cpu_s"] = st.p.cpu() - cpu0
-	m.Fields["peak_rss_mb"], _ = st.p.memMB("VmHWM")
-	m.Fields["rss_before_mb"] = before
-	return m, st.stop()
-}
-
 // runBigRow streams one transaction of BIGROW_ROWS rows of about 1 MB
 // with memory_limit BIGROW_MEMORY_LIMIT, and measures the throughput from
 // the commit until Kafka has acknowledged the last row, the peak RSS and

@@ -20,8 +20,14 @@
 //	                   once's
 //	latency-<source>   commit-to-Kafka latency at a steady rate of single-row
 //	                   transactions (p50, p99)
-//	bigtxn-<source>    liberator's peak RSS while one transaction of ROWS rows
-//	                   streams through
+//	bigtxn-<source>    one transaction of ROWS rows: liberator's peak RSS
+//	                   and CPU, the time from the statement's start and
+//	                   from its commit to the first event acknowledged
+//	                   (first_event_s, first_event_after_commit_s) and to
+//	                   the last (last_event_s; events_per_s from the
+//	                   commit); for PostgreSQL again with
+//	                   source.postgres.streaming (stream_*), with the
+//	                   server's spilled and streamed bytes (server_*_mb)
 //	idle-<source>      liberator's RSS once streaming is up and idle
 //	bigrow-<source>    BIGROW_ROWS rows of about 1 MB in one transaction,
 //	                   streamed with memory_limit BIGROW_MEMORY_LIMIT:

@@ -211,7 +211,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	}
 	r := &runner{p: p, src: src, sink: sink, reg: reg, cp: newCheckpointer(), tables: map[*connectors.Table]*tableState{},
 		outboxes: map[*connectors.Table]*outbox.Route{}, payloadSchemas: map[string]*payloadSchema{},
-		identity: identity, reconcile: reconcile, arenaBytes: int(max(cfg.Memory().Arena, minArenaBytes))}
+		identity: identity, reconcile: reconcile, arenaBytes: int(max(cfg.Memory().Arena, minArenaBytes)), bytesPerChange: minBytesPerChange}
 	r.cp.onAck = r.acked
 	if cfg.ExactlyOnce() {
 		r.txn = newTxnState(int64(cfg.TransactionMaxBytes))
@@ -453,7 +453,11 @@ type runner struct {
 
 	// committedSeq is the sequence of the checkpoint stored last.
 	committedSeq atomic.Uint64
-	arenaHint    int
+	// arenaHint is the largest arena a batch reached.
+	arenaHint int
+	// bytesPerChange is what the last batch's events took in its arena,
+	// per change: a small batch's arena is sized by it.
+	bytesPerChange int
 	// arenaBytes is where a batch's arena is left to its records and a
 	// new one begun (config.Memory.Arena).
 	arenaBytes int
@@ -506,17 +510,21 @@ func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) (err err
 		f.abandon()
 		return err
 	}
-	// Start each batch's arena at the size the last one reached, so
-	// that it rarely grows by copying.
-	arena := make([]byte, 0, r.arenaHint)
+	// Start each batch's arena at the largest size one reached, so that
+	// it rarely grows by copying; but a batch of a few changes (a small
+	// transaction at a time, at low latency) takes twice what its
+	// changes need at the last batch's bytes per change, not the
+	// megabytes a large batch did.
+	arena := make([]byte, 0, min(r.arenaHint, max(2*len(b.Changes)*r.bytesPerChange, minArenaStart)))
+	used := 0
 	for i := range b.Changes {
 		c := &b.Changes[i]
 		if len(arena) >= r.arenaBytes {
 			// The events produced so far keep this arena alive
 			// until Kafka acknowledges them; growing it further
 			// would copy them and hold both. A new one begins.
-			r.arenaHint = r.arenaBytes
-			arena = make([]byte, 0, r.arenaHint)
+			used += len(arena)
+			arena = make([]byte, 0, r.arenaBytes)
 		}
 		// A batch that could not be produced whole is abandoned, so
 		// that its checkpoint is never stored: the change that failed
@@ -546,7 +554,10 @@ func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) (err err
 	}
 	f.reconcile = r.reconcile
 	f.seal()
-	r.arenaHint = min(cap(arena), r.arenaBytes)
+	r.arenaHint = max(r.arenaHint, min(cap(arena), r.arenaBytes))
+	if n, bytes := len(b.Changes), used+len(arena); n > 0 && bytes > 0 {
+		r.bytesPerChange = max((bytes+n-1)/n, minBytesPerChange)
+	}
 	return nil
 }
 
@@ -564,6 +575,13 @@ func (r *runner) outboxRoute(c *connectors.Change) *outbox.Route {
 
 // minArenaBytes is the least arenaBytes, whatever the config says.
 const minArenaBytes = 1 << 20
+
+// minBytesPerChange is the least bytesPerChange: a key and a small value
+// with their headers.
+const minBytesPerChange = 64
+
+// minArenaStart is the least a batch's arena starts at.
+const minArenaStart = 4 << 10
 
 // table returns the state of a table shape, registering its schemas and
 // creating its topic the first time the shape is seen.

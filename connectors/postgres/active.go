@@ -56,7 +56,7 @@ func (s *Source) startReplication(ctx context.Context) error {
 	var bound time.Duration
 	for attempt := 1; ; attempt++ {
 		err := pglogrepl.StartReplication(ctx, s.repl, s.cfg.Slot, s.startAt, pglogrepl.StartReplicationOptions{
-			PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(s.cfg.Publication), "messages 'true'"},
+			PluginArgs: s.pluginArgs(),
 		})
 		var pgErr *pgconn.PgError
 		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != sqlstateObjectInUse {

@@ -47,6 +47,13 @@ type Options struct {
 	// deleted in the gap are tombstoned. Default "fail". "resnapshot" needs
 	// snapshot.mode initial.
 	OnGap GapAction `yaml:"on_gap"`
+	// Streaming has the server send a transaction larger than its
+	// logical_decoding_work_mem while it runs (pgoutput protocol version
+	// 2, streaming 'on'), instead of spilling it to the server's disk and
+	// sending it after the commit. liberator spools each streamed
+	// transaction to a file in $TMPDIR and produces it at its commit, so
+	// Kafka never holds a row of a transaction that aborts. Default false.
+	Streaming bool `yaml:"streaming"`
 }
 
 // GapAction is what Open does about a slot that moved past the stored

@@ -100,6 +100,10 @@ type Source struct {
 	visibleXid   uint32 // the last xid seen visible to new snapshots
 	txTime       time.Time
 	nextStatus   time.Time
+	// spools are the streamed transactions under way, by xid, and
+	// inStream the one whose chunk is arriving (streamtx.go).
+	spools   map[uint32]*spool
+	inStream *spool
 }
 
 var _ connectors.Source = (*Source)(nil)

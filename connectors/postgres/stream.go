@@ -78,6 +78,7 @@ func (s *Source) stream(ctx context.Context) error {
 	if err := s.startReplication(ctx); err != nil {
 		return err
 	}
+	defer s.closeSpools()
 	s.log.Info("streaming", "slot", s.cfg.Slot, "from", s.startAt.String())
 	s.nextStatus = time.Now()
 	rd := &deadlineCtx{parent: ctx}
@@ -183,6 +184,9 @@ func (s *Source) handleCopyData(ctx context.Context, data []byte) error {
 }
 
 func (s *Source) handleMessage(ctx context.Context, wal []byte) error {
+	if streamed, err := s.handleStreamed(ctx, wal); streamed {
+		return err
+	}
 	msg, err := pglogrepl.Parse(wal)
 	if err != nil {
 		return fmt.Errorf("parse logical replication message: %w", err)
@@ -200,11 +204,7 @@ func (s *Source) handleMessage(ctx context.Context, wal []byte) error {
 		s.txXid = m.Xid
 		s.txTime = m.CommitTime.UTC()
 	case *pglogrepl.CommitMessage:
-		s.inTx = false
-		s.lastCommit.Store(m.CommitTime.UnixMicro())
-		s.lastCP = m.TransactionEndLSN
-		s.pending.Checkpoint = Position{LSN: m.TransactionEndLSN}
-		return s.offer(ctx)
+		return s.commit(ctx, m.CommitTime, m.TransactionEndLSN)
 	case *pglogrepl.InsertMessage:
 		rel := s.rels[m.RelationID]
 		if rel == nil {
