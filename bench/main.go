@@ -135,7 +135,11 @@ func newMeasure() measure {
 
 // fieldOrder is the order of fields on a BENCH line; others follow sorted.
 var fieldOrder = []string{
-	"mb_per_s", "events_per_s", "bare_events_per_s", "ratio", "reader_events_per_s", "raw_events_per_s", "raw_ratio",
+	"mb_per_s", "events_per_s", "cpu_s_per_1m", "srv_cpu_s_per_1m",
+	"bare_events_per_s", "bare_cpu_s_per_1m", "bare_srv_cpu_s_per_1m", "ratio_bare", "cpu_ratio_bare",
+	"pipelined_events_per_s", "pipelined_cpu_s_per_1m", "pipelined_srv_cpu_s_per_1m", "ratio_pipelined", "cpu_ratio_pipelined",
+	"ratio", "reader_events_per_s", "reader_cpu_s_per_1m", "reader_srv_cpu_s_per_1m", "reader_ratio",
+	"raw_events_per_s", "raw_cpu_s_per_1m", "raw_srv_cpu_s_per_1m", "raw_ratio", "cpu_ratio_raw",
 	"p50_ms", "p99_ms", "hdr_p50_ms", "hdr_p99_ms", "achieved_tx_per_s",
 	"cpu_s", "peak_rss_mb", "rss_mb",
 }
@@ -189,12 +193,69 @@ func formatValue(k string, v float64) string {
 	switch {
 	case strings.HasSuffix(k, "_per_s"):
 		return strconv.FormatFloat(v, 'f', 0, 64)
-	case strings.HasSuffix(k, "ratio") || k == "host_busy_before":
+	case strings.Contains(k, "ratio") || k == "host_busy_before":
 		return strconv.FormatFloat(v, 'f', 3, 64)
+	case strings.HasSuffix(k, "_per_1m"):
+		return strconv.FormatFloat(v, 'f', 2, 64)
 	case strings.HasSuffix(k, "_ms"):
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
 	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+// tableRows are the rows of a case's table: liberator and what it is
+// compared with, by field prefix.
+var tableRows = []struct{ label, prefix string }{
+	{"liberator", ""},
+	{"bare, one goroutine", barePrefix},
+	{"bare, pipelined", pipelinedPrefix},
+	{"reader, decoding", readerPrefix},
+	{"raw limit", rawPrefix},
+}
+
+// table is a case's figures as a table: for liberator and each baseline
+// and limit, the rate, CPU seconds per million events (its own and the
+// database server's), and liberator's rate and CPU over its. It is empty
+// for a case that compares with nothing.
+func (m measure) table(name string) string {
+	var rows []string
+	for _, r := range tableRows {
+		if _, ok := m.Fields[r.prefix+"events_per_s"]; !ok {
+			continue
+		}
+		label := r.label
+		if r.prefix == rawPrefix && m.Notes["raw"] != "" {
+			label += " (" + m.Notes["raw"] + ")"
+		}
+		cell := func(f string, prec int) string {
+			v, ok := m.Fields[f]
+			if !ok {
+				return "-"
+			}
+			return strconv.FormatFloat(v, 'f', prec, 64)
+		}
+		rate, cpu := "-", "-"
+		if r.prefix != "" {
+			if v, w := m.Fields["events_per_s"], m.Fields[r.prefix+"events_per_s"]; v > 0 && w > 0 {
+				rate = strconv.FormatFloat(v/w, 'f', 2, 64)
+			}
+			if v, w := m.Fields["cpu_s"], m.Fields[r.prefix+"cpu_s"]; v > 0 && w > 0 {
+				cpu = strconv.FormatFloat(v/w, 'f', 2, 64)
+			}
+		}
+		rows = append(rows, fmt.Sprintf("  %-40s %10s %10s %12s %12s %11s", label,
+			cell(r.prefix+"events_per_s", 0), cell(r.prefix+"cpu_s_per_1m", 2), cell(r.prefix+"srv_cpu_s_per_1m", 2), rate, cpu))
+	}
+	if len(rows) < 2 {
+		return ""
+	}
+	title := name + ", compression " + m.Notes["compression"]
+	if w := m.Notes["srv_cpu"]; w != "" {
+		title += ", server CPU of the " + strings.ReplaceAll(w, "-", " ")
+	}
+	head := fmt.Sprintf("  %s\n  %-40s %10s %10s %12s %12s %11s\n  %-40s %10s %10s %12s %12s %11s", title,
+		"", "", "", "server", "lib rate", "lib CPU", "", "events/s", "CPU s/1M", "CPU s/1M", "/ this rate", "/ this CPU")
+	return head + "\n" + strings.Join(rows, "\n")
 }
 
 // median takes, field by field, the median over the runs. Notes are those of
@@ -228,14 +289,17 @@ type caseResult struct {
 }
 
 type report struct {
-	Started  time.Time              `json:"started"`
-	Rows     int64                  `json:"rows"`
-	Runs     int                    `json:"runs"`
-	CPUs     int                    `json:"cpus"`
-	Go       string                 `json:"go"`
-	Commit   string                 `json:"commit,omitempty"`
-	Cases    map[string]*caseResult `json:"cases"`
-	Profiles map[string]string      `json:"profiles,omitempty"`
+	Started time.Time `json:"started"`
+	Rows    int64     `json:"rows"`
+	Runs    int       `json:"runs"`
+	CPUs    int       `json:"cpus"`
+	Go      string    `json:"go"`
+	Commit  string    `json:"commit,omitempty"`
+	// Compression is kafka.compression of every run, liberator's and the
+	// bare pipelines'.
+	Compression string                 `json:"compression"`
+	Cases       map[string]*caseResult `json:"cases"`
+	Profiles    map[string]string      `json:"profiles,omitempty"`
 }
 
 func envInt(name string, def int64) int64 {
@@ -283,8 +347,9 @@ func main() {
 	defer e.Close()
 
 	rep := &report{Started: time.Now().UTC(), Rows: rows, Runs: runs, CPUs: runtime.NumCPU(), Go: runtime.Version(),
-		Commit: e.commit, Cases: map[string]*caseResult{}, Profiles: map[string]string{}}
-	fmt.Printf("bench: ROWS=%d RUNS=%d on %d CPUs; liberator %s\n", rows, runs, runtime.NumCPU(), e.commit)
+		Commit: e.commit, Compression: e.compression, Cases: map[string]*caseResult{}, Profiles: map[string]string{}}
+	fmt.Printf("bench: ROWS=%d RUNS=%d on %d CPUs; Kafka compression %s for liberator and the bare pipelines; liberator %s\n",
+		rows, runs, runtime.NumCPU(), e.compression, e.commit)
 	failed := false
 	for _, sname := range sourceNames {
 		var s source
@@ -329,6 +394,9 @@ func main() {
 					fmt.Println(cr.Median.line(name, fmt.Sprintf("median_of=%d", len(cr.Runs))))
 				} else {
 					fmt.Println(cr.Median.line(name))
+				}
+				if t := cr.Median.table(name); t != "" {
+					fmt.Println(t)
 				}
 			}
 			if e.profile && c.suffix == "" && (c.kind == "snapshot" || c.kind == "drain" || c.kind == "outbox") && ctx.Err() == nil {
