@@ -2,17 +2,52 @@
 // throwaway PostgreSQL and MariaDB (internal/harness), a kfake broker in a
 // process of its own (bench/kfakebroker, restarted for every measured phase
 // because kfake keeps every record in memory) and an in-process srfake
-// registry, and measures the real liberator binary against a bare pipeline
-// (bench/bare) built from the same libraries without liberator's code.
+// registry, and measures the real liberator binary against bare pipelines
+// (bench/bare) built from the same libraries without liberator's code, and
+// against the raw limit of reading alone.
+//
+// The snapshot and drain cases compare liberator with, each in the same
+// run:
+//
+//	bare_       the bare pipeline on one goroutine: read, decode, encode
+//	            with hamba/avro, produce with franz-go (acks=all,
+//	            idempotent)
+//	pipelined_  the bare pipeline on two goroutines: read and decode on
+//	            one, encode and produce on the other, batches of rows
+//	            between them
+//	reader_     (drains) the bare reader decoding every column, nothing
+//	            encoded or produced
+//	raw_        the raw limit, reading without decoding: COPY … TO STDOUT
+//	            (FORMAT binary) into io.Discard (snapshot-postgres); the row
+//	            packets of a streamed SELECT, counted unparsed
+//	            (snapshot-mariadb); pgoutput insert messages, counted
+//	            unparsed (drain-postgres); go-mysql's parsed binlog rows,
+//	            counted, their values not converted (drain-mariadb)
+//
+// Liberator and the bare pipelines produce with the same compression
+// (KAFKA_COMPRESSION, default none: liberator's default, where franz-go's
+// own is snappy). For each of them the case reports the rate
+// (<prefix>events_per_s), the process's CPU seconds (<prefix>cpu_s) and
+// per million events (<prefix>cpu_s_per_1m), and the database server's CPU
+// seconds over the run (<prefix>srv_cpu_s, <prefix>srv_cpu_s_per_1m): for a
+// snapshot the whole server's (PostgreSQL's postmaster and all backends,
+// MariaDB's mariadbd), for a drain the thread that streams the log (the
+// walsender process; the binlog dump thread, found by the TID of
+// information_schema.PROCESSLIST). Liberator's ratios to each are rate over
+// rate (ratio_bare, ratio_pipelined, reader_ratio, raw_ratio: above 1
+// liberator is faster) and CPU over CPU (cpu_ratio_*: below 1 liberator
+// spends less). A table under the case's BENCH line shows them side by
+// side.
 //
 // Cases, for each source (postgres, mariadb):
 //
 //	snapshot-<source>  `liberator snapshot` of ROWS rows, against bare COPY /
-//	                   streamed SELECT + hamba/avro + franz-go; also the raw
-//	                   read alone (raw_events_per_s, raw_ratio)
+//	                   streamed SELECT + hamba/avro + franz-go, and the raw
+//	                   read
 //	drain-<source>     ROWS inserts written while liberator is stopped, then
 //	                   the time until Kafka has acknowledged them all, against
-//	                   a bare pgoutput / binlog reader (+ encode + produce)
+//	                   bare pgoutput / binlog readers (+ encode + produce),
+//	                   the decoding reader and the raw read
 //	drain-<source>-eos the same drain by liberator with delivery:
 //	                   exactly_once, until Kafka has committed the last
 //	                   event, and with at_least_once in the same run
@@ -70,6 +105,9 @@
 //	                  (default 10s, liberator's; the broker's minimum is 6s)
 //	KAFKA_LINGER=D    kafka.linger for liberator and -linger for the bare
 //	                  producer (a Go duration; default: liberator's 5ms)
+//	KAFKA_COMPRESSION=C kafka.compression for liberator and -compression
+//	                  for the bare producers: none (default, liberator's),
+//	                  gzip, snappy, lz4 or zstd
 //	QUIET_WAIT=N      wait at most N seconds (default 300) before each run
 //	                  for the machine to be quiet (see waitQuiet)
 //	BENCH_KEEP=1      keep the scratch directory with configs and logs
@@ -77,10 +115,11 @@
 //
 // Each measurement is printed as one line,
 //
-//	BENCH <case> events_per_s=… bare_events_per_s=… ratio=… reader_events_per_s=… cpu_s=… peak_rss_mb=…
+//	BENCH <case> events_per_s=… cpu_s_per_1m=… srv_cpu_s_per_1m=… bare_events_per_s=… ratio_bare=… pipelined_events_per_s=… ratio_pipelined=… raw_events_per_s=… raw_ratio=… peak_rss_mb=… compression=none
 //
-// (fields that do not apply are left out), and all of them are written to
-// bench/results/latest.json.
+// (fields that do not apply are left out), followed, for a case that
+// compares liberator with baselines, by a table of the same figures; all
+// of them are written to bench/results/latest.json.
 package main
 
 import (
