@@ -152,18 +152,22 @@ func (e *env) bareVariant(ctx context.Context, s source, m measure, prefix strin
 		addr = b.addr
 	}
 	var meter *streamMeter
-	var srv0 float64
-	var srvErr error
 	if stream {
 		meter = meterStream(ctx, s)
-	} else {
-		srv0, srvErr = s.serverCPU()
 	}
+	srv0, srvErr := s.serverCPU()
 	r, err := e.runBare(ctx, args, addr, e.rows)
+	if srv1, err := s.serverCPU(); srvErr == nil && err == nil {
+		// For a drain, the whole server's CPU is a check on the thread's:
+		// it holds it, and the server's background work besides.
+		f := prefix + "srv_cpu_s"
+		if stream {
+			f = prefix + "srv_all_cpu_s"
+		}
+		m.Fields[f] = srv1 - srv0
+	}
 	if stream {
 		stopMeter(meter, m.Fields, prefix+"srv_cpu_s")
-	} else if srv1, err := s.serverCPU(); srvErr == nil && err == nil {
-		m.Fields[prefix+"srv_cpu_s"] = srv1 - srv0
 	}
 	if err != nil {
 		return err
@@ -226,7 +230,7 @@ func runSnapshot(ctx context.Context, e *env, s source) (measure, error) {
 // and CPU over CPU (cpu_ratio_*; below 1 liberator spends less).
 func derive(m measure, rows int64) {
 	for _, p := range []string{"", barePrefix, pipelinedPrefix, readerPrefix, rawPrefix} {
-		for _, f := range []string{"cpu_s", "srv_cpu_s"} {
+		for _, f := range []string{"cpu_s", "srv_cpu_s", "srv_all_cpu_s"} {
 			if v, ok := m.Fields[p+f]; ok {
 				m.Fields[p+f+"_per_1m"] = v * 1e6 / float64(rows)
 			}
@@ -368,9 +372,13 @@ func runDrain(ctx context.Context, e *env, s source) (measure, error) {
 	}
 	if d != nil {
 		d.meter = meterStream(ctx, s)
+		srv0, srvErr := s.serverCPU()
 		r, err := d.drain(ctx, e, s, e.liberator)
 		if err != nil {
 			return measure{}, err
+		}
+		if srv1, err := s.serverCPU(); srvErr == nil && err == nil {
+			m.Fields["srv_all_cpu_s"] = srv1 - srv0
 		}
 		m.Fields["events_per_s"] = rate(e.rows, r.elapsed)
 		m.Fields["cpu_s"] = r.cpu

@@ -33,7 +33,8 @@
 // snapshot the whole server's (PostgreSQL's postmaster and all backends,
 // MariaDB's mariadbd), for a drain the thread that streams the log (the
 // walsender process; the binlog dump thread, found by the TID of
-// information_schema.PROCESSLIST). Liberator's ratios to each are rate over
+// information_schema.PROCESSLIST; the whole server's over a drain is
+// <prefix>srv_all_cpu_s, a check). Liberator's ratios to each are rate over
 // rate (ratio_bare, ratio_pipelined, reader_ratio, raw_ratio: above 1
 // liberator is faster) and CPU over CPU (cpu_ratio_*: below 1 liberator
 // spends less). A table under the case's BENCH line shows them side by
