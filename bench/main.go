@@ -245,12 +245,12 @@ func formatValue(k string, v float64) string {
 
 // tableRows are the rows of a case's table: liberator and what it is
 // compared with, by field prefix.
-var tableRows = []struct{ label, prefix string }{
-	{"liberator", ""},
-	{"bare, one goroutine", barePrefix},
-	{"bare, pipelined", pipelinedPrefix},
-	{"reader, decoding", readerPrefix},
-	{"raw limit", rawPrefix},
+var tableRows = []struct{ label, prefix, ratio, cpuRatio string }{
+	{"liberator", "", "", ""},
+	{"bare, one goroutine", barePrefix, "ratio_bare", "cpu_ratio_bare"},
+	{"bare, pipelined", pipelinedPrefix, "ratio_pipelined", "cpu_ratio_pipelined"},
+	{"reader, decoding", readerPrefix, "reader_ratio", "cpu_ratio_reader"},
+	{"raw limit", rawPrefix, "raw_ratio", "cpu_ratio_raw"},
 }
 
 // table is a case's figures as a table: for liberator and each baseline
@@ -274,14 +274,11 @@ func (m measure) table(name string) string {
 			}
 			return strconv.FormatFloat(v, 'f', prec, 64)
 		}
+		// The ratios are derive's, each run's: over several runs, the
+		// median of the ratios, as on the BENCH line.
 		rate, cpu := "-", "-"
-		if r.prefix != "" {
-			if v, w := m.Fields["events_per_s"], m.Fields[r.prefix+"events_per_s"]; v > 0 && w > 0 {
-				rate = strconv.FormatFloat(v/w, 'f', 2, 64)
-			}
-			if v, w := m.Fields["cpu_s"], m.Fields[r.prefix+"cpu_s"]; v > 0 && w > 0 {
-				cpu = strconv.FormatFloat(v/w, 'f', 2, 64)
-			}
+		if r.ratio != "" {
+			rate, cpu = cell(r.ratio, 2), cell(r.cpuRatio, 2)
 		}
 		rows = append(rows, fmt.Sprintf("  %-40s %10s %10s %12s %12s %11s", label,
 			cell(r.prefix+"events_per_s", 0), cell(r.prefix+"cpu_s_per_1m", 2), cell(r.prefix+"srv_cpu_s_per_1m", 2), rate, cpu))
