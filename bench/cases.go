@@ -42,7 +42,7 @@ type bareRun struct {
 
 // runBare runs the bare program and checks that it handled rows rows.
 func (e *env) runBare(ctx context.Context, args []string, brokerAddr string, rows int64) (bareRun, error) {
-	args = append(args, "-brokers", brokerAddr, "-rows", fmt.Sprint(rows))
+	args = append(args, "-brokers", brokerAddr, "-rows", fmt.Sprint(rows), "-compression", e.compression)
 	if v := os.Getenv("KAFKA_LINGER"); v != "" {
 		args = append(args, "-linger", v)
 	}
@@ -82,6 +82,10 @@ type libRun struct {
 	elapsed time.Duration
 	cpu     float64
 	peakMB  float64
+	// srvCPU is the database server's CPU seconds over the run, when
+	// measured (srvOK).
+	srvCPU float64
+	srvOK  bool
 }
 
 // liberatorSnapshot runs `bin snapshot` on the snapshot table against a fresh
@@ -99,6 +103,7 @@ func liberatorSnapshot(ctx context.Context, e *env, s source, bin string, extra 
 	if err != nil {
 		return libRun{}, err
 	}
+	srv0, srvErr := s.serverCPU()
 	p, err := e.startLiberator(bin, "snapshot", cfg, extra...)
 	if err != nil {
 		return libRun{}, err
@@ -107,6 +112,9 @@ func liberatorSnapshot(ctx context.Context, e *env, s source, bin string, extra 
 		return libRun{}, err
 	}
 	r := libRun{elapsed: time.Since(p.started), cpu: p.cpu()}
+	if srv1, err := s.serverCPU(); srvErr == nil && err == nil {
+		r.srvCPU, r.srvOK = srv1-srv0, true
+	}
 	r.peakMB, _ = p.memMB("VmHWM")
 	if err := checkOffset(ctx, b.addr, s.topic(snapshotTable), e.rows); err != nil {
 		return libRun{}, err
@@ -114,20 +122,84 @@ func liberatorSnapshot(ctx context.Context, e *env, s source, bin string, extra 
 	return r, nil
 }
 
+// Field prefixes of the runs a snapshot or drain case compares liberator
+// (no prefix) with.
+const (
+	// barePrefix is the bare pipeline on one goroutine.
+	barePrefix = "bare_"
+	// pipelinedPrefix is the bare pipeline that reads and decodes on one
+	// goroutine, and encodes and produces on another.
+	pipelinedPrefix = "pipelined_"
+	// readerPrefix is the bare reader that decodes every column, drains
+	// only.
+	readerPrefix = "reader_"
+	// rawPrefix is the raw limit: reading without decoding.
+	rawPrefix = "raw_"
+)
+
+// bareVariant runs the bare program once with args, against a fresh broker
+// when it produces, and stores its rate and CPU, and the database server's
+// CPU over the run (the log-streaming thread's when stream is true, the
+// whole server's otherwise), in m's fields under prefix.
+func (e *env) bareVariant(ctx context.Context, s source, m measure, prefix string, args []string, produce, stream bool) error {
+	addr := "127.0.0.1:9" // nothing listens: the run must not produce
+	if produce {
+		b, err := e.startBroker(ctx)
+		if err != nil {
+			return err
+		}
+		defer b.stop()
+		addr = b.addr
+	}
+	var meter *streamMeter
+	if stream {
+		meter = meterStream(ctx, s)
+	}
+	srv0, srvErr := s.serverCPU()
+	r, err := e.runBare(ctx, args, addr, e.rows)
+	if srv1, err := s.serverCPU(); srvErr == nil && err == nil {
+		// For a drain, the whole server's CPU is a check on the thread's:
+		// it holds it, and the server's background work besides.
+		f := prefix + "srv_cpu_s"
+		if stream {
+			f = prefix + "srv_all_cpu_s"
+		}
+		m.Fields[f] = srv1 - srv0
+	}
+	if stream {
+		stopMeter(meter, m.Fields, prefix+"srv_cpu_s")
+	}
+	if err != nil {
+		return err
+	}
+	m.Fields[prefix+"events_per_s"] = rate(e.rows, r.elapsed)
+	m.Fields[prefix+"cpu_s"] = r.cpu
+	return nil
+}
+
+// rawLabels name the raw limit of each source and case kind.
+var rawLabels = map[string]string{
+	"snapshot-postgres": "copy-binary",
+	"snapshot-mariadb":  "select-raw-packets",
+	"drain-postgres":    "pgoutput-counted",
+	"drain-mariadb":     "binlog-parsed",
+}
+
 func runSnapshot(ctx context.Context, e *env, s source) (measure, error) {
 	if err := s.ensureSnapshotTable(ctx, e.rows); err != nil {
 		return measure{}, err
 	}
 	m := newMeasure()
+	m.Notes["compression"] = e.compression
+	m.Notes["raw"] = rawLabels["snapshot-"+s.Name()]
+	m.Notes["srv_cpu"] = "whole-server"
 	// The raw read alone: COPY … TO STDOUT or a streamed SELECT, nothing
 	// decoded, encoded or produced; no broker is needed. It runs first, so
-	// that liberator and the bare pipeline both read a table whose pages
+	// that liberator and the bare pipelines all read a table whose pages
 	// are as warm.
-	rr, err := e.runBare(ctx, append(s.bareSnapshotArgs(), "-raw"), "127.0.0.1:9", e.rows)
-	if err != nil {
+	if err := e.bareVariant(ctx, s, m, rawPrefix, append(s.bareSnapshotArgs(), "-raw"), false, false); err != nil {
 		return measure{}, err
 	}
-	m.Fields["raw_events_per_s"] = rate(e.rows, rr.elapsed)
 	if ok, why := e.supports(ctx, s); ok {
 		r, err := liberatorSnapshot(ctx, e, s, e.liberator)
 		if err != nil {
@@ -136,25 +208,48 @@ func runSnapshot(ctx context.Context, e *env, s source) (measure, error) {
 		m.Fields["events_per_s"] = rate(e.rows, r.elapsed)
 		m.Fields["cpu_s"] = r.cpu
 		m.Fields["peak_rss_mb"] = r.peakMB
+		if r.srvOK {
+			m.Fields["srv_cpu_s"] = r.srvCPU
+		}
 	} else {
 		m.Notes["skipped"] = why
 	}
-	b, err := e.startBroker(ctx)
-	if err != nil {
+	if err := e.bareVariant(ctx, s, m, barePrefix, s.bareSnapshotArgs(), true, false); err != nil {
 		return measure{}, err
 	}
-	br, err := e.runBare(ctx, s.bareSnapshotArgs(), b.addr, e.rows)
-	b.stop()
-	if err != nil {
+	if err := e.bareVariant(ctx, s, m, pipelinedPrefix, append(s.bareSnapshotArgs(), "-pipelined"), true, false); err != nil {
 		return measure{}, err
 	}
-	m.Fields["bare_events_per_s"] = rate(e.rows, br.elapsed)
-	m.Fields["bare_cpu_s"] = br.cpu
-	if v, ok := m.Fields["events_per_s"]; ok {
-		m.Fields["ratio"] = v / m.Fields["bare_events_per_s"]
-		m.Fields["raw_ratio"] = v / m.Fields["raw_events_per_s"]
-	}
+	derive(m, e.rows)
 	return m, nil
+}
+
+// derive adds to m's fields the CPU seconds per million events of every
+// run, and liberator's ratios to each: rate over rate (ratio_bare,
+// ratio_pipelined, raw_ratio, reader_ratio; above 1 liberator is faster)
+// and CPU over CPU (cpu_ratio_*; below 1 liberator spends less).
+func derive(m measure, rows int64) {
+	for _, p := range []string{"", barePrefix, pipelinedPrefix, readerPrefix, rawPrefix} {
+		for _, f := range []string{"cpu_s", "srv_cpu_s", "srv_all_cpu_s"} {
+			if v, ok := m.Fields[p+f]; ok {
+				m.Fields[p+f+"_per_1m"] = v * 1e6 / float64(rows)
+			}
+		}
+	}
+	ratios := []struct{ name, cpuName, prefix string }{
+		{"ratio_bare", "cpu_ratio_bare", barePrefix},
+		{"ratio_pipelined", "cpu_ratio_pipelined", pipelinedPrefix},
+		{"reader_ratio", "cpu_ratio_reader", readerPrefix},
+		{"raw_ratio", "cpu_ratio_raw", rawPrefix},
+	}
+	for _, r := range ratios {
+		if v, w := m.Fields["events_per_s"], m.Fields[r.prefix+"events_per_s"]; v > 0 && w > 0 {
+			m.Fields[r.name] = v / w
+		}
+		if v, w := m.Fields["cpu_s"], m.Fields[r.prefix+"cpu_s"]; v > 0 && w > 0 {
+			m.Fields[r.cpuName] = v / w
+		}
+	}
 }
 
 // drainSetup is a liberator that has been started once with snapshot mode
@@ -163,6 +258,10 @@ type drainSetup struct {
 	b     *broker
 	cfg   string
 	admin string
+	// meter, when set, follows the server's log-streaming thread during
+	// the drain; it is stopped once Kafka has every event, before
+	// liberator stops.
+	meter *streamMeter
 }
 
 func liberatorDrainSetup(ctx context.Context, e *env, s source, bin string, extra ...string) (*drainSetup, error) {
@@ -214,11 +313,18 @@ func (d *drainSetup) drainUntil(ctx context.Context, e *env, s source, bin strin
 	if committed {
 		wait = waitCommitted
 	}
-	if err := wait(ctx, d.b.addr, s.topic(streamTable), e.rows, timeoutFor(e.rows), p); err != nil {
+	err = wait(ctx, d.b.addr, s.topic(streamTable), e.rows, timeoutFor(e.rows), p)
+	var srv map[string]float64
+	if d.meter != nil {
+		srv = map[string]float64{}
+		stopMeter(d.meter, srv, "srv_cpu_s")
+	}
+	if err != nil {
 		p.kill()
 		return libRun{}, err
 	}
 	r := libRun{elapsed: time.Since(p.started), cpu: p.cpu()}
+	r.srvCPU, r.srvOK = srv["srv_cpu_s"]
 	r.peakMB, _ = p.memMB("VmHWM")
 	if err := p.stop(time.Minute); err != nil {
 		return libRun{}, err
@@ -231,6 +337,9 @@ func runDrain(ctx context.Context, e *env, s source) (measure, error) {
 		return measure{}, err
 	}
 	m := newMeasure()
+	m.Notes["compression"] = e.compression
+	m.Notes["raw"] = rawLabels["drain-"+s.Name()]
+	m.Notes["srv_cpu"] = map[string]string{"postgres": "walsender", "mariadb": "binlog-dump-thread"}[s.Name()]
 	ok, why := e.supports(ctx, s)
 	var d *drainSetup
 	if ok {
@@ -241,7 +350,17 @@ func runDrain(ctx context.Context, e *env, s source) (measure, error) {
 	} else {
 		m.Notes["skipped"] = why
 	}
-	drainArgs, readerArgs, err := s.markBare(ctx)
+	variants := []struct {
+		prefix  string
+		flag    string
+		produce bool
+	}{
+		{barePrefix, "", true},
+		{pipelinedPrefix, "-pipelined", true},
+		{readerPrefix, "-reader-only", false},
+		{rawPrefix, "-count-only", false},
+	}
+	args, err := s.markBare(ctx, len(variants))
 	if err == nil {
 		err = s.insertRange(ctx, 1, e.rows, 1000)
 	}
@@ -252,33 +371,32 @@ func runDrain(ctx context.Context, e *env, s source) (measure, error) {
 		return measure{}, err
 	}
 	if d != nil {
+		d.meter = meterStream(ctx, s)
+		srv0, srvErr := s.serverCPU()
 		r, err := d.drain(ctx, e, s, e.liberator)
 		if err != nil {
 			return measure{}, err
 		}
+		if srv1, err := s.serverCPU(); srvErr == nil && err == nil {
+			m.Fields["srv_all_cpu_s"] = srv1 - srv0
+		}
 		m.Fields["events_per_s"] = rate(e.rows, r.elapsed)
 		m.Fields["cpu_s"] = r.cpu
 		m.Fields["peak_rss_mb"] = r.peakMB
+		if r.srvOK {
+			m.Fields["srv_cpu_s"] = r.srvCPU
+		}
 	}
-	b, err := e.startBroker(ctx)
-	if err != nil {
-		return measure{}, err
+	for i, v := range variants {
+		a := args[i]
+		if v.flag != "" {
+			a = append(a, v.flag)
+		}
+		if err := e.bareVariant(ctx, s, m, v.prefix, a, v.produce, true); err != nil {
+			return measure{}, err
+		}
 	}
-	br, err := e.runBare(ctx, drainArgs, b.addr, e.rows)
-	b.stop()
-	if err != nil {
-		return measure{}, err
-	}
-	m.Fields["bare_events_per_s"] = rate(e.rows, br.elapsed)
-	m.Fields["bare_cpu_s"] = br.cpu
-	rr, err := e.runBare(ctx, readerArgs, "127.0.0.1:9", e.rows)
-	if err != nil {
-		return measure{}, err
-	}
-	m.Fields["reader_events_per_s"] = rate(e.rows, rr.elapsed)
-	if v, ok := m.Fields["events_per_s"]; ok {
-		m.Fields["ratio"] = v / m.Fields["bare_events_per_s"]
-	}
+	derive(m, e.rows)
 	return m, nil
 }
 

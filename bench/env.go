@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +25,9 @@ type env struct {
 	rows    int64
 	profile bool
 	commit  string
+	// compression is kafka.compression for liberator and -compression for
+	// the bare pipelines (KAFKA_COMPRESSION; default none, liberator's).
+	compression string
 
 	liberator, bare, broker string
 
@@ -41,7 +45,15 @@ func newEnv(ctx context.Context, rows int64, profile bool) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{root: root, dir: dir, rows: rows, profile: profile, sources: map[string]source{}, supported: map[string]supportAnswer{}}
+	e := &env{root: root, dir: dir, rows: rows, profile: profile, sources: map[string]source{}, supported: map[string]supportAnswer{},
+		compression: "none"}
+	if v := os.Getenv("KAFKA_COMPRESSION"); v != "" {
+		if !slices.Contains([]string{"none", "gzip", "snappy", "lz4", "zstd"}, v) {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("KAFKA_COMPRESSION=%q is not one of none, gzip, snappy, lz4, zstd", v)
+		}
+		e.compression = v
+	}
 	if out, err := exec.Command("git", "-C", root, "describe", "--always", "--dirty").Output(); err == nil {
 		e.commit = strings.TrimSpace(string(out))
 	}
@@ -203,14 +215,15 @@ snapshot:
   mode: %s
 kafka:
   brokers: [%s]
-  topic_prefix: %s%s
+  topic_prefix: %s
+  compression: %s%s
 registry:
   url: %s
 http:
   listen: %s
 log:
   level: info
-`, s.configSection(table), mode, brokerAddr, topicPrefix, lingerYAML(), e.reg.URL, admin)
+`, s.configSection(table), mode, brokerAddr, topicPrefix, e.compression, lingerYAML(), e.reg.URL, admin)
 	for _, l := range extra {
 		cfg += l + "\n"
 	}

@@ -2,17 +2,53 @@
 // throwaway PostgreSQL and MariaDB (internal/harness), a kfake broker in a
 // process of its own (bench/kfakebroker, restarted for every measured phase
 // because kfake keeps every record in memory) and an in-process srfake
-// registry, and measures the real liberator binary against a bare pipeline
-// (bench/bare) built from the same libraries without liberator's code.
+// registry, and measures the real liberator binary against bare pipelines
+// (bench/bare) built from the same libraries without liberator's code, and
+// against the raw limit of reading alone.
+//
+// The snapshot and drain cases compare liberator with, each in the same
+// run:
+//
+//	bare_       the bare pipeline on one goroutine: read, decode, encode
+//	            with hamba/avro, produce with franz-go (acks=all,
+//	            idempotent)
+//	pipelined_  the bare pipeline on two goroutines: read and decode on
+//	            one, encode and produce on the other, batches of rows
+//	            between them
+//	reader_     (drains) the bare reader decoding every column, nothing
+//	            encoded or produced
+//	raw_        the raw limit, reading without decoding: COPY … TO STDOUT
+//	            (FORMAT binary) into io.Discard (snapshot-postgres); the row
+//	            packets of a streamed SELECT, counted unparsed
+//	            (snapshot-mariadb); pgoutput insert messages, counted
+//	            unparsed (drain-postgres); go-mysql's parsed binlog rows,
+//	            counted, their values not converted (drain-mariadb)
+//
+// Liberator and the bare pipelines produce with the same compression
+// (KAFKA_COMPRESSION, default none: liberator's default, where franz-go's
+// own is snappy). For each of them the case reports the rate
+// (<prefix>events_per_s), the process's CPU seconds (<prefix>cpu_s) and
+// per million events (<prefix>cpu_s_per_1m), and the database server's CPU
+// seconds over the run (<prefix>srv_cpu_s, <prefix>srv_cpu_s_per_1m): for a
+// snapshot the whole server's (PostgreSQL's postmaster and all backends,
+// MariaDB's mariadbd), for a drain the thread that streams the log (the
+// walsender process; the binlog dump thread, found by the TID of
+// information_schema.PROCESSLIST; the whole server's over a drain is
+// <prefix>srv_all_cpu_s, a check). Liberator's ratios to each are rate over
+// rate (ratio_bare, ratio_pipelined, reader_ratio, raw_ratio: above 1
+// liberator is faster) and CPU over CPU (cpu_ratio_*: below 1 liberator
+// spends less). A table under the case's BENCH line shows them side by
+// side.
 //
 // Cases, for each source (postgres, mariadb):
 //
 //	snapshot-<source>  `liberator snapshot` of ROWS rows, against bare COPY /
-//	                   streamed SELECT + hamba/avro + franz-go; also the raw
-//	                   read alone (raw_events_per_s, raw_ratio)
+//	                   streamed SELECT + hamba/avro + franz-go, and the raw
+//	                   read
 //	drain-<source>     ROWS inserts written while liberator is stopped, then
 //	                   the time until Kafka has acknowledged them all, against
-//	                   a bare pgoutput / binlog reader (+ encode + produce)
+//	                   bare pgoutput / binlog readers (+ encode + produce),
+//	                   the decoding reader and the raw read
 //	drain-<source>-eos the same drain by liberator with delivery:
 //	                   exactly_once, until Kafka has committed the last
 //	                   event, and with at_least_once in the same run
@@ -85,6 +121,9 @@
 //	                  (default 10s, liberator's; the broker's minimum is 6s)
 //	KAFKA_LINGER=D    kafka.linger for liberator and -linger for the bare
 //	                  producer (a Go duration; default: liberator's 5ms)
+//	KAFKA_COMPRESSION=C kafka.compression for liberator and -compression
+//	                  for the bare producers: none (default, liberator's),
+//	                  gzip, snappy, lz4 or zstd
 //	QUIET_WAIT=N      wait at most N seconds (default 300) before each run
 //	                  for the machine to be quiet (see waitQuiet)
 //	BENCH_KEEP=1      keep the scratch directory with configs and logs
@@ -92,10 +131,11 @@
 //
 // Each measurement is printed as one line,
 //
-//	BENCH <case> events_per_s=… bare_events_per_s=… ratio=… reader_events_per_s=… cpu_s=… peak_rss_mb=…
+//	BENCH <case> events_per_s=… cpu_s_per_1m=… srv_cpu_s_per_1m=… bare_events_per_s=… ratio_bare=… pipelined_events_per_s=… ratio_pipelined=… raw_events_per_s=… raw_ratio=… peak_rss_mb=… compression=none
 //
-// (fields that do not apply are left out), and all of them are written to
-// bench/results/latest.json.
+// (fields that do not apply are left out), followed, for a case that
+// compares liberator with baselines, by a table of the same figures; all
+// of them are written to bench/results/latest.json.
 package main
 
 import (
@@ -152,7 +192,11 @@ func newMeasure() measure {
 
 // fieldOrder is the order of fields on a BENCH line; others follow sorted.
 var fieldOrder = []string{
-	"mb_per_s", "events_per_s", "bare_events_per_s", "ratio", "reader_events_per_s", "raw_events_per_s", "raw_ratio",
+	"mb_per_s", "events_per_s", "cpu_s_per_1m", "srv_cpu_s_per_1m",
+	"bare_events_per_s", "bare_cpu_s_per_1m", "bare_srv_cpu_s_per_1m", "ratio_bare", "cpu_ratio_bare",
+	"pipelined_events_per_s", "pipelined_cpu_s_per_1m", "pipelined_srv_cpu_s_per_1m", "ratio_pipelined", "cpu_ratio_pipelined",
+	"ratio", "reader_events_per_s", "reader_cpu_s_per_1m", "reader_srv_cpu_s_per_1m", "reader_ratio",
+	"raw_events_per_s", "raw_cpu_s_per_1m", "raw_srv_cpu_s_per_1m", "raw_ratio", "cpu_ratio_raw",
 	"p50_ms", "p99_ms", "hdr_p50_ms", "hdr_p99_ms", "achieved_tx_per_s",
 	"cpu_s", "peak_rss_mb", "rss_mb",
 }
@@ -206,12 +250,66 @@ func formatValue(k string, v float64) string {
 	switch {
 	case strings.HasSuffix(k, "_per_s"):
 		return strconv.FormatFloat(v, 'f', 0, 64)
-	case strings.HasSuffix(k, "ratio") || k == "host_busy_before":
+	case strings.Contains(k, "ratio") || k == "host_busy_before":
 		return strconv.FormatFloat(v, 'f', 3, 64)
+	case strings.HasSuffix(k, "_per_1m"):
+		return strconv.FormatFloat(v, 'f', 2, 64)
 	case strings.HasSuffix(k, "_ms"):
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
 	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+// tableRows are the rows of a case's table: liberator and what it is
+// compared with, by field prefix.
+var tableRows = []struct{ label, prefix, ratio, cpuRatio string }{
+	{"liberator", "", "", ""},
+	{"bare, one goroutine", barePrefix, "ratio_bare", "cpu_ratio_bare"},
+	{"bare, pipelined", pipelinedPrefix, "ratio_pipelined", "cpu_ratio_pipelined"},
+	{"reader, decoding", readerPrefix, "reader_ratio", "cpu_ratio_reader"},
+	{"raw limit", rawPrefix, "raw_ratio", "cpu_ratio_raw"},
+}
+
+// table is a case's figures as a table: for liberator and each baseline
+// and limit, the rate, CPU seconds per million events (its own and the
+// database server's), and liberator's rate and CPU over its. It is empty
+// for a case that compares with nothing.
+func (m measure) table(name string) string {
+	var rows []string
+	for _, r := range tableRows {
+		if _, ok := m.Fields[r.prefix+"events_per_s"]; !ok {
+			continue
+		}
+		label := r.label
+		if r.prefix == rawPrefix && m.Notes["raw"] != "" {
+			label += " (" + m.Notes["raw"] + ")"
+		}
+		cell := func(f string, prec int) string {
+			v, ok := m.Fields[f]
+			if !ok {
+				return "-"
+			}
+			return strconv.FormatFloat(v, 'f', prec, 64)
+		}
+		// The ratios are derive's, each run's: over several runs, the
+		// median of the ratios, as on the BENCH line.
+		rate, cpu := "-", "-"
+		if r.ratio != "" {
+			rate, cpu = cell(r.ratio, 2), cell(r.cpuRatio, 2)
+		}
+		rows = append(rows, fmt.Sprintf("  %-40s %10s %10s %12s %12s %11s", label,
+			cell(r.prefix+"events_per_s", 0), cell(r.prefix+"cpu_s_per_1m", 2), cell(r.prefix+"srv_cpu_s_per_1m", 2), rate, cpu))
+	}
+	if len(rows) < 2 {
+		return ""
+	}
+	title := name + ", compression " + m.Notes["compression"]
+	if w := m.Notes["srv_cpu"]; w != "" {
+		title += ", server CPU of the " + strings.ReplaceAll(w, "-", " ")
+	}
+	head := fmt.Sprintf("  %s\n  %-40s %10s %10s %12s %12s %11s\n  %-40s %10s %10s %12s %12s %11s", title,
+		"", "", "", "server", "lib rate", "lib CPU", "", "events/s", "CPU s/1M", "CPU s/1M", "/ this rate", "/ this CPU")
+	return head + "\n" + strings.Join(rows, "\n")
 }
 
 // median takes, field by field, the median over the runs. Notes are those of
@@ -245,14 +343,17 @@ type caseResult struct {
 }
 
 type report struct {
-	Started  time.Time              `json:"started"`
-	Rows     int64                  `json:"rows"`
-	Runs     int                    `json:"runs"`
-	CPUs     int                    `json:"cpus"`
-	Go       string                 `json:"go"`
-	Commit   string                 `json:"commit,omitempty"`
-	Cases    map[string]*caseResult `json:"cases"`
-	Profiles map[string]string      `json:"profiles,omitempty"`
+	Started time.Time `json:"started"`
+	Rows    int64     `json:"rows"`
+	Runs    int       `json:"runs"`
+	CPUs    int       `json:"cpus"`
+	Go      string    `json:"go"`
+	Commit  string    `json:"commit,omitempty"`
+	// Compression is kafka.compression of every run, liberator's and the
+	// bare pipelines'.
+	Compression string                 `json:"compression"`
+	Cases       map[string]*caseResult `json:"cases"`
+	Profiles    map[string]string      `json:"profiles,omitempty"`
 }
 
 func envInt(name string, def int64) int64 {
@@ -300,8 +401,9 @@ func main() {
 	defer e.Close()
 
 	rep := &report{Started: time.Now().UTC(), Rows: rows, Runs: runs, CPUs: runtime.NumCPU(), Go: runtime.Version(),
-		Commit: e.commit, Cases: map[string]*caseResult{}, Profiles: map[string]string{}}
-	fmt.Printf("bench: ROWS=%d RUNS=%d on %d CPUs; liberator %s\n", rows, runs, runtime.NumCPU(), e.commit)
+		Commit: e.commit, Compression: e.compression, Cases: map[string]*caseResult{}, Profiles: map[string]string{}}
+	fmt.Printf("bench: ROWS=%d RUNS=%d on %d CPUs; Kafka compression %s for liberator and the bare pipelines; liberator %s\n",
+		rows, runs, runtime.NumCPU(), e.compression, e.commit)
 	failed := false
 	for _, sname := range sourceNames {
 		var s source
@@ -346,6 +448,9 @@ func main() {
 					fmt.Println(cr.Median.line(name, fmt.Sprintf("median_of=%d", len(cr.Runs))))
 				} else {
 					fmt.Println(cr.Median.line(name))
+				}
+				if t := cr.Median.table(name); t != "" {
+					fmt.Println(t)
 				}
 			}
 			if e.profile && c.suffix == "" && (c.kind == "snapshot" || c.kind == "drain" || c.kind == "outbox") && ctx.Err() == nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -52,6 +54,66 @@ func (s *mariaSource) nudge(ctx context.Context) error {
 
 func (s *mariaSource) configSection(table string) string {
 	return fmt.Sprintf("  kind: mariadb\n  dsn: %s\n  tables: [%s]", s.srv.DSN, s.qualified(table))
+}
+
+func (s *mariaSource) mariadbd() (int, error) {
+	return readPIDFile(filepath.Join(s.srv.Dir, "pid"))
+}
+
+// serverCPU is the CPU time of the mariadbd process, all threads.
+func (s *mariaSource) serverCPU() (float64, error) {
+	pid, err := s.mariadbd()
+	if err != nil {
+		return 0, err
+	}
+	return statCPU(fmt.Sprintf("/proc/%d/stat", pid), false)
+}
+
+// streamMeter follows the binlog dump threads: the connections whose
+// command is Binlog Dump, by the TID information_schema.PROCESSLIST gives
+// them. A connection's thread may have served others before (the thread
+// cache), so each thread's CPU time when the meter starts is its base.
+func (s *mariaSource) streamMeter(ctx context.Context) (*streamMeter, error) {
+	pid, err := s.mariadbd()
+	if err != nil {
+		return nil, err
+	}
+	taskDir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(taskDir)
+	if err != nil {
+		return nil, err
+	}
+	base := map[string]float64{}
+	for _, t := range tasks {
+		stat := filepath.Join(taskDir, t.Name(), "stat")
+		if v, err := statCPU(stat, false); err == nil {
+			base[stat] = v
+		}
+	}
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list := func() ([]thread, error) {
+		r, err := conn.Execute("SELECT ID, TID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
+		if err != nil {
+			return nil, fmt.Errorf("find the binlog dump threads: %w", err)
+		}
+		out := make([]thread, 0, r.RowNumber())
+		for i := range r.RowNumber() {
+			id, _ := r.GetUint(i, 0)
+			tid, _ := r.GetUint(i, 1)
+			out = append(out, thread{key: strconv.FormatUint(id, 10), stat: filepath.Join(taskDir, strconv.FormatUint(tid, 10), "stat")})
+		}
+		return out, nil
+	}
+	m, err := startStreamMeter(list, base)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	m.close = func() { conn.Close() }
+	return m, nil
 }
 
 func (s *mariaSource) connect(ctx context.Context) (*client.Conn, error) {
@@ -138,26 +200,27 @@ func (s *mariaSource) insertBigRows(ctx context.Context, n int64) error {
 	return s.exec(ctx, fmt.Sprintf("INSERT INTO bench.%s SELECT seq, REPEAT(MD5(seq), %d) FROM bench.seq_1_to_%d", bigRowTable, bigRowRepeat, n))
 }
 
-func (s *mariaSource) markBare(ctx context.Context) (drain, reader []string, err error) {
+func (s *mariaSource) markBare(ctx context.Context, n int) ([][]string, error) {
 	conn, err := s.connect(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer conn.Close()
 	r, err := conn.Execute("SHOW MASTER STATUS")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if r.RowNumber() != 1 {
-		return nil, nil, fmt.Errorf("SHOW MASTER STATUS returned %d rows; is the binary log on?", r.RowNumber())
+		return nil, fmt.Errorf("SHOW MASTER STATUS returned %d rows; is the binary log on?", r.RowNumber())
 	}
 	file, _ := r.GetString(0, 0)
 	pos, _ := r.GetUint(0, 1)
-	args := func(id string) []string {
-		return []string{"mysql-drain", "-addr", s.srv.Addr, "-file", file, "-pos", strconv.FormatUint(pos, 10),
-			"-db", "bench", "-table", streamTable, "-server-id", id}
+	out := make([][]string, n)
+	for i := range n {
+		out[i] = []string{"mysql-drain", "-addr", s.srv.Addr, "-file", file, "-pos", strconv.FormatUint(pos, 10),
+			"-db", "bench", "-table", streamTable, "-server-id", strconv.Itoa(9001 + i)}
 	}
-	return args("9001"), append(args("9002"), "-reader-only"), nil
+	return out, nil
 }
 
 func (s *mariaSource) insertRange(ctx context.Context, from, n, perTx int64) error {

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -43,6 +47,56 @@ func (s *pgSource) nudge(context.Context) error { return nil }
 
 func (s *pgSource) configSection(table string) string {
 	return fmt.Sprintf("  kind: postgres\n  dsn: %s\n  tables: [%s]", s.dsn, s.qualified(table))
+}
+
+func (s *pgSource) postmaster() (int, error) {
+	return readPIDFile(filepath.Join(s.srv.Dir, "data", "postmaster.pid"))
+}
+
+// serverCPU is the CPU time of the postmaster and all its backends.
+func (s *pgSource) serverCPU() (float64, error) {
+	pm, err := s.postmaster()
+	if err != nil {
+		return 0, err
+	}
+	return treeCPU(pm)
+}
+
+// streamMeter follows the walsenders: backends whose process title says
+// walsender.
+func (s *pgSource) streamMeter(context.Context) (*streamMeter, error) {
+	pm, err := s.postmaster()
+	if err != nil {
+		return nil, err
+	}
+	walsender := map[int]bool{}
+	list := func() ([]thread, error) {
+		kids, err := childPIDs(pm)
+		if err != nil {
+			return nil, err
+		}
+		var out []thread
+		for _, k := range kids {
+			ws, known := walsender[k]
+			if !known {
+				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", k))
+				if err != nil {
+					continue
+				}
+				ws = bytes.Contains(b, []byte("walsender"))
+				// A backend sets its title once it has authenticated;
+				// before that it is not known to be anything yet.
+				if ws || bytes.HasPrefix(b, []byte("postgres: ")) {
+					walsender[k] = ws
+				}
+			}
+			if ws {
+				out = append(out, thread{key: strconv.Itoa(k), stat: fmt.Sprintf("/proc/%d/stat", k)})
+			}
+		}
+		return out, nil
+	}
+	return startStreamMeter(list, nil)
 }
 
 func (s *pgSource) exec(ctx context.Context, sqls ...string) error {
@@ -115,18 +169,18 @@ func (s *pgSource) insertBigRows(ctx context.Context, n int64) error {
 	return s.exec(ctx, fmt.Sprintf("INSERT INTO %s SELECT g, repeat(md5(g::text), %d) FROM generate_series(1, %d) g", bigRowTable, bigRowRepeat, n))
 }
 
-func (s *pgSource) markBare(ctx context.Context) (drain, reader []string, err error) {
-	err = s.exec(ctx,
-		"CREATE PUBLICATION bare FOR TABLE "+streamTable,
-		"SELECT pg_create_logical_replication_slot('bare_drain', 'pgoutput')",
-		"SELECT pg_create_logical_replication_slot('bare_reader', 'pgoutput')")
-	if err != nil {
-		return nil, nil, err
+func (s *pgSource) markBare(ctx context.Context, n int) ([][]string, error) {
+	sqls := []string{"CREATE PUBLICATION bare FOR TABLE " + streamTable}
+	out := make([][]string, n)
+	for i := range n {
+		slot := fmt.Sprintf("bare_%d", i+1)
+		sqls = append(sqls, "SELECT pg_create_logical_replication_slot('"+slot+"', 'pgoutput')")
+		out[i] = []string{"pg-drain", "-dsn", s.dsn, "-slot", slot, "-pub", "bare", "-table", streamTable}
 	}
-	args := func(slot string) []string {
-		return []string{"pg-drain", "-dsn", s.dsn, "-slot", slot, "-pub", "bare", "-table", streamTable}
+	if err := s.exec(ctx, sqls...); err != nil {
+		return nil, err
 	}
-	return args("bare_drain"), append(args("bare_reader"), "-reader-only"), nil
+	return out, nil
 }
 
 func (s *pgSource) insertRange(ctx context.Context, from, n, perTx int64) error {

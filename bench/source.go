@@ -45,9 +45,10 @@ type source interface {
 	// resetStream re-creates streamTable empty and removes slots and
 	// publications of earlier runs.
 	resetStream(ctx context.Context) error
-	// markBare records, before changes are written, where the bare drain
-	// and the bare reader start, and returns their arguments.
-	markBare(ctx context.Context) (drain, reader []string, err error)
+	// markBare records, before changes are written, where each of n bare
+	// drains starts, and returns their arguments (a slot, or a binlog
+	// position and server id, of their own).
+	markBare(ctx context.Context, n int) ([][]string, error)
 	// insertRange inserts ids from..from+n-1 into streamTable in
 	// transactions of perTx rows.
 	insertRange(ctx context.Context, from, n, perTx int64) error
@@ -61,6 +62,12 @@ type source interface {
 	// nudge writes something the captured table does not see, for a
 	// source that stores a position only once its log moves.
 	nudge(ctx context.Context) error
+	// serverCPU is the CPU seconds the whole database server has used so
+	// far.
+	serverCPU() (float64, error)
+	// streamMeter starts following the CPU time of the threads that stream
+	// the log to readers that connect from now on.
+	streamMeter(ctx context.Context) (*streamMeter, error)
 	// commitTSPrecise reports whether the commit_ts header of this source's
 	// events has sub-millisecond precision.
 	commitTSPrecise() bool

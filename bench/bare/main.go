@@ -3,17 +3,26 @@
 // liberator uses but none of liberator's own code. It reads rows (COPY or a
 // streamed SELECT for a snapshot, pgoutput or the binlog for a drain),
 // encodes each one with hamba/avro into the Confluent wire format, and
-// produces it with franz-go (acks=all, idempotent) until Kafka has
-// acknowledged every record.
+// produces it with franz-go (acks=all, idempotent, -compression, none by
+// default as in liberator) until Kafka has acknowledged every record.
 //
-//	bare pg-snapshot    -dsn D -table T          -brokers B -topic X -rows N [-reader-only|-raw]
-//	bare pg-drain       -dsn D -slot S -pub P    -brokers B -topic X -rows N [-reader-only]
-//	bare mysql-snapshot -addr A -db D -table T   -brokers B -topic X -rows N [-reader-only|-raw]
-//	bare mysql-drain    -addr A -file F -pos P -db D -table T -brokers B -topic X -rows N [-reader-only]
+//	bare pg-snapshot    -dsn D -table T          -brokers B -topic X -rows N [-pipelined|-reader-only|-raw]
+//	bare pg-drain       -dsn D -slot S -pub P    -brokers B -topic X -rows N [-pipelined|-reader-only|-count-only]
+//	bare mysql-snapshot -addr A -db D -table T   -brokers B -topic X -rows N [-pipelined|-reader-only|-raw]
+//	bare mysql-drain    -addr A -file F -pos P -db D -table T -brokers B -topic X -rows N [-pipelined|-reader-only|-count-only]
+//
+// By default one goroutine does everything: read, decode, encode, produce.
+// With -pipelined the reading goroutine reads and decodes, and hands
+// batches of rows over a channel to a second goroutine that encodes and
+// produces them.
 //
 // With -reader-only it reads and decodes every column but neither encodes
-// nor produces. With -raw (snapshots only) it only reads: COPY … TO STDOUT
-// into io.Discard, or a streamed SELECT whose rows are counted. It exits 0 once it has handled -rows rows and prints one
+// nor produces. The raw limits read without decoding: -raw (snapshots)
+// copies COPY … TO STDOUT (FORMAT binary) into io.Discard, or counts the
+// row packets of a streamed SELECT without parsing them; -count-only
+// (drains) counts pgoutput insert messages without parsing them, or counts
+// the rows of go-mysql's parsed binlog row events without converting
+// their values. It exits 0 once it has handled -rows rows and prints one
 // JSON line: {"events":N,"elapsed_s":S}.
 package main
 
@@ -76,6 +85,8 @@ type options struct {
 	brokers, topic            string
 	rows                      int64
 	readerOnly, raw           bool
+	countOnly, pipelined      bool
+	compression               string
 	serverID                  uint
 	linger                    time.Duration
 	maxBufferedRecs, timeoutS int
@@ -103,6 +114,9 @@ func main() {
 	fs.Int64Var(&o.rows, "rows", 0, "rows to expect")
 	fs.BoolVar(&o.readerOnly, "reader-only", false, "read and decode only")
 	fs.BoolVar(&o.raw, "raw", false, "snapshots: read only, without decoding")
+	fs.BoolVar(&o.countOnly, "count-only", false, "drains: count row messages without decoding them")
+	fs.BoolVar(&o.pipelined, "pipelined", false, "read and decode on one goroutine, encode and produce on another")
+	fs.StringVar(&o.compression, "compression", "none", "producer compression: none, gzip, snappy, lz4 or zstd (liberator's default is none)")
 	fs.DurationVar(&o.linger, "linger", 5*time.Millisecond, "producer linger (liberator's default is 5ms)")
 	fs.IntVar(&o.maxBufferedRecs, "max-buffered-records", 20_000, "producer buffer, in records (liberator's is 20000)")
 	fs.IntVar(&o.timeoutS, "timeout", 1800, "give up after this many seconds")
@@ -150,8 +164,14 @@ func newProducer(ctx context.Context, o options) (*producer, error) {
 	if p.key, err = avro.Parse(keySchema); err != nil {
 		return nil, err
 	}
+	codec, ok := codecs[o.compression]
+	if !ok {
+		return nil, fmt.Errorf("-compression %q is not one of none, gzip, snappy, lz4, zstd", o.compression)
+	}
 	p.cl, err = kgo.NewClient(
 		kgo.SeedBrokers(strings.Split(o.brokers, ",")...),
+		// franz-go compresses with snappy unless told otherwise.
+		kgo.ProducerBatchCompression(codec),
 		kgo.DefaultProduceTopic(o.topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotence is on by default
 		kgo.ProducerLinger(o.linger),
@@ -176,6 +196,11 @@ func newProducer(ctx context.Context, o options) (*producer, error) {
 		p.acked.Add(1)
 	}
 	return p, nil
+}
+
+var codecs = map[string]kgo.CompressionCodec{
+	"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+	"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
 }
 
 // wire prefixes an Avro body with the Confluent wire-format header.
@@ -220,29 +245,43 @@ func (p *producer) finish(ctx context.Context, want int64) error {
 // handler is what a reader hands each decoded row to.
 type handler struct {
 	p    *producer // nil when reading only
+	pipe *pipe     // nil unless -pipelined
 	seen int64
 }
 
 func (h *handler) row(ctx context.Context, it *item) error {
 	h.seen++
-	if h.p == nil {
-		return nil
+	switch {
+	case h.pipe != nil:
+		return h.pipe.add(ctx, it)
+	case h.p != nil:
+		return h.p.produce(ctx, it)
 	}
-	return h.p.produce(ctx, it)
+	return nil
 }
 
 func newHandler(ctx context.Context, o options) (*handler, error) {
-	if o.readerOnly {
+	if o.readerOnly || o.countOnly || o.raw {
 		return &handler{}, nil
 	}
 	p, err := newProducer(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	return &handler{p: p}, nil
+	h := &handler{p: p}
+	if o.pipelined {
+		h.pipe = newPipe(ctx, p)
+	}
+	return h, nil
 }
 
 func (h *handler) finish(ctx context.Context, want int64) (int64, error) {
+	if h.pipe != nil {
+		if err := h.pipe.close(ctx); err != nil {
+			h.p.cl.Close()
+			return h.seen, err
+		}
+	}
 	if h.seen != want {
 		return h.seen, fmt.Errorf("read %d rows, want %d", h.seen, want)
 	}
@@ -250,6 +289,130 @@ func (h *handler) finish(ctx context.Context, want int64) (int64, error) {
 		return h.seen, nil
 	}
 	return h.seen, h.p.finish(ctx, want)
+}
+
+// pipeBatch rows make a batch; pipeDepth batches may wait between the two
+// goroutines of -pipelined while the reader fills another.
+const (
+	pipeBatch = 1024
+	pipeDepth = 4
+)
+
+// rowCopy is a row the batch owns: an item and the values it points to.
+type rowCopy struct {
+	it         item
+	name, note string
+	amount     big.Rat
+	created    time.Time
+	flag       bool
+}
+
+func (r *rowCopy) set(it *item) {
+	r.it = item{ID: it.ID, Account: it.Account}
+	if it.Name != nil {
+		r.name = *it.Name
+		r.it.Name = &r.name
+	}
+	if it.Amount != nil {
+		r.amount.Set(it.Amount)
+		r.it.Amount = &r.amount
+	}
+	if it.Note != nil {
+		r.note = *it.Note
+		r.it.Note = &r.note
+	}
+	if it.Created != nil {
+		r.created = *it.Created
+		r.it.Created = &r.created
+	}
+	if it.Flag != nil {
+		r.flag = *it.Flag
+		r.it.Flag = &r.flag
+	}
+}
+
+// pipe is the second goroutine of -pipelined: it encodes and produces the
+// batches the reader sends, and returns the emptied batches for reuse.
+type pipe struct {
+	full, free chan []rowCopy
+	cur        []rowCopy
+	// failed is closed, with err set, when producing fails; done when
+	// every batch has been produced.
+	failed, done chan struct{}
+	err          error
+}
+
+func newPipe(ctx context.Context, p *producer) *pipe {
+	q := &pipe{full: make(chan []rowCopy, pipeDepth), free: make(chan []rowCopy, pipeDepth+1),
+		failed: make(chan struct{}), done: make(chan struct{})}
+	for range pipeDepth + 1 {
+		q.free <- make([]rowCopy, 0, pipeBatch)
+	}
+	go func() {
+		// The records keep ctx until they are produced: it must not be
+		// cancelled once they are handed over.
+		for b := range q.full {
+			for i := range b {
+				if err := p.produce(ctx, &b[i].it); err != nil {
+					q.err = err
+					close(q.failed)
+					return
+				}
+			}
+			q.free <- b[:0]
+		}
+		close(q.done)
+	}()
+	return q
+}
+
+func (q *pipe) add(ctx context.Context, it *item) error {
+	if q.cur == nil {
+		select {
+		case q.cur = <-q.free:
+		case <-q.failed:
+			return q.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	q.cur = q.cur[:len(q.cur)+1]
+	q.cur[len(q.cur)-1].set(it)
+	if len(q.cur) < pipeBatch {
+		return nil
+	}
+	return q.send(ctx)
+}
+
+func (q *pipe) send(ctx context.Context) error {
+	select {
+	case q.full <- q.cur:
+		q.cur = nil
+		return nil
+	case <-q.failed:
+		return q.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close hands over the last partial batch and waits until every row has
+// been given to the producer.
+func (q *pipe) close(ctx context.Context) error {
+	if len(q.cur) > 0 {
+		if err := q.send(ctx); err != nil {
+			return err
+		}
+	}
+	close(q.full)
+	select {
+	case <-q.done:
+		return nil
+	case <-q.failed:
+		return q.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // parseDecimal parses plain decimal text ("-12.30") into r.

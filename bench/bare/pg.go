@@ -259,6 +259,18 @@ func pgDrain(ctx context.Context, o options) (int64, error) {
 				}
 			}
 		case pglogrepl.XLogDataByteID:
+			if o.countOnly {
+				// The WAL data follows the 1-byte tag and three 8-byte
+				// fields; its first byte is the pgoutput message type.
+				// Only the table's inserts are in the publication.
+				if len(cd.Data) > 25 && cd.Data[25] == 'I' {
+					h.seen++
+				}
+				if len(cd.Data) > 25 && cd.Data[25] == 'C' && len(cd.Data) >= 26+1+8+8 {
+					last = pglogrepl.LSN(binary.BigEndian.Uint64(cd.Data[26+1+8:]))
+				}
+				continue
+			}
 			xld, err := pglogrepl.ParseXLogData(cd.Data[1:])
 			if err != nil {
 				return 0, err
