@@ -468,6 +468,10 @@ type runner struct {
 	// as of the batch being read. It is replaced, never modified, because
 	// checkpoints share it.
 	reconcile map[string]kafka.ReconcileStart
+	// touched holds, by topic, the hashes of the keys the batch being
+	// produced writes to a topic whose re-snapshot with reconcile ends
+	// with it; nil otherwise.
+	touched map[string]map[uint64]struct{}
 }
 
 // readLoop reads batches, encodes their changes and produces them.
@@ -506,6 +510,12 @@ func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) (err err
 		f.abandon()
 		return err
 	}
+	ends, err := r.scanReconciles(ctx, b.Reconcile)
+	if err != nil {
+		f.abandon()
+		return err
+	}
+	defer func() { r.touched = nil }()
 	// Start each batch's arena at the size the last one reached, so
 	// that it rarely grows by copying.
 	arena := make([]byte, 0, r.arenaHint)
@@ -540,10 +550,7 @@ func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) (err err
 			return err
 		}
 	}
-	if err := r.endReconciles(ctx, b.Reconcile, f); err != nil {
-		f.abandon()
-		return err
-	}
+	r.endReconciles(ends, f)
 	f.reconcile = r.reconcile
 	f.seal()
 	r.arenaHint = min(cap(arena), r.arenaBytes)
@@ -654,6 +661,9 @@ func (r *runner) produce(f *inflight, ev *connectors.Event) {
 	f.add()
 	if r.txn != nil {
 		r.txn.counted(len(ev.Key) + len(ev.Value))
+	}
+	if r.touched != nil {
+		r.touch(ev)
 	}
 	r.sink.Produce(r.produceCtx, ev, f.promise)
 }
