@@ -75,6 +75,8 @@ type soakSource struct {
 	connect func(ctx context.Context) (soakConn, error)
 	// readTable reads soak.items in replayTopic's form.
 	readTable func(ctx context.Context) (rowSet, error)
+	// read reads any table keyed by id ("soak.t") in replayTopic's form.
+	read func(ctx context.Context, table string) (rowSet, error)
 	// readLedger reads soak.ledger.
 	readLedger func(ctx context.Context) ([]soakEntry, error)
 }
@@ -109,6 +111,9 @@ func openPGSoak(t *testing.T, ctx context.Context, preload int) *soakSource {
 		},
 		readTable: func(ctx context.Context) (rowSet, error) {
 			return readTable(ctx, conn, "soak.items", []string{"id"})
+		},
+		read: func(ctx context.Context, table string) (rowSet, error) {
+			return readTable(ctx, conn, table, []string{"id"})
 		},
 		readLedger: func(ctx context.Context) ([]soakEntry, error) {
 			rows, _ := conn.Query(ctx, "SELECT id, version, txn, kind FROM soak.ledger")
@@ -154,6 +159,9 @@ func openMariaDBSoak(t *testing.T, ctx context.Context, preload int) *soakSource
 		},
 		readTable: func(context.Context) (rowSet, error) {
 			return readMariaDBTable(conn, "soak.items", []string{"id"})
+		},
+		read: func(_ context.Context, table string) (rowSet, error) {
+			return readMariaDBTable(conn, table, []string{"id"})
 		},
 		readLedger: func(context.Context) ([]soakEntry, error) {
 			return readMariaDBLedger(conn)

@@ -472,6 +472,10 @@ type runner struct {
 	// as of the batch being read. It is replaced, never modified, because
 	// checkpoints share it.
 	reconcile map[string]kafka.ReconcileStart
+	// touched holds, by topic, the hashes of the keys the batch being
+	// produced writes to a topic whose re-snapshot with reconcile ends
+	// with it; nil otherwise.
+	touched map[string]map[uint64]struct{}
 }
 
 // readLoop reads batches, encodes their changes and produces them.
@@ -510,6 +514,12 @@ func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) (err err
 		f.abandon()
 		return err
 	}
+	ends, err := r.scanReconciles(ctx, b.Reconcile)
+	if err != nil {
+		f.abandon()
+		return err
+	}
+	defer func() { r.touched = nil }()
 	// Start each batch's arena at the largest size one reached, so that
 	// it rarely grows by copying; but a batch of a few changes (a small
 	// transaction at a time, at low latency) takes twice what its
@@ -548,10 +558,7 @@ func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) (err err
 			return err
 		}
 	}
-	if err := r.endReconciles(ctx, b.Reconcile, f); err != nil {
-		f.abandon()
-		return err
-	}
+	r.endReconciles(ends, f)
 	f.reconcile = r.reconcile
 	f.seal()
 	r.arenaHint = max(r.arenaHint, min(cap(arena), r.arenaBytes))
@@ -672,6 +679,9 @@ func (r *runner) produce(f *inflight, ev *connectors.Event) {
 	f.add()
 	if r.txn != nil {
 		r.txn.counted(len(ev.Key) + len(ev.Value))
+	}
+	if r.touched != nil {
+		r.touch(ev)
 	}
 	r.sink.Produce(r.produceCtx, ev, f.promise)
 }

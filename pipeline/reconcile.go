@@ -82,12 +82,29 @@ func (r *runner) beginReconciles(ctx context.Context, marks []connectors.Reconci
 	return nil
 }
 
-// endReconciles tombstones, for each re-snapshot with reconcile that ends
-// with this batch, the keys that its topic holds but that nothing wrote
-// since it began: rows deleted while the source's log could not be read.
-// The tombstones belong to batch f, so its checkpoint is stored only once
-// they are acknowledged.
-func (r *runner) endReconciles(ctx context.Context, marks []connectors.ReconcileMark, f *inflight) error {
+// ending is a re-snapshot with reconcile that ends with the batch being
+// produced: the keys its topic holds that nothing wrote since it began, as
+// far as the records before the batch tell.
+type ending struct {
+	table  string
+	start  kafka.ReconcileStart
+	ghosts [][]byte
+	took   time.Time
+}
+
+// scanReconciles reads, for each re-snapshot with reconcile that ends with
+// the batch about to be produced, its topic: the keys live before it began
+// that no record since wrote. It runs before the batch's changes are
+// produced, so that every record it must see belongs to a batch already
+// sealed: under exactly_once it commits the open transaction first (a
+// read_committed read waits for it), and that commit is an ordinary one,
+// with the position that covers every record in it. A commit made after
+// the batch's rows were produced would carry the position of the batch
+// before, and a crash before the next commit would send those rows again
+// to read_committed consumers. The keys the batch writes itself are taken
+// from memory (touched) and spared by endReconciles.
+func (r *runner) scanReconciles(ctx context.Context, marks []connectors.ReconcileMark) ([]ending, error) {
+	var out []ending
 	for _, m := range marks {
 		if !m.End {
 			continue
@@ -96,36 +113,71 @@ func (r *runner) endReconciles(ctx context.Context, marks []connectors.Reconcile
 		if !ok {
 			continue
 		}
-		// Every record produced so far must be in the topic before it is
-		// read. Under exactly_once they must be committed too, or a
-		// read_committed scan would wait for the open transaction: it is
-		// committed here, with the position of the last whole batch.
-		if r.txn != nil {
-			if err := r.commitTxnLocked(ctx); err != nil {
-				return fmt.Errorf("reconcile table %s: %w", m.Table, err)
+		if len(out) == 0 {
+			// Every record produced so far must be in the topic, and,
+			// under exactly_once, committed, before it is read.
+			if r.txn != nil {
+				if err := r.commitTxnLocked(ctx); err != nil {
+					return nil, fmt.Errorf("reconcile table %s: %w", m.Table, err)
+				}
 			}
-		}
-		if err := r.sink.Flush(ctx); err != nil {
-			return fmt.Errorf("reconcile table %s: flush: %w", m.Table, err)
-		}
-		if _, _, err := r.cp.state(); err != nil {
-			return err
+			if err := r.sink.Flush(ctx); err != nil {
+				return nil, fmt.Errorf("reconcile table %s: flush: %w", m.Table, err)
+			}
+			if _, _, err := r.cp.state(); err != nil {
+				return nil, err
+			}
 		}
 		took := time.Now()
 		ghosts, err := r.sink.Ghosts(ctx, start)
 		if err != nil {
-			return fmt.Errorf("reconcile table %s: %w", m.Table, err)
+			return nil, fmt.Errorf("reconcile table %s: %w", m.Table, err)
 		}
-		now := time.Now()
-		for _, k := range ghosts {
-			r.produce(f, &connectors.Event{Topic: start.Topic, Key: k, Op: connectors.OpDelete, CommitTime: now, Reconcile: true})
+		out = append(out, ending{table: m.Table, start: start, ghosts: ghosts, took: took})
+	}
+	if len(out) > 0 {
+		r.touched = map[string]map[uint64]struct{}{}
+		for _, e := range out {
+			r.touched[e.start.Topic] = map[uint64]struct{}{}
 		}
-		r.p.metrics.reconciled.WithLabelValues(m.Table).Add(float64(len(ghosts)))
+	}
+	return out, nil
+}
+
+// touch remembers the key of ev while a re-snapshot with reconcile of its
+// topic ends with the batch being produced.
+func (r *runner) touch(ev *connectors.Event) {
+	if keys, ok := r.touched[ev.Topic]; ok {
+		keys[kafka.KeyHash(ev.Key)] = struct{}{}
+	}
+}
+
+// endReconciles tombstones, for each re-snapshot with reconcile that ends
+// with this batch, the ghosts scanReconciles found that the batch did not
+// write: rows deleted while the source's log could not be read. The
+// tombstones belong to batch f, so its checkpoint is stored only once they
+// are acknowledged, and under exactly_once they commit with it.
+func (r *runner) endReconciles(ends []ending, f *inflight) {
+	if len(ends) == 0 {
+		return
+	}
+	touched := r.touched
+	r.touched = nil
+	now := time.Now()
+	for _, e := range ends {
+		n := 0
+		for _, k := range e.ghosts {
+			if _, ok := touched[e.start.Topic][kafka.KeyHash(k)]; ok {
+				continue
+			}
+			r.produce(f, &connectors.Event{Topic: e.start.Topic, Key: k, Op: connectors.OpDelete, CommitTime: now, Reconcile: true})
+			n++
+		}
+		r.p.metrics.reconciled.WithLabelValues(e.table).Add(float64(n))
 		next := maps.Clone(r.reconcile)
-		delete(next, m.Table)
+		delete(next, e.table)
 		r.reconcile = next
 		r.p.log.Info("re-snapshot with reconcile done: keys no longer in the table tombstoned",
-			"table", m.Table, "topic", start.Topic, "tombstones", len(ghosts), "took", time.Since(took).Round(time.Millisecond))
+			"table", e.table, "topic", e.start.Topic, "tombstones", n, "took", time.Since(e.took).Round(time.Millisecond))
 	}
-	return nil
 }

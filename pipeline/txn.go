@@ -94,8 +94,9 @@ func (r *runner) commitTxn(ctx context.Context) error {
 }
 
 // commitTxnLocked commits the open transaction; the caller holds
-// r.txn.mu. Records of a batch not yet sealed are committed without their
-// batch's position (see endReconciles).
+// r.txn.mu, between two batches or before the batch it produces has
+// produced anything (scanReconciles), so that the position it commits
+// covers every record of the transaction.
 func (r *runner) commitTxnLocked(ctx context.Context) error {
 	_, seq, err := r.cp.state()
 	if err != nil {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"testing"
@@ -220,5 +221,94 @@ func TestRunExactlyOnceStopsFencedWhileIdle(t *testing.T) {
 	}
 	if got := e.stored(t); got != "fake:1" {
 		t.Errorf("stored position = %q, want fake:1", got)
+	}
+}
+
+// committedIDs decodes the keys committedKeys counts into the ids of table
+// a's rows.
+func (e *loopEnv) committedIDs(t *testing.T, topic string) map[int64]int {
+	t.Helper()
+	out := map[int64]int{}
+	for k, n := range e.committedKeys(t, topic) {
+		raw, err := hex.DecodeString(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := e.reg.Decode(context.Background(), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[key.(map[string]any)["id"].(int64)] = n
+	}
+	return out
+}
+
+// A re-snapshot with reconcile reads its topic as a read_committed
+// consumer before it tombstones; the transaction it commits for that read
+// must carry the position that covers every record in it. Here the run
+// fails right after the batch that ends the re-snapshot: none of that
+// batch's rows may be committed, since its position is not, and the next
+// run, which sends the batch again, leaves each row in the topic once.
+func TestRunExactlyOnceReconcileCommitsNoRowAheadOfItsPosition(t *testing.T) {
+	e := newLoopEnv(t)
+	exactlyOnce(e)
+	e.cfg.CommitInterval = time.Hour // only the reconcile's read commits
+	src := newFakeSource()
+	_, done, runErr := e.run(t, src)
+	a := table("a")
+	var before []connectors.Change
+	for i := range 10 {
+		before = append(before, upsert(a, int64(i), "old", 1))
+	}
+	src.batches <- connectors.Batch{Changes: before, Checkpoint: fakePos(1)}
+	waitFor(t, "position 1 acked", func() bool { return src.lastAck() == fakePos(1) })
+	// Rows 0 to 4 are gone; the re-snapshot finds 5 to 9, the last three
+	// in the batch that ends it.
+	reread := func(from, to int) []connectors.Change {
+		var out []connectors.Change
+		for i := from; i < to; i++ {
+			c := upsert(a, int64(i), "new", 2)
+			c.Op = connectors.OpRead
+			out = append(out, c)
+		}
+		return out
+	}
+	begin := connectors.Batch{Changes: reread(5, 7), Checkpoint: fakePos(2), Reconcile: []connectors.ReconcileMark{{Table: "s.a"}}}
+	end := connectors.Batch{Changes: reread(7, 10), Checkpoint: fakePos(3), Reconcile: []connectors.ReconcileMark{{Table: "s.a", End: true}}}
+	src.batches <- begin
+	src.batches <- end
+	bad := upsert(a, 30, "x", 4)
+	bad.After[1] = 42
+	src.batches <- connectors.Batch{Changes: []connectors.Change{bad}, Checkpoint: fakePos(4)}
+	select {
+	case <-done:
+		if *runErr == nil {
+			t.Fatal("Run = nil, want the encoding failure")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop on a row it cannot encode")
+	}
+	if got := e.stored(t); got != "fake:2" {
+		t.Errorf("stored position = %q, want fake:2, committed before the re-snapshot's last batch", got)
+	}
+	want := map[int64]int{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 2, 6: 2, 7: 1, 8: 1, 9: 1}
+	if got := e.committedIDs(t, "t.s.a"); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("records per id seen by read_committed = %v, want %v: the rows of the batch that ends the re-snapshot are committed ahead of its position", got, want)
+	}
+
+	// The next run resumes at position 2, with the re-snapshot under way,
+	// and sends its last batch again.
+	src2 := newFakeSource()
+	stop, _, _ := e.run(t, src2)
+	src2.batches <- end
+	waitFor(t, "position 3 acked", func() bool { return src2.lastAck() == fakePos(3) })
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	// Rows 0 to 4: the row and its tombstone; 5 to 9: the old row and the
+	// re-snapshot's, once each.
+	want = map[int64]int{0: 2, 1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2, 7: 2, 8: 2, 9: 2}
+	if got := e.committedIDs(t, "t.s.a"); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("records per id seen by read_committed = %v, want %v", got, want)
 	}
 }

@@ -73,7 +73,7 @@ func (s *Sink) Ghosts(ctx context.Context, rs ReconcileStart) ([][]byte, error) 
 	}
 	var touched []uint64
 	if err := s.scan(ctx, topic, since, func(r *kgo.Record) {
-		touched = append(touched, keyHash(r.Key))
+		touched = append(touched, KeyHash(r.Key))
 	}); err != nil {
 		return nil, connectors.MarkRetryable(fmt.Errorf("reconcile topic %q: read the records since the re-snapshot began: %w", topic, err))
 	}
@@ -82,7 +82,7 @@ func (s *Sink) Ghosts(ctx context.Context, rs ReconcileStart) ([][]byte, error) 
 	// Pass 2: the keys live before the start that nothing touched since.
 	live := map[uint64][]byte{}
 	if err := s.scan(ctx, topic, before, func(r *kgo.Record) {
-		h := keyHash(r.Key)
+		h := KeyHash(r.Key)
 		if _, ok := slices.BinarySearch(touched, h); ok {
 			return
 		}
@@ -104,7 +104,7 @@ func (s *Sink) Ghosts(ctx context.Context, rs ReconcileStart) ([][]byte, error) 
 
 // keyHash hashes a key's Avro body: the bytes after the Confluent wire
 // format's magic byte and schema ID, when it has them.
-func keyHash(k []byte) uint64 {
+func KeyHash(k []byte) uint64 {
 	if len(k) >= 5 && k[0] == 0 {
 		k = k[5:]
 	}
