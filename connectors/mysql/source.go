@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -60,7 +61,11 @@ type Source struct {
 	cfg     Config
 	dsn     dsn
 	log     *slog.Logger
-	tracked map[string]map[string]bool // database -> table; read-only
+	// tracked are the captured tables (discover.go); the binlog reader
+	// reads them as it decodes.
+	tracked atomic.Pointer[trackedTables]
+	// discover is the look for new tables of Config.Patterns.
+	discover discovery
 
 	// ctx lives from Open to Close; goroutines and the binlog stream run
 	// under it.
@@ -126,18 +131,17 @@ func New(cfg Config) (*Source, error) {
 		cfg:     cfg,
 		dsn:     d,
 		log:     cfg.Logger.With("source", cfg.Flavor),
-		tracked: map[string]map[string]bool{},
 		// At most streamAhead batches wait in results, one is being
 		// read and one is with the pipeline.
 		batchBytes: cfg.Memory.BatchBytes(streamAhead),
 	}
+	s.tracked.Store(&trackedTables{})
+	named := make([]tableName, 0, len(cfg.Tables))
 	for _, t := range cfg.Tables {
 		tn, _ := parseTableName(t)
-		if s.tracked[tn.db] == nil {
-			s.tracked[tn.db] = map[string]bool{}
-		}
-		s.tracked[tn.db][tn.name] = true
+		named = append(named, tn)
 	}
+	s.track(named...)
 	return s, nil
 }
 
@@ -173,8 +177,12 @@ func (s *Source) open(ctx context.Context, resume []byte) error {
 	if s.collations, err = readCollations(ctx, s.meta); err != nil {
 		return fmt.Errorf("open: %w", connectors.MarkRetryable(err))
 	}
+	named := s.cfg.Tables
+	if err := s.resolvePatterns(ctx); err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
 	var errs []error
-	for _, t := range s.cfg.Tables {
+	for _, t := range named {
 		tn, _ := parseTableName(t)
 		ts, err := s.readKeyedTable(ctx, s.meta, tn)
 		if err == nil {
