@@ -210,6 +210,7 @@ func (s *Source) discoverTables(ctx context.Context) error {
 		}
 	}
 	s.snaps.AddTables(added, s.log)
+	s.snaps.polled = time.Time{} // their first chunk starts at once
 	s.log.Info("new tables match source.tables patterns; capturing them and snapshotting them while streaming", "tables", added)
 	return nil
 }
