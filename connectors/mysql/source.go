@@ -61,11 +61,7 @@ type Source struct {
 	cfg     Config
 	dsn     dsn
 	log     *slog.Logger
-	// tracked are the captured tables (discover.go); the binlog reader
-	// reads them as it decodes.
-	tracked atomic.Pointer[trackedTables]
-	// discover is the look for new tables of Config.Patterns.
-	discover discovery
+	tracked atomic.Pointer[trackedTables] // database -> table (discover.go)
 
 	// ctx lives from Open to Close; goroutines and the binlog stream run
 	// under it.
@@ -86,6 +82,9 @@ type Source struct {
 	// as a checkpoint.
 	announceStart bool
 	failed        error // a snapshot or the stream failed; Read returns this from then on
+	// discover is the look for new tables of Config.Patterns; the stream
+	// goroutine owns it.
+	discover discovery
 	// engines caches whether a table's engine rolls back (xa.go); the
 	// stream goroutine owns it.
 	engines map[tableName]bool
@@ -128,9 +127,9 @@ func New(cfg Config) (*Source, error) {
 	d, _ := parseDSN(cfg.DSN)
 	d = d.withTLS(tc)
 	s := &Source{
-		cfg:     cfg,
-		dsn:     d,
-		log:     cfg.Logger.With("source", cfg.Flavor),
+		cfg: cfg,
+		dsn: d,
+		log: cfg.Logger.With("source", cfg.Flavor),
 		// At most streamAhead batches wait in results, one is being
 		// read and one is with the pipeline.
 		batchBytes: cfg.Memory.BatchBytes(streamAhead),

@@ -104,8 +104,8 @@ type Source struct {
 	// (discover.go); the reader goroutine owns both.
 	discovered time.Time
 	skipped    map[tableName]bool
-	txTime       time.Time
-	nextStatus   time.Time
+	txTime     time.Time
+	nextStatus time.Time
 }
 
 var _ connectors.Source = (*Source)(nil)
