@@ -46,6 +46,10 @@
 //	                   cpu_s, cpu_s_per_1m_rows); then commit-to-Kafka
 //	                   latency at LATENCY_TPS single-row transactions for
 //	                   LATENCY_SECONDS (p50_ms, p99_ms)
+//	many-tables-<source> MANY_TABLES tables of MANY_ROWS rows captured
+//	                   through one pattern: snapshot time, RSS, topic and
+//	                   subject creation costs, a new table's time to Kafka
+//	                   (see bench/manytables.go)
 //
 // Environment:
 //
@@ -119,6 +123,7 @@ var caseKinds = []struct {
 	{"outbox", runOutbox, ""},
 	{"failover", runFailover, ""},
 	{"poll", runPoll, ""},
+	{"many-tables", runManyTables, ""},
 }
 
 var sourceNames = []string{"postgres", "mariadb"}
