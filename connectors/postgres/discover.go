@@ -80,7 +80,11 @@ func (s *Source) resolvePatterns(ctx context.Context) error {
 	}
 	var added []string
 	for _, tn := range found {
-		if _, _, _, err := s.cat.describe(ctx, tn); err != nil {
+		cols, key, identity, err := s.cat.describe(ctx, tn)
+		if err == nil {
+			_, err = s.cat.buildRelation(ctx, tn, cols, key, identity)
+		}
+		if err != nil {
 			if uncapturable(err) {
 				s.log.Warn("a table that source.tables patterns match cannot be captured; leaving it out", "table", tn.String(), "reason", err)
 				continue
