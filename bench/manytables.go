@@ -150,7 +150,9 @@ func runManyTables(ctx context.Context, e *env, s source) (measure, error) {
 	for i := range topics {
 		topics[i] = s.topic(manyTable(int64(i + 1)))
 	}
-	if err := waitAllOffsets(ctx, b.addr, topics, rows, timeoutFor(n*rows), p); err != nil {
+	// srfake's registration cost grows with the schemas it holds (see
+	// creationCosts): give the snapshot time beyond timeoutFor.
+	if err := waitAllOffsets(ctx, b.addr, topics, rows, timeoutFor(n*rows)+time.Duration(n)*time.Second, p); err != nil {
 		return measure{}, err
 	}
 	elapsed := time.Since(p.started)
