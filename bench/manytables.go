@@ -26,6 +26,10 @@ package main
 //	                    log says so), from the commit of the table's first
 //	                    change to its acknowledgement: the topic's creation,
 //	                    the schemas' registration and the first produce
+//	registry_new_table_ms  of that, about what the registry takes: a key
+//	                    and a value schema of one more table registered on
+//	                    the registry as the run left it (srfake's cost grows
+//	                    with the schemas it holds)
 
 import (
 	"context"
@@ -193,6 +197,11 @@ func runManyTables(ctx context.Context, e *env, s source) (measure, error) {
 		return measure{}, err
 	}
 	m.Fields["new_topic_first_ms"] = float64(time.Since(committed).Microseconds()) / 1000
+	// What of that the registry takes: a key and a value schema of one
+	// more table, registered on the registry as the run left it.
+	if m.Fields["registry_new_table_ms"], err = registerOne(ctx, reg.URL, "cost.extra"); err != nil {
+		return measure{}, err
+	}
 	if err := p.stop(time.Minute); err != nil {
 		return measure{}, err
 	}
@@ -269,6 +278,29 @@ func waitLog(ctx context.Context, p *proc, s string, timeout time.Duration) erro
 	}
 }
 
+// registerOne registers a key and a value schema under subject's
+// subjects, and returns how long that took, in milliseconds.
+func registerOne(ctx context.Context, url, subject string) (float64, error) {
+	reg, err := schema.NewRegistry(schema.RegistryConfig{URL: url})
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if _, err := reg.RegisterKey(ctx, subject+"-key", avro.MustParse(costKey)); err != nil {
+		return 0, err
+	}
+	if _, err := reg.Register(ctx, subject+"-value", avro.MustParse(costValue)); err != nil {
+		return 0, err
+	}
+	return float64(time.Since(start).Microseconds()) / 1000, nil
+}
+
+// The schemas creationCosts and registerOne register.
+const (
+	costKey   = `{"type": "record", "name": "Key", "namespace": "cost", "fields": [{"name": "id", "type": "long"}]}`
+	costValue = `{"type": "record", "name": "Value", "namespace": "cost", "fields": [{"name": "id", "type": "long"}, {"name": "name", "type": ["null", "string"], "default": null}]}`
+)
+
 // costTables is how many tables' subjects creationCosts registers.
 const costTables = 100
 
@@ -314,8 +346,7 @@ func creationCosts(ctx context.Context, e *env, n int64, m measure) error {
 		return err
 	}
 	n = min(n, costTables)
-	key := avro.MustParse(`{"type": "record", "name": "Key", "namespace": "cost", "fields": [{"name": "id", "type": "long"}]}`)
-	value := avro.MustParse(`{"type": "record", "name": "Value", "namespace": "cost", "fields": [{"name": "id", "type": "long"}, {"name": "name", "type": ["null", "string"], "default": null}]}`)
+	key, value := avro.MustParse(costKey), avro.MustParse(costValue)
 	start = time.Now()
 	for i := int64(1); i <= n; i++ {
 		subject := fmt.Sprintf("cost.%s", manyTable(i))
