@@ -97,6 +97,10 @@
 //	                   kafka.embedded.data_dir (dd_*), and the time for a
 //	                   restart from that data dir to open its source at the
 //	                   stored position, with no second snapshot (restart_s)
+//	many-tables-<source> MANY_TABLES tables of MANY_ROWS rows captured
+//	                   through one pattern: snapshot time, RSS, topic and
+//	                   subject creation costs, a new table's time to Kafka
+//	                   (see bench/manytables.go)
 //
 // Environment:
 //
@@ -176,6 +180,7 @@ var caseKinds = []struct {
 	{"failover", runFailoverEOS, "-eos"},
 	{"poll", runPoll, ""},
 	{"embedded", runEmbedded, ""},
+	{"many-tables", runManyTables, ""},
 }
 
 var sourceNames = []string{"postgres", "mariadb"}

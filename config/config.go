@@ -101,8 +101,18 @@ type SourceConfig struct {
 	// Tables are the captured tables: schema.table (PostgreSQL; a bare
 	// table is in schema public) or database.table (MySQL), a part quoted
 	// where it holds a dot, a quote or a backtick, or {schema, table}
-	// (see TableList).
+	// (see TableList); or patterns, a glob such as shop.* or a regular
+	// expression between slashes (see connectors.TablePattern), which take
+	// every table they match, at the start and while running.
 	Tables TableList `yaml:"tables"`
+	// TablesExclude are patterns (or names) of tables that the patterns of
+	// Tables do not take. A table that Tables names one by one is captured
+	// all the same.
+	TablesExclude TableList `yaml:"tables_exclude"`
+	// TablesPollInterval is how often the catalog is read for new tables
+	// that the patterns of Tables match. Default 1s. MySQL and MariaDB
+	// also look at once when the binary log shows a CREATE or RENAME TABLE.
+	TablesPollInterval time.Duration `yaml:"tables_poll_interval"`
 	// Capture is how changes are captured: log (default) reads the
 	// database's log (PostgreSQL logical replication, the MySQL binary
 	// log); query polls the tables with SELECTs, as Query says, for
@@ -186,6 +196,9 @@ func (c *Config) Defaults() {
 	c.Kafka.Defaults()
 	if c.Source.Capture == "" {
 		c.Source.Capture = CaptureLog
+	}
+	if c.Source.TablesPollInterval == 0 {
+		c.Source.TablesPollInterval = time.Second
 	}
 	if c.Name == "" {
 		c.Name = c.Kafka.TopicPrefix
@@ -434,6 +447,14 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("source.query.tables: is set but source.capture is log (set source.capture: query to poll the tables)"))
 		}
 	case CaptureQuery:
+		for i, t := range c.Source.Tables {
+			if connectors.IsTablePattern(t) {
+				errs = append(errs, fmt.Errorf("source.tables[%d]: %q is a pattern, which source.capture: query does not take (name each table)", i, t))
+			}
+		}
+		if len(c.Source.TablesExclude) > 0 {
+			errs = append(errs, errors.New("source.tables_exclude: is set but source.capture is query, which takes no patterns (name each table in source.tables)"))
+		}
 		qc := query.Config{Tables: c.Source.Tables, Options: c.Source.Query, Canon: c.parseTableID, Snapshot: c.Snapshot.Mode}
 		if err := qc.Validate(); err != nil {
 			errs = append(errs, err)
@@ -458,6 +479,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.validateErrors(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.TableFilter(); err != nil {
 		errs = append(errs, err)
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Mapping)) {
@@ -634,11 +658,7 @@ func (c *Config) TableID(name string) string {
 
 // parseTableID is TableID with the error of a name that cannot be read.
 func (c *Config) parseTableID(name string) (string, error) {
-	def, backticks := "", true
-	if c.Source.Kind == "postgres" {
-		def, backticks = "public", false
-	}
-	schema, table, err := connectors.ParseTableName(name, def, backticks)
+	schema, table, err := c.parseTableName(name)
 	if err != nil {
 		return "", err
 	}
@@ -647,16 +667,83 @@ func (c *Config) parseTableID(name string) (string, error) {
 
 // Captured are the tables of source.tables in Table.ID() form, in the
 // config's order, but for outbox tables: the tables published as
-// entities.
+// entities. Of the tables that patterns take, only those that mapping
+// names are known before the source reads its catalog; they follow.
 func (c *Config) Captured() []string {
 	boxes := c.OutboxTables()
 	out := make([]string, 0, len(c.Source.Tables))
 	for _, t := range c.Source.Tables {
+		if connectors.IsTablePattern(t) {
+			continue
+		}
 		if id := c.TableID(t); !slices.Contains(boxes, id) {
 			out = append(out, id)
 		}
 	}
+	f, err := c.TableFilter()
+	if err != nil || f.Empty() {
+		return out
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Mapping)) {
+		id, err := c.parseTableID(name)
+		if err != nil || slices.Contains(out, id) || slices.Contains(boxes, id) {
+			continue
+		}
+		if schema, table, err := c.parseTableName(id); err == nil && f.Match(schema, table) {
+			out = append(out, id)
+		}
+	}
 	return out
+}
+
+// TableFilter returns the patterns of source.tables and
+// source.tables_exclude, or the error of the first that cannot be read.
+func (c *Config) TableFilter() (connectors.TableFilter, error) {
+	var f connectors.TableFilter
+	def, backticks := c.nameDefaults()
+	for i, t := range c.Source.Tables {
+		if !connectors.IsTablePattern(t) {
+			continue
+		}
+		p, err := connectors.ParseTablePattern(t, def, backticks)
+		if err != nil {
+			return f, fmt.Errorf("source.tables[%d]: %w", i, err)
+		}
+		f.Include = append(f.Include, p)
+	}
+	for i, t := range c.Source.TablesExclude {
+		p, err := connectors.ParseTablePattern(t, def, backticks)
+		if err != nil {
+			return f, fmt.Errorf("source.tables_exclude[%d]: %w", i, err)
+		}
+		f.Exclude = append(f.Exclude, p)
+	}
+	if f.Empty() && len(f.Exclude) > 0 {
+		return f, errors.New("source.tables_exclude: is set but source.tables has no pattern for it to narrow (add one, such as shop.*, or drop source.tables_exclude)")
+	}
+	return f, nil
+}
+
+// tableFilter is TableFilter, without the patterns that cannot be read
+// (Validate reports them).
+func (c *Config) tableFilter() connectors.TableFilter {
+	f, _ := c.TableFilter()
+	return f
+}
+
+// nameDefaults are the default schema and whether backticks quote, of the
+// source's table names.
+func (c *Config) nameDefaults() (def string, backticks bool) {
+	if c.Source.Kind == "postgres" {
+		return "public", false
+	}
+	return "", true
+}
+
+// parseTableName splits a table as the config names it into its parts.
+func (c *Config) parseTableName(name string) (schema, table string, err error) {
+	def, backticks := c.nameDefaults()
+	return connectors.ParseTableName(name, def, backticks)
 }
 
 // OutboxTables are the tables of the outbox section, in Table.ID() form,
@@ -680,9 +767,13 @@ func (c *Config) OutboxRouter() *outbox.Router {
 // outbox tables it does not list. A name that cannot be read is left out
 // (Validate reports it).
 func (c *Config) sourceTables() []string {
-	out := slices.Clone(c.Source.Tables)
+	out := make([]string, 0, len(c.Source.Tables))
 	seen := map[string]bool{}
 	for _, t := range c.Source.Tables {
+		if connectors.IsTablePattern(t) {
+			continue
+		}
+		out = append(out, t)
 		seen[c.TableID(t)] = true
 	}
 	for _, e := range c.Outbox {
@@ -722,14 +813,17 @@ func (c *Config) Postgres(log *slog.Logger) postgres.Config {
 		}
 	}
 	return postgres.Config{
-		DSN:       c.Source.DSN,
-		Tables:    c.sourceTables(),
-		Options:   c.Source.Postgres,
-		Snapshot:  c.Snapshot.Mode,
-		Snapshots: c.snapshots(),
-		Logger:    log,
-		Memory:    c.Memory().Source,
-		Messages:  prefixes,
+		DSN:      c.Source.DSN,
+		Tables:   c.sourceTables(),
+		Options:  c.Source.Postgres,
+		Patterns: c.tableFilter(),
+
+		PatternPoll: c.Source.TablesPollInterval,
+		Snapshot:    c.Snapshot.Mode,
+		Snapshots:   c.snapshots(),
+		Logger:      log,
+		Memory:      c.Memory().Source,
+		Messages:    prefixes,
 
 		KeyColumns:       c.Mapper().KeyColumns(),
 		PublishedColumns: c.Mapper().ColumnFilters(),
@@ -739,15 +833,18 @@ func (c *Config) Postgres(log *slog.Logger) postgres.Config {
 // MySQL is the MySQL connector's config, for source.kind mysql or mariadb.
 func (c *Config) MySQL(log *slog.Logger) mysql.Config {
 	return mysql.Config{
-		Flavor:    c.Source.Kind,
-		DSN:       c.Source.DSN,
-		Tables:    c.sourceTables(),
-		ServerID:  c.Source.MySQL.ServerID,
-		TLS:       c.Source.MySQL.TLS,
-		Snapshot:  c.Snapshot.Mode,
-		Logger:    log,
-		Snapshots: c.snapshots(),
-		Memory:    c.Memory().Source,
+		Flavor:   c.Source.Kind,
+		DSN:      c.Source.DSN,
+		Tables:   c.sourceTables(),
+		ServerID: c.Source.MySQL.ServerID,
+		Patterns: c.tableFilter(),
+
+		PatternPoll: c.Source.TablesPollInterval,
+		TLS:         c.Source.MySQL.TLS,
+		Snapshot:    c.Snapshot.Mode,
+		Logger:      log,
+		Snapshots:   c.snapshots(),
+		Memory:      c.Memory().Source,
 
 		KeyColumns:       c.Mapper().KeyColumns(),
 		PublishedColumns: c.Mapper().ColumnFilters(),

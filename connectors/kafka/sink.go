@@ -402,6 +402,7 @@ func (s *Sink) ensureTopic(ctx context.Context, topic string, partitions int32, 
 	switch {
 	case err == nil && resp.Err == nil:
 		s.log.Info("created topic", "topic", topic, "partitions", partitions, "cleanup.policy", *configs["cleanup.policy"])
+		s.awaitTopic(ctx, topic)
 		if v := configs["max.message.bytes"]; v != nil {
 			limit, _ = strconv.Atoi(*v)
 		}
@@ -421,6 +422,50 @@ func (s *Sink) ensureTopic(ctx context.Context, topic string, partitions int32, 
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// awaitTopic waits, for at most topicVisibleWait, until a topic just
+// created has a leader for every partition in the brokers' metadata. The
+// first produce to a topic the client does not know asks for its metadata
+// at once; were the topic not visible yet, the client would ask again only
+// 250 ms later, and after eight tries every MetadataMinAge (5 s). Waiting
+// here, with short pauses, lets a new table's first events go out within
+// milliseconds of its topic's creation. The wait ends early, silently, on
+// any error: producing retries on its own.
+func (s *Sink) awaitTopic(ctx context.Context, topic string) {
+	ctx, cancel := context.WithTimeout(ctx, topicVisibleWait)
+	defer cancel()
+	pause := time.Millisecond
+	for {
+		md, err := s.adm.Metadata(ctx, topic)
+		if err != nil {
+			return
+		}
+		if td, ok := md.Topics[topic]; ok && td.Err == nil && len(td.Partitions) > 0 && leaders(td.Partitions) {
+			return
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
+
+// topicVisibleWait bounds awaitTopic.
+const topicVisibleWait = 5 * time.Second
+
+// leaders reports whether every partition has a leader.
+func leaders(ps kadm.PartitionDetails) bool {
+	for _, p := range ps {
+		if p.Err != nil || p.Leader < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // CheckTopic checks, without creating anything, that topic either exists

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/internal/tlsconfig"
@@ -57,6 +58,13 @@ type Config struct {
 	// Tables are the captured tables as "database.table", spelled as the
 	// server spells them.
 	Tables []string
+	// Patterns take, besides Tables, every table they match: those there
+	// at Open, and those created while streaming, which are found by
+	// reading the catalog every PatternPoll and snapshotted incrementally.
+	Patterns connectors.TableFilter
+	// PatternPoll is how often the catalog is read for new tables that
+	// Patterns match. Default 1s.
+	PatternPoll time.Duration
 	// ServerID is the replica id of the binlog connection. Default
 	// DefaultServerID.
 	ServerID uint32
@@ -98,6 +106,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.PatternPoll <= 0 {
+		c.PatternPoll = time.Second
+	}
 }
 
 // Validate reports every problem with the config at once. Messages name the
@@ -120,8 +131,8 @@ func (c Config) Validate() error {
 	if err := c.TLS.Validate("source.mysql.tls"); err != nil {
 		errs = append(errs, err)
 	}
-	if len(c.Tables) == 0 {
-		errs = append(errs, errors.New("source.tables: is empty (list tables as database.table)"))
+	if len(c.Tables) == 0 && c.Patterns.Empty() {
+		errs = append(errs, errors.New("source.tables: is empty (list tables as database.table, or patterns such as shop.*)"))
 	}
 	seen := map[tableName]bool{}
 	for i, t := range c.Tables {

@@ -46,7 +46,7 @@ func TestNewFillsDefaults(t *testing.T) {
 	if src.cfg.ServerID != DefaultServerID || src.cfg.Snapshot != connectors.SnapshotInitial || src.cfg.Logger == nil {
 		t.Errorf("defaults not applied: %+v", src.cfg)
 	}
-	if !src.tracked["shop"]["orders"] {
+	if !src.isTracked("shop", "orders") {
 		t.Error("shop.orders is not tracked")
 	}
 }
@@ -69,7 +69,7 @@ func TestValidateReportsEveryProblemByKey(t *testing.T) {
 			`has parameter "charset" (the only parameter is tls)`,
 			`has tls="maybe" (use false, true or skip-verify)`,
 		}},
-		{"no tables", func(c *Config) { c.Tables = nil }, []string{"source.tables: is empty (list tables as database.table)"}},
+		{"no tables", func(c *Config) { c.Tables = nil }, []string{"source.tables: is empty (list tables as database.table, or patterns such as shop.*)"}},
 		{"bad and repeated tables", func(c *Config) { c.Tables = []string{"orders", "shop.orders", "a.b.c", "shop.orders"} }, []string{
 			`source.tables[0]: "orders" is not a table name: the database is missing (use database.table; quote a part`,
 			`source.tables[2]: "a.b.c" is not a table name`,

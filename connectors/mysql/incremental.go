@@ -73,6 +73,9 @@ func (s *Source) SnapshotProgress() connectors.SnapshotProgress {
 func (s *Source) nextEvent(ctx context.Context) (*replication.BinlogEvent, error) {
 	sn := &s.snaps
 	for {
+		if err := s.discoverTables(ctx); err != nil {
+			return nil, err
+		}
 		if err := s.pollSnapshots(ctx, false); err != nil {
 			return nil, err
 		}

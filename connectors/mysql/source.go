@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -60,7 +61,7 @@ type Source struct {
 	cfg     Config
 	dsn     dsn
 	log     *slog.Logger
-	tracked map[string]map[string]bool // database -> table; read-only
+	tracked atomic.Pointer[trackedTables] // database -> table (discover.go)
 
 	// ctx lives from Open to Close; goroutines and the binlog stream run
 	// under it.
@@ -81,6 +82,9 @@ type Source struct {
 	// as a checkpoint.
 	announceStart bool
 	failed        error // a snapshot or the stream failed; Read returns this from then on
+	// discover is the look for new tables of Config.Patterns; the stream
+	// goroutine owns it.
+	discover discovery
 	// engines caches whether a table's engine rolls back (xa.go); the
 	// stream goroutine owns it.
 	engines map[tableName]bool
@@ -123,21 +127,20 @@ func New(cfg Config) (*Source, error) {
 	d, _ := parseDSN(cfg.DSN)
 	d = d.withTLS(tc)
 	s := &Source{
-		cfg:     cfg,
-		dsn:     d,
-		log:     cfg.Logger.With("source", cfg.Flavor),
-		tracked: map[string]map[string]bool{},
+		cfg: cfg,
+		dsn: d,
+		log: cfg.Logger.With("source", cfg.Flavor),
 		// At most streamAhead batches wait in results, one is being
 		// read and one is with the pipeline.
 		batchBytes: cfg.Memory.BatchBytes(streamAhead),
 	}
+	s.tracked.Store(&trackedTables{})
+	named := make([]tableName, 0, len(cfg.Tables))
 	for _, t := range cfg.Tables {
 		tn, _ := parseTableName(t)
-		if s.tracked[tn.db] == nil {
-			s.tracked[tn.db] = map[string]bool{}
-		}
-		s.tracked[tn.db][tn.name] = true
+		named = append(named, tn)
 	}
+	s.track(named...)
 	return s, nil
 }
 
@@ -173,8 +176,12 @@ func (s *Source) open(ctx context.Context, resume []byte) error {
 	if s.collations, err = readCollations(ctx, s.meta); err != nil {
 		return fmt.Errorf("open: %w", connectors.MarkRetryable(err))
 	}
+	named := s.cfg.Tables
+	if err := s.resolvePatterns(ctx); err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
 	var errs []error
-	for _, t := range s.cfg.Tables {
+	for _, t := range named {
 		tn, _ := parseTableName(t)
 		ts, err := s.readKeyedTable(ctx, s.meta, tn)
 		if err == nil {

@@ -145,14 +145,14 @@ func (s *Source) startStream() error {
 // other tables unread. Before decoding it takes the event's bytes from
 // events, waiting while the events decoded ahead of the stream goroutine
 // hold them all. It runs in go-mysql's reading goroutine and reads only
-// s.tracked, which does not change after New.
+// the captured tables (isTracked), which the stream goroutine may add to.
 func (s *Source) decodeRowsWithin(events *eventBudget) func(*replication.RowsEvent, []byte) error {
 	return func(e *replication.RowsEvent, data []byte) error {
 		pos, err := e.DecodeHeader(data)
 		if err != nil {
 			return err
 		}
-		if !s.tracked[string(e.Table.Schema)][string(e.Table.Table)] && !s.snaps.isSignal(e.Table) {
+		if !s.isTracked(string(e.Table.Schema), string(e.Table.Table)) && !s.snaps.isSignal(e.Table) {
 			return nil
 		}
 		if err := events.take(e, int64(len(data))); err != nil {
@@ -302,6 +302,7 @@ func (s *Source) handle(ctx context.Context, h *replication.EventHeader, ev repl
 		case !st.begun:
 			// A statement outside BEGIN..COMMIT is a transaction of its
 			// own: DDL.
+			s.noteDDL(q)
 			return s.commit(h), nil
 		}
 	case *replication.XIDEvent:
@@ -452,7 +453,7 @@ func (s *Source) mapTable(ctx context.Context, e *replication.TableMapEvent) err
 		st.maps = map[uint64]*tableMapping{}
 	}
 	name := tableName{string(e.Schema), string(e.Table)}
-	if !s.tracked[name.db][name.name] {
+	if !s.isTracked(name.db, name.name) {
 		st.maps[e.TableID] = &tableMapping{ev: e}
 		return nil
 	}

@@ -74,6 +74,13 @@ type Config struct {
 	// Tables are the captured tables as "schema.table"; a bare name means
 	// schema public.
 	Tables []string
+	// Patterns take, besides Tables, every table they match: those there
+	// at Open, and those created while streaming, which are found by
+	// reading the catalog every PatternPoll and snapshotted incrementally.
+	Patterns connectors.TableFilter
+	// PatternPoll is how often the catalog is read for new tables that
+	// Patterns match. Default 1s.
+	PatternPoll time.Duration
 	Options
 	// Snapshot says when the tables' existing rows are read. Default
 	// connectors.SnapshotInitial.
@@ -132,6 +139,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.PatternPoll <= 0 {
+		c.PatternPoll = time.Second
+	}
 }
 
 // Validate reports every problem with the config at once. Messages name the
@@ -144,8 +154,8 @@ func (c Config) Validate() error {
 	} else if _, err := pgconn.ParseConfig(c.DSN); err != nil {
 		errs = append(errs, fmt.Errorf("source.dsn: cannot be parsed: %w", err))
 	}
-	if len(c.Tables) == 0 {
-		errs = append(errs, errors.New("source.tables: is empty (list tables as schema.table)"))
+	if len(c.Tables) == 0 && c.Patterns.Empty() {
+		errs = append(errs, errors.New("source.tables: is empty (list tables as schema.table, or patterns such as shop.*)"))
 	}
 	seen := map[string]bool{}
 	for i, t := range c.Tables {

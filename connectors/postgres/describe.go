@@ -12,8 +12,9 @@ import (
 
 var _ connectors.Describer = (*Source)(nil)
 
-// Describe describes the configured tables as the catalog has them now,
-// over a connection of its own. It may be called before Open.
+// Describe describes the configured tables, and those that Config.Patterns
+// take, as the catalog has them now, over a connection of its own. It may
+// be called before Open.
 func (s *Source) Describe(ctx context.Context) ([]*connectors.Table, error) {
 	pgcfg, err := pgx.ParseConfig(s.cfg.DSN)
 	if err != nil {
@@ -30,11 +31,26 @@ func (s *Source) Describe(ctx context.Context) ([]*connectors.Table, error) {
 	cat := newCatalog(conn).withKeys(s.cfg.KeyColumns).withPublished(s.cfg.PublishedColumns)
 	var tables []*connectors.Table
 	var errs []error
+	names := make([]tableName, 0, len(s.cfg.Tables))
+	have := map[tableName]bool{}
 	for _, t := range s.cfg.Tables {
 		tn, _ := parseTableName(t)
+		names = append(names, tn)
+		have[tn] = true
+	}
+	found, err := matchingTables(ctx, conn, s.cfg.Patterns, have)
+	if err != nil {
+		return nil, err
+	}
+	names = append(names, found...)
+	for _, tn := range names {
 		cols, key, identity, err := cat.describe(ctx, tn)
 		if err != nil {
-			errs = append(errs, err)
+			// A table that a pattern takes but that cannot be captured is
+			// left out, as Open leaves it out.
+			if have[tn] || !uncapturable(err) {
+				errs = append(errs, err)
+			}
 			continue
 		}
 		rel, err := cat.buildRelation(ctx, tn, cols, key, identity)

@@ -98,8 +98,14 @@ type Source struct {
 	txID         string
 	txXid        uint32 // the xid of txID
 	visibleXid   uint32 // the last xid seen visible to new snapshots
-	txTime       time.Time
-	nextStatus   time.Time
+
+	// discovered is when the catalog was last read for new tables of
+	// Config.Patterns, skipped the tables found that cannot be captured
+	// (discover.go); the reader goroutine owns both.
+	discovered time.Time
+	skipped    map[tableName]bool
+	txTime     time.Time
+	nextStatus time.Time
 	// spools are the streamed transactions under way, by xid, and
 	// inStream the one whose chunk is arriving (streamtx.go).
 	spools   map[uint32]*spool
@@ -150,6 +156,9 @@ func (s *Source) open(ctx context.Context, resume []byte) error {
 		return connectors.MarkRetryable(fmt.Errorf("connect to postgres: %w", err))
 	}
 	s.cat = newCatalog(s.conn).withKeys(s.cfg.KeyColumns).withPublished(s.cfg.PublishedColumns)
+	if err := s.resolvePatterns(ctx); err != nil {
+		return err
+	}
 	var errs []error
 	for _, t := range s.cfg.Tables {
 		tn, _ := parseTableName(t)

@@ -93,6 +93,9 @@ func (s *Source) stream(ctx context.Context) error {
 					return err
 				}
 			}
+			if err := s.discoverTables(ctx); err != nil {
+				return err
+			}
 			if err := s.pollSnapshots(ctx); err != nil {
 				return err
 			}

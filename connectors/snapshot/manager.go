@@ -142,6 +142,33 @@ func (sn *Manager) RequestTables(req connectors.SnapshotRequest, mode connectors
 	return nil
 }
 
+// AddTables captures tables found while streaming (a new table that a
+// pattern takes) and queues them for an incremental snapshot, so that
+// their rows written before the source captured them are read. Tables
+// already captured are left alone. Only the reading goroutine calls it.
+func (sn *Manager) AddTables(tables []string, log *slog.Logger) {
+	sn.mu.Lock()
+	var added []string
+	for _, t := range tables {
+		if sn.captured[t] || sn.never[t] {
+			continue
+		}
+		sn.captured[t] = true
+		added = append(added, t)
+	}
+	sn.mu.Unlock()
+	if len(added) == 0 {
+		return
+	}
+	// A new slice: checkpoints handed out share the old one.
+	sn.Tables = append(slices.Clip(sn.Tables), added...)
+	sn.State = sn.State.With(added...)
+	for _, t := range added {
+		sn.Progress.Add(t, true)
+	}
+	log.Debug("tables added to the captured tables", "tables", added)
+}
+
 // StartInitial queues every captured table for an initial snapshot, read
 // from its first row before streaming.
 func (sn *Manager) StartInitial() {

@@ -167,3 +167,28 @@ func TestResumeTakesUpTheStoredSnapshots(t *testing.T) {
 		})
 	}
 }
+
+func TestAddedTablesAreCapturedAndQueuedWithoutTouchingRecordedOnes(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	var sn Manager
+	if err := sn.Init(connectors.SnapshotOptions{Never: []string{"s.box"}}, []string{"s.t"}, canonical); err != nil {
+		t.Fatal(err)
+	}
+	recorded := sn.Tables
+	sn.AddTables([]string{"s.new", "s.t", "s.box"}, log)
+	if d := cmp.Diff([]string{"s.t"}, recorded); d != "" {
+		t.Errorf("the tables a checkpoint recorded changed (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"s.t", "s.new"}, sn.Tables); d != "" {
+		t.Errorf("Tables (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]TableState{{Table: "s.new"}}, sn.State.Tables); d != "" {
+		t.Errorf("State (-want +got):\n%s", d)
+	}
+	if err := sn.RequestTables(connectors.SnapshotRequest{Tables: []string{"s.new"}}, connectors.SnapshotInitial, canonical); err != nil {
+		t.Errorf("an added table cannot be requested: %v", err)
+	}
+	if i, ok := sn.NextChunk(); !ok || sn.State.Tables[i].Table != "s.new" {
+		t.Errorf("NextChunk() = %d, %v; want the added table", i, ok)
+	}
+}
