@@ -415,13 +415,19 @@ func (s *Source) boundary(ctx context.Context, conn *client.Conn, ct chunkTable,
 // gone since it was described: the snapshot goes on from its last
 // checkpoint with a new description.
 func selectRows(ctx context.Context, conn *client.Conn, sql string, args []any, f func([]gomysql.FieldValue) error) error {
+	return selectRowsWith(ctx, conn, sql, args, nil, f)
+}
+
+// selectRowsWith is selectRows with a callback that sees the result's
+// fields before its first row (rawTemporals).
+func selectRowsWith(ctx context.Context, conn *client.Conn, sql string, args []any, fields client.SelectPerResultCallback, f func([]gomysql.FieldValue) error) error {
 	stmt, err := conn.Prepare(sql)
 	if err != nil {
 		return classifySnapshotError(ctx, fmt.Errorf("prepare %q: %w", sql, err))
 	}
 	defer stmt.Close()
 	var res gomysql.Result
-	if err := stmt.ExecuteSelectStreaming(&res, f, nil, args...); err != nil {
+	if err := stmt.ExecuteSelectStreaming(&res, f, fields, args...); err != nil {
 		return classifySnapshotError(ctx, err)
 	}
 	return nil
@@ -450,10 +456,10 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 	}
 	cols := ct.state.cols
 	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
-	err = selectRows(ctx, conn, q.sql, args, func(row []gomysql.FieldValue) error {
+	err = selectRowsWith(ctx, conn, q.sql, args, rawTemporals, func(row []gomysql.FieldValue) error {
 		after := make([]any, len(cols))
 		for i := range cols {
-			v, err := cols[i].fromSnapshot(&row[i])
+			v, err := cols[i].fromRawRow(&row[i])
 			if err != nil {
 				return fmt.Errorf("column %s (%s): %w", cols[i].Name, cols[i].SQLType, err)
 			}

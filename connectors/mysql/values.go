@@ -428,11 +428,17 @@ func datetimeValue(b []byte) (any, error) {
 	if e1 || e2 || e3 || e4 || h > 23 || m > 59 || s > 59 {
 		return nil, fmt.Errorf("datetime %q is not YYYY-MM-DD HH:MM:SS", b)
 	}
-	micros := (h*3600+m*60+s)*microsPerSecond + frac
+	return datetimeMicros(y, mo, d, (h*3600+m*60+s)*microsPerSecond+frac), nil
+}
+
+// datetimeMicros is the value of a date and a time of day in microseconds:
+// since 1970-01-01 00:00, or zeroDate's value when the date is not a
+// calendar date.
+func datetimeMicros(y, mo, d, micros int64) int64 {
 	if !isCalendarDate(y, mo, d) {
-		return zeroDate(y, mo, d, micros), nil
+		return zeroDate(y, mo, d, micros)
 	}
-	return connectors.DaysFromCivil(y, mo, d)*microsPerDay + micros, nil
+	return connectors.DaysFromCivil(y, mo, d)*microsPerDay + micros
 }
 
 // timeValue reads "[-]HHH:MM:SS[.ffffff]" into signed microseconds.
