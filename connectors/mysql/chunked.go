@@ -456,10 +456,11 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 	}
 	cols := ct.state.cols
 	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
+	var arena textArena
 	err = selectRowsWith(ctx, conn, q.sql, args, rawTemporals, func(row []gomysql.FieldValue) error {
 		after := make([]any, len(cols))
 		for i := range cols {
-			v, err := cols[i].fromRawRow(&row[i])
+			v, err := cols[i].fromRawRow(&row[i], &arena)
 			if err != nil {
 				return fmt.Errorf("column %s (%s): %w", cols[i].Name, cols[i].SQLType, err)
 			}

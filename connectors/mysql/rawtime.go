@@ -31,10 +31,15 @@ func rawTemporals(res *gomysql.Result) error {
 	return nil
 }
 
-// fromRawRow converts a value of a row read with rawTemporals.
-func (c *column) fromRawRow(fv *gomysql.FieldValue) (any, error) {
+// fromRawRow converts a value of a row read with rawTemporals, keeping
+// text in a.
+func (c *column) fromRawRow(fv *gomysql.FieldValue, a *textArena) (any, error) {
 	if fv.Type == gomysql.FieldValueTypeString {
 		switch c.conv {
+		case convString, convJSONText, convEnum:
+			return c.text.decodeIn(a, fv.AsString()), nil
+		case convDecimal:
+			return decimalIn(a, fv.AsString())
 		case convDate:
 			return rawDateValue(fv.AsString())
 		case convDatetime, convTimestamp:

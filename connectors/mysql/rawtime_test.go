@@ -62,7 +62,7 @@ func TestRawTemporalsConvertLikeTheirText(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := col(tt.conv, "")
 			raw := gomysql.NewFieldValue(gomysql.FieldValueTypeString, 0, tt.raw)
-			got, err := c.fromRawRow(&raw)
+			got, err := c.fromRawRow(&raw, nil)
 			if err != nil {
 				t.Fatalf("fromRawRow: %v", err)
 			}
@@ -94,7 +94,7 @@ func TestRawTemporalsOutOfRangeAreErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := col(tt.conv, "")
 			raw := gomysql.NewFieldValue(gomysql.FieldValueTypeString, 0, tt.raw)
-			if v, err := c.fromRawRow(&raw); err == nil {
+			if v, err := c.fromRawRow(&raw, nil); err == nil {
 				t.Errorf("fromRawRow = %v, want an error", v)
 			}
 		})

@@ -243,27 +243,39 @@ func (c *column) uintValue(n uint64) any {
 
 // decimalValue checks that b is plain decimal text and returns it, with a
 // negative zero made positive.
-func decimalValue(b []byte) (any, error) {
-	s := string(b)
+func decimalValue(b []byte) (any, error) { return decimalIn(nil, b) }
+
+// decimalIn is decimalValue with the text kept in a.
+func decimalIn(a *textArena, b []byte) (any, error) {
 	digits, seenDot := 0, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
+	for i, c := range b {
+		switch {
 		case c >= '0' && c <= '9':
 			digits++
 		case c == '.' && !seenDot && digits > 0:
 			seenDot = true
 		case c == '-' && i == 0:
 		default:
-			return nil, fmt.Errorf("decimal %q is not plain decimal text", s)
+			return nil, fmt.Errorf("decimal %q is not plain decimal text", b)
 		}
 	}
-	if digits == 0 || s[len(s)-1] == '.' {
-		return nil, fmt.Errorf("decimal %q is not plain decimal text", s)
+	if digits == 0 || b[len(b)-1] == '.' {
+		return nil, fmt.Errorf("decimal %q is not plain decimal text", b)
 	}
-	if s[0] == '-' && strings.Trim(s[1:], "0.") == "" {
-		s = s[1:]
+	if b[0] == '-' && zeroText(b[1:]) {
+		b = b[1:]
 	}
-	return s, nil
+	return a.string(b), nil
+}
+
+// zeroText reports whether decimal text is zero: only '0' and '.'.
+func zeroText(b []byte) bool {
+	for _, c := range b {
+		if c != '0' && c != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 // cloneBytes copies b; an empty value is an empty slice, never nil (NULL).
