@@ -1,10 +1,12 @@
 package mysql
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -47,25 +49,40 @@ type rowCol struct {
 	unsigned bool
 }
 
-// rowPlans caches the plans of the table maps the reader goroutine meets.
+// rowPlans caches the plans of the table maps the reader goroutine meets,
+// by table id. Every transaction brings its own TABLE_MAP event; the plan
+// of the last one serves the next while the column types stay the same.
 type rowPlans struct {
 	mu    sync.Mutex
-	plans map[*replication.TableMapEvent]*rowPlan
+	plans map[uint64]planEntry
+}
+
+type planEntry struct {
+	ev   *replication.TableMapEvent
+	plan *rowPlan
 }
 
 // of returns the plan of t, or nil when go-mysql must decode its rows.
 func (p *rowPlans) of(t *replication.TableMapEvent) *rowPlan {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if plan, ok := p.plans[t]; ok {
-		return plan
+	e, ok := p.plans[t.TableID]
+	if ok && (e.ev == t || samePlanInput(e.ev, t)) {
+		p.plans[t.TableID] = planEntry{ev: t, plan: e.plan}
+		return e.plan
 	}
 	if p.plans == nil || len(p.plans) > maxMappings {
-		p.plans = map[*replication.TableMapEvent]*rowPlan{}
+		p.plans = map[uint64]planEntry{}
 	}
 	plan := newRowPlan(t)
-	p.plans[t] = plan
+	p.plans[t.TableID] = planEntry{ev: t, plan: plan}
 	return plan
+}
+
+// samePlanInput reports whether two table maps give the same plan.
+func samePlanInput(a, b *replication.TableMapEvent) bool {
+	return a.ColumnCount == b.ColumnCount && bytes.Equal(a.ColumnType, b.ColumnType) &&
+		slices.Equal(a.ColumnMeta, b.ColumnMeta) && bytes.Equal(a.SignednessBitmap, b.SignednessBitmap)
 }
 
 func newRowPlan(t *replication.TableMapEvent) *rowPlan {

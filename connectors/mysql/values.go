@@ -256,11 +256,11 @@ func decimalIn(a *textArena, b []byte) (any, error) {
 			seenDot = true
 		case c == '-' && i == 0:
 		default:
-			return nil, fmt.Errorf("decimal %q is not plain decimal text", b)
+			return nil, fmt.Errorf("decimal %q is not plain decimal text", string(b))
 		}
 	}
 	if digits == 0 || b[len(b)-1] == '.' {
-		return nil, fmt.Errorf("decimal %q is not plain decimal text", b)
+		return nil, fmt.Errorf("decimal %q is not plain decimal text", string(b))
 	}
 	if b[0] == '-' && zeroText(b[1:]) {
 		b = b[1:]
