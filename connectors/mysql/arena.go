@@ -53,3 +53,26 @@ func isASCII(b []byte) bool {
 	}
 	return true
 }
+
+// rowSlab hands out rows of values cut from a few large slices instead of
+// one allocation each. A row's capacity is its length, so an append to it
+// never reaches the next row. A slab belongs to one goroutine.
+type rowSlab struct {
+	buf []any
+}
+
+// slabValues is the number of values of a slab's allocations.
+const slabValues = 1024
+
+// row returns a row of n nil values.
+func (s *rowSlab) row(n int) []any {
+	if s == nil || n > slabValues/4 {
+		return make([]any, n)
+	}
+	if len(s.buf) < n {
+		s.buf = make([]any, slabValues)
+	}
+	r := s.buf[:n:n]
+	s.buf = s.buf[n:]
+	return r
+}

@@ -457,8 +457,9 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 	cols := ct.state.cols
 	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
 	var arena textArena
+	var slab rowSlab
 	err = selectRowsWith(ctx, conn, q.sql, args, rawTemporals, func(row []gomysql.FieldValue) error {
-		after := make([]any, len(cols))
+		after := slab.row(len(cols))
 		for i := range cols {
 			v, err := cols[i].fromRawRow(&row[i], &arena)
 			if err != nil {
@@ -482,6 +483,7 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 	front := snapshot.NewFrontier(&sn.Progress, s.log)
 	var pending []connectors.Change
 	var pendingBytes int64
+	last := 0 // the number of changes of the last batch
 	for m := range in {
 		var size int64
 		for i := range m.Changes {
@@ -491,9 +493,19 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 			if err := send(snapshotItem{changes: pending}); err != nil {
 				return err
 			}
-			pending, pendingBytes = nil, 0
+			last, pending, pendingBytes = len(pending), nil, 0
 		}
-		pending = append(pending, m.Changes...)
+		switch {
+		case pending == nil && (len(m.Changes) >= maxBatch || size >= s.batchBytes):
+			// A message that fills a batch is the batch.
+			pending = m.Changes
+		case pending == nil:
+			// Batches tend to be alike: start at the last one's size.
+			pending = make([]connectors.Change, 0, min(max(last, 2*len(m.Changes)), maxBatch))
+			fallthrough
+		default:
+			pending = append(pending, m.Changes...)
+		}
 		pendingBytes += size
 		front.AddRows(st, m.Chunk.Table, len(m.Changes))
 		moved := false
@@ -508,7 +520,7 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 			if err := send(it); err != nil {
 				return err
 			}
-			pending, pendingBytes = nil, 0
+			last, pending, pendingBytes = len(pending), nil, 0
 		}
 	}
 	if len(pending) > 0 {

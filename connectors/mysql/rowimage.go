@@ -145,14 +145,14 @@ func plainRowsEvent(t replication.EventType) bool {
 
 // decodeImages reads every row image of a rows event into neutral values
 // for cols: one image per row, two (before, after) per row of an update.
-func decodeImages(e *replication.RowsEvent, raw rawRows, cols []column, a *textArena) ([][]any, error) {
+func decodeImages(e *replication.RowsEvent, raw rawRows, cols []column, a *textArena, slab *rowSlab) ([][]any, error) {
 	if len(cols) != len(raw.plan.cols) || int(e.ColumnCount) != len(cols) {
 		return nil, fmt.Errorf("row of %d values for %d columns", e.ColumnCount, len(cols))
 	}
 	var images [][]any
 	data, pos := raw.data, raw.pos
 	for pos < len(data) {
-		img, n, err := decodeImage(data[pos:], e.ColumnBitmap1, raw.plan, cols, a)
+		img, n, err := decodeImage(data[pos:], e.ColumnBitmap1, raw.plan, cols, a, slab)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +163,7 @@ func decodeImages(e *replication.RowsEvent, raw rawRows, cols []column, a *textA
 		images = append(images, img)
 		pos += n
 		if e.ColumnBitmap2 != nil {
-			img, n, err := decodeImage(data[pos:], e.ColumnBitmap2, raw.plan, cols, a)
+			img, n, err := decodeImage(data[pos:], e.ColumnBitmap2, raw.plan, cols, a, slab)
 			if err != nil {
 				return nil, err
 			}
@@ -179,7 +179,7 @@ var errShortImage = errors.New("row image ends early")
 // decodeImage reads one row image: its null bitmap, then the values of the
 // columns present in bitmap. A column absent from the image is nil, as
 // under go-mysql.
-func decodeImage(data []byte, bitmap []byte, plan *rowPlan, cols []column, a *textArena) (row []any, n int, err error) {
+func decodeImage(data []byte, bitmap []byte, plan *rowPlan, cols []column, a *textArena, slab *rowSlab) (row []any, n int, err error) {
 	defer func() {
 		// A value longer than the event is a corrupt event; go-mysql
 		// recovers from the same.
@@ -196,7 +196,7 @@ func decodeImage(data []byte, bitmap []byte, plan *rowPlan, cols []column, a *te
 	nullBytes := (present + 7) / 8
 	nulls := data[:nullBytes]
 	pos := nullBytes
-	row = make([]any, len(cols))
+	row = slab.row(len(cols))
 	nullIndex := 0
 	for i := range cols {
 		if !isBitSet(bitmap, i) {

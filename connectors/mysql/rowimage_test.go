@@ -60,3 +60,30 @@ func TestTextArenaStringsStayPut(t *testing.T) {
 		t.Errorf("strings (-want +got):\n%s", diff)
 	}
 }
+
+func TestRowSlabRowsDoNotOverlap(t *testing.T) {
+	var s rowSlab
+	var rows [][]any
+	for i := range 3000 {
+		r := s.row(7)
+		for j := range r {
+			if r[j] != nil {
+				t.Fatalf("row %d starts with a value", i)
+			}
+			r[j] = i
+		}
+		rows = append(rows, r)
+	}
+	// An append to a row must not reach the next one.
+	rows[0] = append(rows[0], "more")
+	for i, r := range rows {
+		for j := range 7 {
+			if r[j] != i {
+				t.Fatalf("row %d value %d is %v", i, j, r[j])
+			}
+		}
+	}
+	if n := len(s.row(slabValues)); n != slabValues {
+		t.Errorf("a wide row has %d values", n)
+	}
+}

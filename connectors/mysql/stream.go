@@ -66,6 +66,7 @@ type streamState struct {
 	unreported   *Position                // a checkpoint passed with no change to carry it
 	decoded      decodedRows              // the rows event being handled, read by decodeImages
 	arena        textArena                // the text of decoded rows
+	slab         rowSlab                  // the decoded rows' values
 	lastBatch    int                      // the number of changes of the last batch
 	lastReturned time.Time
 }
@@ -270,7 +271,7 @@ func (s *Source) decoded(h *replication.EventHeader, e *replication.RowsEvent) *
 		st.decoded.err = e.DecodeData(raw.pos, raw.data)
 		return &st.decoded
 	}
-	st.decoded.images, st.decoded.err = decodeImages(e, raw, m.state.cols, &st.arena)
+	st.decoded.images, st.decoded.err = decodeImages(e, raw, m.state.cols, &st.arena, &st.slab)
 	if st.decoded.err == nil && st.decoded.images == nil {
 		st.decoded.images = [][]any{}
 	}
