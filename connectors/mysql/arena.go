@@ -56,13 +56,32 @@ func isASCII(b []byte) bool {
 
 // rowSlab hands out rows of values cut from a few large slices instead of
 // one allocation each. A row's capacity is its length, so an append to it
-// never reaches the next row. A slab belongs to one goroutine.
+// never reaches the next row. A slab's slice lives while any of its rows
+// does, and keeps the values of all its rows alive with it: used bounds
+// the bytes those values hold. A slab belongs to one goroutine.
 type rowSlab struct {
-	buf []any
+	buf   []any
+	bytes int
 }
 
-// slabValues is the number of values of a slab's allocations.
-const slabValues = 1024
+const (
+	// slabValues is the number of values of a slab's allocations.
+	slabValues = 1024
+	// slabBytes bounds the bytes of the values of one slab's rows.
+	slabBytes = 64 << 10
+)
+
+// used counts n bytes of values in the last row: past slabBytes, the next
+// row starts a new slice.
+func (s *rowSlab) used(n int) {
+	if s == nil {
+		return
+	}
+	s.bytes += n
+	if s.bytes >= slabBytes {
+		s.buf, s.bytes = nil, 0
+	}
+}
 
 // row returns a row of n nil values.
 func (s *rowSlab) row(n int) []any {
@@ -70,7 +89,7 @@ func (s *rowSlab) row(n int) []any {
 		return make([]any, n)
 	}
 	if len(s.buf) < n {
-		s.buf = make([]any, slabValues)
+		s.buf, s.bytes = make([]any, slabValues), 0
 	}
 	r := s.buf[:n:n]
 	s.buf = s.buf[n:]

@@ -460,13 +460,16 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 	var slab rowSlab
 	err = selectRowsWith(ctx, conn, q.sql, args, rawTemporals, func(row []gomysql.FieldValue) error {
 		after := slab.row(len(cols))
+		n := 0
 		for i := range cols {
 			v, err := cols[i].fromRawRow(&row[i], &arena)
 			if err != nil {
 				return fmt.Errorf("column %s (%s): %w", cols[i].Name, cols[i].SQLType, err)
 			}
 			after[i] = v
+			n += len(row[i].AsString())
 		}
+		slab.used(n)
 		return send.Add(connectors.Change{Op: connectors.OpRead, Table: ct.state.table, After: after, Pos: snap.pos, CommitTime: snap.time})
 	})
 	if err != nil {

@@ -214,6 +214,7 @@ func decodeImage(data []byte, bitmap []byte, plan *rowPlan, cols []column, a *te
 		row[i] = v
 		pos += m
 	}
+	slab.used(pos)
 	return row, pos, nil
 }
 

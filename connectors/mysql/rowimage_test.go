@@ -87,3 +87,20 @@ func TestRowSlabRowsDoNotOverlap(t *testing.T) {
 		t.Errorf("a wide row has %d values", n)
 	}
 }
+
+func TestRowSlabStartsAfreshPastItsBytes(t *testing.T) {
+	var s rowSlab
+	s.row(2)
+	s.used(100)
+	next := &s.buf[0]
+	if b := s.row(2); &b[0] != next {
+		t.Fatal("a row below the slab's bytes does not follow the last")
+	}
+	next = &s.buf[0]
+	s.used(slabBytes)
+	// Rows of large values share no slice: one does not keep the other's
+	// values alive.
+	if b := s.row(2); &b[0] == next {
+		t.Error("the row after a slab's bytes are used up shares its slice")
+	}
+}
