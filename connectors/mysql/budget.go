@@ -21,13 +21,15 @@ type eventBudget struct {
 	sem    *semaphore.Weighted
 	mu     sync.Mutex
 	held   map[*replication.RowsEvent]int64
+	// raw are the rows events left undecoded for decodeImages.
+	raw map[*replication.RowsEvent]rawRows
 }
 
 // newEventBudget returns a budget of size bytes whose waits end with ctx,
 // or with close.
 func newEventBudget(ctx context.Context, size int64) *eventBudget {
 	ctx, cancel := context.WithCancel(ctx)
-	return &eventBudget{ctx: ctx, cancel: cancel, size: size, sem: semaphore.NewWeighted(size), held: map[*replication.RowsEvent]int64{}}
+	return &eventBudget{ctx: ctx, cancel: cancel, size: size, sem: semaphore.NewWeighted(size), held: map[*replication.RowsEvent]int64{}, raw: map[*replication.RowsEvent]rawRows{}}
 }
 
 // take takes n bytes for e, waiting until they are free. An event larger
@@ -60,6 +62,24 @@ func (b *eventBudget) give(ev replication.Event) {
 			b.give(inner.Event)
 		}
 	}
+}
+
+// keepRaw keeps the undecoded rows of e for the stream goroutine.
+func (b *eventBudget) keepRaw(e *replication.RowsEvent, r rawRows) {
+	b.mu.Lock()
+	b.raw[e] = r
+	b.mu.Unlock()
+}
+
+// takeRaw returns and forgets the undecoded rows of e, if e has them.
+func (b *eventBudget) takeRaw(e *replication.RowsEvent) (rawRows, bool) {
+	b.mu.Lock()
+	r, ok := b.raw[e]
+	if ok {
+		delete(b.raw, e)
+	}
+	b.mu.Unlock()
+	return r, ok
 }
 
 // close ends every wait, so that the reader goroutine can stop.

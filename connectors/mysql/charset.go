@@ -23,6 +23,9 @@ const binaryCharset = "binary"
 type textDecoder struct {
 	charset string
 	decode  func(b []byte) string
+	// verbatim, when set, reports whether decode would return b's own
+	// bytes (decodeIn).
+	verbatim func(b []byte) bool
 }
 
 // decoderFor returns the decoder of a MySQL character set, or nil if
@@ -30,14 +33,14 @@ type textDecoder struct {
 func decoderFor(charset string) *textDecoder {
 	switch charset {
 	case "utf8mb4", "utf8mb3", "utf8":
-		return &textDecoder{charset, decodeUTF8}
+		return &textDecoder{charset, decodeUTF8, utf8.Valid}
 	case "latin1":
-		return &textDecoder{charset, decodeLatin1}
+		return &textDecoder{charset, decodeLatin1, isASCII}
 	case "ascii":
-		return &textDecoder{charset, decodeASCII}
+		return &textDecoder{charset, decodeASCII, isASCII}
 	}
 	if enc, ok := xtextCharsets[charset]; ok {
-		return &textDecoder{charset, func(b []byte) string { return decodeWith(enc, b) }}
+		return &textDecoder{charset, func(b []byte) string { return decodeWith(enc, b) }, nil}
 	}
 	return nil
 }

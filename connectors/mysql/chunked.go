@@ -415,13 +415,19 @@ func (s *Source) boundary(ctx context.Context, conn *client.Conn, ct chunkTable,
 // gone since it was described: the snapshot goes on from its last
 // checkpoint with a new description.
 func selectRows(ctx context.Context, conn *client.Conn, sql string, args []any, f func([]gomysql.FieldValue) error) error {
+	return selectRowsWith(ctx, conn, sql, args, nil, f)
+}
+
+// selectRowsWith is selectRows with a callback that sees the result's
+// fields before its first row (rawTemporals).
+func selectRowsWith(ctx context.Context, conn *client.Conn, sql string, args []any, fields client.SelectPerResultCallback, f func([]gomysql.FieldValue) error) error {
 	stmt, err := conn.Prepare(sql)
 	if err != nil {
 		return classifySnapshotError(ctx, fmt.Errorf("prepare %q: %w", sql, err))
 	}
 	defer stmt.Close()
 	var res gomysql.Result
-	if err := stmt.ExecuteSelectStreaming(&res, f, nil, args...); err != nil {
+	if err := stmt.ExecuteSelectStreaming(&res, f, fields, args...); err != nil {
 		return classifySnapshotError(ctx, err)
 	}
 	return nil
@@ -450,15 +456,20 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 	}
 	cols := ct.state.cols
 	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
-	err = selectRows(ctx, conn, q.sql, args, func(row []gomysql.FieldValue) error {
-		after := make([]any, len(cols))
+	var arena textArena
+	var slab rowSlab
+	err = selectRowsWith(ctx, conn, q.sql, args, rawTemporals, func(row []gomysql.FieldValue) error {
+		after := slab.row(len(cols))
+		n := 0
 		for i := range cols {
-			v, err := cols[i].fromSnapshot(&row[i])
+			v, err := cols[i].fromRawRow(&row[i], &arena)
 			if err != nil {
 				return fmt.Errorf("column %s (%s): %w", cols[i].Name, cols[i].SQLType, err)
 			}
 			after[i] = v
+			n += len(row[i].AsString())
 		}
+		slab.used(n)
 		return send.Add(connectors.Change{Op: connectors.OpRead, Table: ct.state.table, After: after, Pos: snap.pos, CommitTime: snap.time})
 	})
 	if err != nil {
@@ -475,6 +486,7 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 	front := snapshot.NewFrontier(&sn.Progress, s.log)
 	var pending []connectors.Change
 	var pendingBytes int64
+	last := 0 // the number of changes of the last batch
 	for m := range in {
 		var size int64
 		for i := range m.Changes {
@@ -484,9 +496,19 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 			if err := send(snapshotItem{changes: pending}); err != nil {
 				return err
 			}
-			pending, pendingBytes = nil, 0
+			last, pending, pendingBytes = len(pending), nil, 0
 		}
-		pending = append(pending, m.Changes...)
+		switch {
+		case pending == nil && (len(m.Changes) >= maxBatch || size >= s.batchBytes):
+			// A message that fills a batch is the batch.
+			pending = m.Changes
+		case pending == nil:
+			// Batches tend to be alike: start at the last one's size.
+			pending = make([]connectors.Change, 0, min(max(last, 2*len(m.Changes)), maxBatch))
+			fallthrough
+		default:
+			pending = append(pending, m.Changes...)
+		}
 		pendingBytes += size
 		front.AddRows(st, m.Chunk.Table, len(m.Changes))
 		moved := false
@@ -501,7 +523,7 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 			if err := send(it); err != nil {
 				return err
 			}
-			pending, pendingBytes = nil, 0
+			last, pending, pendingBytes = len(pending), nil, 0
 		}
 	}
 	if len(pending) > 0 {

@@ -28,6 +28,13 @@
 // *connectors.Table stays the same while its shape does, so events before an
 // ALTER TABLE carry the old shape and events after it a new pointer.
 //
+// go-mysql reads the events; the row images of a captured table are read
+// by this package (rowimage.go), straight from their bytes into neutral
+// values, through the same conversions a snapshot's values go through.
+// Compressed and partial-update events, and tables with MySQL's binary
+// JSON or the temporal formats before MySQL 5.6, are left to go-mysql's
+// RowsEvent decoding.
+//
 // # Positions
 //
 // A Position is a binlog file and offset plus, when the server has GTIDs,

@@ -103,6 +103,9 @@ type Source struct {
 	// events bounds the bytes of the rows events the binlog reader has
 	// decoded ahead of the stream goroutine; one per binlog connection.
 	events *eventBudget
+	// plans are the row plans of the table maps the binlog reader meets
+	// (rowimage.go).
+	plans rowPlans
 
 	ackMu sync.Mutex
 	acked Position

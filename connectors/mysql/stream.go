@@ -64,6 +64,10 @@ type streamState struct {
 	pendingBytes int64                    // the estimated size of pending (Change.Size)
 	carry        *replication.BinlogEvent // read, to be handled by the next Read
 	unreported   *Position                // a checkpoint passed with no change to carry it
+	decoded      decodedRows              // the rows event being handled, read by decodeImages
+	arena        textArena                // the text of decoded rows
+	slab         rowSlab                  // the decoded rows' values
+	lastBatch    int                      // the number of changes of the last batch
 	lastReturned time.Time
 }
 
@@ -158,6 +162,12 @@ func (s *Source) decodeRowsWithin(events *eventBudget) func(*replication.RowsEve
 		if err := events.take(e, int64(len(data))); err != nil {
 			return err
 		}
+		if plan := s.plans.of(e.Table); plan != nil && !s.snaps.isSignal(e.Table) {
+			// The stream goroutine reads the rows straight into
+			// neutral values (rowimage.go).
+			events.keepRaw(e, rawRows{pos: pos, data: data, plan: plan})
+			return nil
+		}
 		return e.DecodeData(pos, data)
 	}
 }
@@ -178,7 +188,7 @@ func (s *Source) readStream(ctx context.Context) (connectors.Batch, error) {
 			}
 		}
 		if re, ok := ev.Event.(*replication.RowsEvent); ok && len(s.st.pending) > 0 &&
-			(len(s.st.pending)+rowCount(re) > maxBatch || s.st.pendingBytes+int64(ev.Header.EventSize) > s.batchBytes) {
+			(len(s.st.pending)+s.rowCount(ev.Header, re) > maxBatch || s.st.pendingBytes+int64(ev.Header.EventSize) > s.batchBytes) {
 			// Keep the batch within maxBatch and its byte budget (the
 			// event's size stands for its changes'): this event starts
 			// the next.
@@ -209,16 +219,63 @@ func (s *Source) readStream(ctx context.Context) (connectors.Batch, error) {
 
 // add appends c to the pending changes.
 func (st *streamState) add(c connectors.Change) {
+	if st.pending == nil {
+		// Batches tend to be alike: start at the last one's size.
+		st.pending = make([]connectors.Change, 0, min(max(st.lastBatch, 16), maxBatch))
+	}
 	st.pending = append(st.pending, c)
 	st.pendingBytes += c.Size()
 }
 
 // rowCount is the number of changes a rows event makes.
-func rowCount(e *replication.RowsEvent) int {
-	if e.Type() == replication.EnumRowsEventTypeUpdate {
-		return len(e.Rows) / 2
+func (s *Source) rowCount(h *replication.EventHeader, e *replication.RowsEvent) int {
+	n := len(e.Rows)
+	if d := s.decoded(h, e); d.images != nil {
+		n = len(d.images)
 	}
-	return len(e.Rows)
+	if e.Type() == replication.EnumRowsEventTypeUpdate {
+		return n / 2
+	}
+	return n
+}
+
+// decodedRows are the row images of the rows event being handled, read by
+// decodeImages.
+type decodedRows struct {
+	e      *replication.RowsEvent
+	images [][]any // nil: the rows are go-mysql's, in e.Rows
+	err    error
+}
+
+// decoded returns the neutral row images of a rows event whose rows the
+// binlog reader left undecoded, reading them the first time. A rows event
+// that decodeImages cannot read (a compressed one, a partial JSON update)
+// is decoded by go-mysql into e.Rows, and so is one of a table without
+// captured columns.
+func (s *Source) decoded(h *replication.EventHeader, e *replication.RowsEvent) *decodedRows {
+	st := &s.st
+	if st.decoded.e == e {
+		return &st.decoded
+	}
+	st.decoded = decodedRows{e: e}
+	if s.events == nil {
+		return &st.decoded
+	}
+	raw, ok := s.events.takeRaw(e)
+	m := st.maps[e.TableID]
+	if !ok || m == nil || m.state == nil {
+		// Rows of a table whose changes are not captured stay unread.
+		return &st.decoded
+	}
+	if !plainRowsEvent(h.EventType) {
+		st.decoded.err = e.DecodeData(raw.pos, raw.data)
+		return &st.decoded
+	}
+	st.decoded.images, st.decoded.err = decodeImages(e, raw, m.state.cols, &st.arena, &st.slab)
+	if st.decoded.err == nil && st.decoded.images == nil {
+		st.decoded.images = [][]any{}
+	}
+	return &st.decoded
 }
 
 // flush returns the pending changes with cp as their checkpoint.
@@ -245,6 +302,7 @@ func (s *Source) flush(cp *Position) connectors.Batch {
 		s.st.unreported = nil
 		s.st.txChanged = false
 	}
+	s.st.lastBatch = len(s.st.pending)
 	s.st.pending, s.st.pendingBytes = nil, 0
 	s.st.lastReturned = time.Now()
 	return b
@@ -512,8 +570,16 @@ func sameTableMap(a, b *replication.TableMapEvent) bool {
 // rows turns a rows event of a captured table into changes.
 func (s *Source) rows(h *replication.EventHeader, e *replication.RowsEvent) error {
 	st := &s.st
+	d := *s.decoded(h, e)
+	st.decoded = decodedRows{}
 	m := st.maps[e.TableID]
-	if m == nil || m.state == nil || e.Rows == nil {
+	if m == nil || m.state == nil {
+		return nil
+	}
+	if d.err != nil {
+		return fmt.Errorf("read binlog event: rows of %s: %w", m.state.table.ID(), d.err)
+	}
+	if d.images == nil && e.Rows == nil {
 		return nil
 	}
 	if !st.inTx {
@@ -534,6 +600,9 @@ func (s *Source) rows(h *replication.EventHeader, e *replication.RowsEvent) erro
 		}
 		st.txChanged = true
 		st.add(c)
+	}
+	if d.images != nil {
+		return neutralRows(e.Type(), ts.table, d.images, change)
 	}
 	switch e.Type() {
 	case replication.EnumRowsEventTypeInsert:
@@ -566,6 +635,34 @@ func (s *Source) rows(h *replication.EventHeader, e *replication.RowsEvent) erro
 				return fmt.Errorf("read binlog event: update of %s: %w", name, err)
 			}
 			if !changed {
+				before = nil
+			}
+			change(connectors.OpUpdate, after, before)
+		}
+	}
+	return nil
+}
+
+// neutralRows makes the changes of row images read by decodeImages: an
+// update's before image goes with it only when the update moved the row
+// to another primary key.
+func neutralRows(typ replication.EnumRowsEventType, t *connectors.Table, images [][]any, change func(op connectors.Op, after, before []any)) error {
+	switch typ {
+	case replication.EnumRowsEventTypeInsert:
+		for _, r := range images {
+			change(connectors.OpCreate, r, nil)
+		}
+	case replication.EnumRowsEventTypeDelete:
+		for _, r := range images {
+			change(connectors.OpDelete, nil, r)
+		}
+	case replication.EnumRowsEventTypeUpdate:
+		if len(images)%2 != 0 {
+			return fmt.Errorf("read binlog event: update of %s has %d row images", t.ID(), len(images))
+		}
+		for i := 0; i < len(images); i += 2 {
+			before, after := images[i], images[i+1]
+			if connectors.KeyEqual(t, before, after) {
 				before = nil
 			}
 			change(connectors.OpUpdate, after, before)

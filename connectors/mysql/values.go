@@ -243,27 +243,39 @@ func (c *column) uintValue(n uint64) any {
 
 // decimalValue checks that b is plain decimal text and returns it, with a
 // negative zero made positive.
-func decimalValue(b []byte) (any, error) {
-	s := string(b)
+func decimalValue(b []byte) (any, error) { return decimalIn(nil, b) }
+
+// decimalIn is decimalValue with the text kept in a.
+func decimalIn(a *textArena, b []byte) (any, error) {
 	digits, seenDot := 0, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
+	for i, c := range b {
+		switch {
 		case c >= '0' && c <= '9':
 			digits++
 		case c == '.' && !seenDot && digits > 0:
 			seenDot = true
 		case c == '-' && i == 0:
 		default:
-			return nil, fmt.Errorf("decimal %q is not plain decimal text", s)
+			return nil, fmt.Errorf("decimal %q is not plain decimal text", string(b))
 		}
 	}
-	if digits == 0 || s[len(s)-1] == '.' {
-		return nil, fmt.Errorf("decimal %q is not plain decimal text", s)
+	if digits == 0 || b[len(b)-1] == '.' {
+		return nil, fmt.Errorf("decimal %q is not plain decimal text", string(b))
 	}
-	if s[0] == '-' && strings.Trim(s[1:], "0.") == "" {
-		s = s[1:]
+	if b[0] == '-' && zeroText(b[1:]) {
+		b = b[1:]
 	}
-	return s, nil
+	return a.string(b), nil
+}
+
+// zeroText reports whether decimal text is zero: only '0' and '.'.
+func zeroText(b []byte) bool {
+	for _, c := range b {
+		if c != '0' && c != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 // cloneBytes copies b; an empty value is an empty slice, never nil (NULL).
@@ -428,11 +440,17 @@ func datetimeValue(b []byte) (any, error) {
 	if e1 || e2 || e3 || e4 || h > 23 || m > 59 || s > 59 {
 		return nil, fmt.Errorf("datetime %q is not YYYY-MM-DD HH:MM:SS", b)
 	}
-	micros := (h*3600+m*60+s)*microsPerSecond + frac
+	return datetimeMicros(y, mo, d, (h*3600+m*60+s)*microsPerSecond+frac), nil
+}
+
+// datetimeMicros is the value of a date and a time of day in microseconds:
+// since 1970-01-01 00:00, or zeroDate's value when the date is not a
+// calendar date.
+func datetimeMicros(y, mo, d, micros int64) int64 {
 	if !isCalendarDate(y, mo, d) {
-		return zeroDate(y, mo, d, micros), nil
+		return zeroDate(y, mo, d, micros)
 	}
-	return connectors.DaysFromCivil(y, mo, d)*microsPerDay + micros, nil
+	return connectors.DaysFromCivil(y, mo, d)*microsPerDay + micros
 }
 
 // timeValue reads "[-]HHH:MM:SS[.ffffff]" into signed microseconds.
