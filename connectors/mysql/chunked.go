@@ -80,7 +80,9 @@ func (s *Source) initSnapshots() error {
 // decorate returns p with the captured tables and the snapshot under way.
 func (s *Source) decorate(p Position) Position {
 	sn := &s.snaps
-	if sn.recorded == nil || sn.recorded.Snapshot != sn.State {
+	// Tables only grow (AddTables), and a table found while streaming may
+	// have been snapshotted by now, so State alone does not tell.
+	if sn.recorded == nil || sn.recorded.Snapshot != sn.State || len(sn.recorded.Tables) != len(sn.Tables) {
 		sn.recorded = &snapshot.PositionState{Tables: sn.Tables, Snapshot: sn.State}
 	}
 	p.State = sn.recorded
