@@ -211,9 +211,10 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *snapshot.Sta
 	ks := newKeyset(tn, rel)
 	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
 	rr := conn.PgConn().ExecParams(ctx, ks.rangeQuery(task.Lo != nil, task.Hi != nil), keyParams(task.Lo, task.Hi), nil, nil, nil)
+	var slab rowSlab
 	for rr.NextRow() {
-		row, err := rel.decodeValues(rr.Values())
-		if err != nil {
+		row := slab.row(len(rel.decoders))
+		if err := rel.decodeText(row, rr.Values()); err != nil {
 			rr.Close()
 			return err
 		}

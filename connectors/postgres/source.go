@@ -100,6 +100,7 @@ type Source struct {
 	visibleXid   uint32 // the last xid seen visible to new snapshots
 	txTime       time.Time
 	nextStatus   time.Time
+	rows         rowReader
 }
 
 var _ connectors.Source = (*Source)(nil)

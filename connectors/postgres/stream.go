@@ -183,6 +183,11 @@ func (s *Source) handleCopyData(ctx context.Context, data []byte) error {
 }
 
 func (s *Source) handleMessage(ctx context.Context, wal []byte) error {
+	if len(wal) > 0 && (wal[0] == 'I' || wal[0] == 'U' || wal[0] == 'D') {
+		if handled, err := s.handleRow(ctx, wal); handled || err != nil {
+			return err
+		}
+	}
 	msg, err := pglogrepl.Parse(wal)
 	if err != nil {
 		return fmt.Errorf("parse logical replication message: %w", err)
