@@ -80,7 +80,7 @@ func (s *Source) stream(ctx context.Context) error {
 	}
 	s.log.Info("streaming", "slot", s.cfg.Slot, "from", s.startAt.String())
 	s.nextStatus = time.Now()
-	rd := &deadlineCtx{parent: ctx}
+	rd := newDeadlineReceiver(ctx, s.repl)
 	defer rd.stop()
 	for {
 		if !time.Now().Before(s.nextStatus) {
@@ -96,9 +96,7 @@ func (s *Source) stream(ctx context.Context) error {
 				return err
 			}
 		}
-		// One deadline context per status interval, not per message: a
-		// busy stream receives hundreds of thousands of messages a second.
-		msg, err := s.repl.ReceiveMessage(rd.until(s.nextStatus))
+		msg, err := rd.receive(s.nextStatus)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -121,30 +119,6 @@ func (s *Source) stream(ctx context.Context) error {
 		default:
 			return fmt.Errorf("replication: unexpected message %T", msg)
 		}
-	}
-}
-
-// deadlineCtx hands out a context with a deadline, made anew only when the
-// deadline changes.
-type deadlineCtx struct {
-	parent   context.Context
-	ctx      context.Context
-	cancel   context.CancelFunc
-	deadline time.Time
-}
-
-func (d *deadlineCtx) until(t time.Time) context.Context {
-	if d.ctx == nil || !t.Equal(d.deadline) {
-		d.stop()
-		d.ctx, d.cancel = context.WithDeadline(d.parent, t)
-		d.deadline = t
-	}
-	return d.ctx
-}
-
-func (d *deadlineCtx) stop() {
-	if d.cancel != nil {
-		d.cancel()
 	}
 }
 
