@@ -238,6 +238,9 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *snapshot.Sta
 func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan snapshot.Rows) error {
 	sn := &s.snaps
 	front := snapshot.NewFrontier(&sn.Progress, s.log)
+	// filled is the length the pending batch last reached: a new batch
+	// starts at that capacity rather than growing to it by copying.
+	filled := 0
 	for m := range in {
 		var size int64
 		for i := range m.Changes {
@@ -249,7 +252,11 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 				return err
 			}
 		}
+		if s.pending.Changes == nil {
+			s.pending.Changes = make([]connectors.Change, 0, min(maxBatch, max(filled, len(m.Changes))))
+		}
 		s.pending.Changes = append(s.pending.Changes, m.Changes...)
+		filled = len(s.pending.Changes)
 		s.pendingBytes += size
 		front.AddRows(st, m.Chunk.Table, len(m.Changes))
 		if !m.Done {

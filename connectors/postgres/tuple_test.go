@@ -157,3 +157,51 @@ func TestRowSlabRowsDoNotOverlap(t *testing.T) {
 	}
 	require.Len(t, slab.row(rowSlabValues), rowSlabValues)
 }
+
+// benchInsert is an Insert message of the benchmark's table (bench/postgres.go).
+func benchInsert(b *testing.B) (*relation, []byte) {
+	rel := testRelation(&testing.T{},
+		connectors.Type{Kind: connectors.KindInt64},
+		connectors.Type{Kind: connectors.KindInt32},
+		connectors.Type{Kind: connectors.KindString},
+		connectors.Type{Kind: connectors.KindDecimal, Precision: 12, Scale: 2},
+		connectors.Type{Kind: connectors.KindString},
+		connectors.Type{Kind: connectors.KindTimestamp},
+		connectors.Type{Kind: connectors.KindBool},
+	)
+	msg := binary.BigEndian.AppendUint32([]byte{'I'}, 16384)
+	msg = append(msg, 'N')
+	msg = appendTuple(msg, txt("123456"), txt("3456"), txt("item 123456 e10adc3949ba59ab"), txt("1234.56"),
+		txt("note note note note note note note note note note note note note note note note note note"),
+		txt("2026-11-30 15:43:31.123456+00"), txt("t"))
+	return rel, msg
+}
+
+func BenchmarkInsertDecode(b *testing.B) {
+	rel, msg := benchInsert(b)
+	b.Run("in place", func(b *testing.B) {
+		var raw rawTuple
+		var slab rowSlab
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := raw.parse(msg[6:]); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := rel.decodeRaw(&raw, nil, &slab); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("through pglogrepl", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := pglogrepl.Parse(msg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := rel.decodeTuple(m.(*pglogrepl.InsertMessage).Tuple, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
