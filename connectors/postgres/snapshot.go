@@ -212,13 +212,15 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *snapshot.Sta
 	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
 	rr := conn.PgConn().ExecParams(ctx, ks.rangeQuery(task.Lo != nil, task.Hi != nil), keyParams(task.Lo, task.Hi), nil, nil, nil)
 	var slab rowSlab
+	// Boxed once: a Position in each Change would be an allocation per row.
+	var boxed connectors.Position = pos
 	for rr.NextRow() {
 		row := slab.row(len(rel.decoders))
 		if err := rel.decodeText(row, rr.Values()); err != nil {
 			rr.Close()
 			return err
 		}
-		if err := send.Add(connectors.Change{Op: connectors.OpRead, Table: rel.table, After: row, Pos: pos, CommitTime: at}); err != nil {
+		if err := send.Add(connectors.Change{Op: connectors.OpRead, Table: rel.table, After: row, Pos: boxed, CommitTime: at}); err != nil {
 			rr.Close()
 			return err
 		}
