@@ -37,6 +37,8 @@ type relation struct {
 	// skipped marks the columns that are not decoded (see
 	// connectors.ColumnFilter): their decoder gives nil.
 	skipped []bool
+	// text marks the columns whose value is their text (textColumns).
+	text []bool
 	// identity is pg_class.relreplident: 'd' default, 'f' full, 'i' index,
 	// 'n' nothing.
 	identity byte
@@ -351,6 +353,7 @@ func (c *catalog) buildRelation(ctx context.Context, tn tableName, cols []column
 		}
 		where += fmt.Sprintf("%s = $%d", pgx.Identifier{k}.Sanitize(), n+1)
 	}
+	rel.text = textColumns(t, rel.skipped)
 	rel.selectByKey = "SELECT " + rel.selectList() + " FROM " + pgx.Identifier{tn.schema, tn.name}.Sanitize() + " WHERE " + where
 	return rel, nil
 }

@@ -451,14 +451,8 @@ func decodeArray(src []byte, elem decoder) (any, error) {
 // decodeValues decodes a text-format row in column order.
 func (r *relation) decodeValues(vals [][]byte) ([]any, error) {
 	row := make([]any, len(r.decoders))
-	for i, v := range vals {
-		if v == nil {
-			continue
-		}
-		var err error
-		if row[i], err = r.decoders[i](v); err != nil {
-			return nil, r.columnError(i, err)
-		}
+	if err := r.decodeText(row, vals); err != nil {
+		return nil, err
 	}
 	return row, nil
 }

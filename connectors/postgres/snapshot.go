@@ -211,13 +211,16 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *snapshot.Sta
 	ks := newKeyset(tn, rel)
 	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
 	rr := conn.PgConn().ExecParams(ctx, ks.rangeQuery(task.Lo != nil, task.Hi != nil), keyParams(task.Lo, task.Hi), nil, nil, nil)
+	var slab rowSlab
+	// Boxed once: a Position in each Change would be an allocation per row.
+	var boxed connectors.Position = pos
 	for rr.NextRow() {
-		row, err := rel.decodeValues(rr.Values())
-		if err != nil {
+		row := slab.row(len(rel.decoders))
+		if err := rel.decodeText(row, rr.Values()); err != nil {
 			rr.Close()
 			return err
 		}
-		if err := send.Add(connectors.Change{Op: connectors.OpRead, Table: rel.table, After: row, Pos: pos, CommitTime: at}); err != nil {
+		if err := send.Add(connectors.Change{Op: connectors.OpRead, Table: rel.table, After: row, Pos: boxed, CommitTime: at}); err != nil {
 			rr.Close()
 			return err
 		}
@@ -237,6 +240,9 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *snapshot.Sta
 func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan snapshot.Rows) error {
 	sn := &s.snaps
 	front := snapshot.NewFrontier(&sn.Progress, s.log)
+	// filled is the length the pending batch last reached: a new batch
+	// starts at that capacity rather than growing to it by copying.
+	filled := 0
 	for m := range in {
 		var size int64
 		for i := range m.Changes {
@@ -248,7 +254,11 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 				return err
 			}
 		}
+		if s.pending.Changes == nil {
+			s.pending.Changes = make([]connectors.Change, 0, min(maxBatch, max(filled, len(m.Changes))))
+		}
 		s.pending.Changes = append(s.pending.Changes, m.Changes...)
+		filled = len(s.pending.Changes)
 		s.pendingBytes += size
 		front.AddRows(st, m.Chunk.Table, len(m.Changes))
 		if !m.Done {

@@ -94,7 +94,7 @@ type Source struct {
 	batchBytes   int64 // the most bytes a batch holds (Config.Memory)
 	lastCP       pglogrepl.LSN
 	inTx         bool
-	txPos        Position
+	txPos        connectors.Position // a Position, boxed once per transaction rather than per change
 	txID         string
 	txXid        uint32 // the xid of txID
 	visibleXid   uint32 // the last xid seen visible to new snapshots
@@ -110,6 +110,8 @@ type Source struct {
 	// inStream the one whose chunk is arriving (streamtx.go).
 	spools   map[uint32]*spool
 	inStream *spool
+	// rows decodes row messages in place (tuple.go).
+	rows rowReader
 }
 
 var _ connectors.Source = (*Source)(nil)

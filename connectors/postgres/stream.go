@@ -81,7 +81,7 @@ func (s *Source) stream(ctx context.Context) error {
 	defer s.closeSpools()
 	s.log.Info("streaming", "slot", s.cfg.Slot, "from", s.startAt.String())
 	s.nextStatus = time.Now()
-	rd := &deadlineCtx{parent: ctx}
+	rd := newDeadlineReceiver(ctx, s.repl)
 	defer rd.stop()
 	for {
 		if !time.Now().Before(s.nextStatus) {
@@ -100,9 +100,7 @@ func (s *Source) stream(ctx context.Context) error {
 				return err
 			}
 		}
-		// One deadline context per status interval, not per message: a
-		// busy stream receives hundreds of thousands of messages a second.
-		msg, err := s.repl.ReceiveMessage(rd.until(s.nextStatus))
+		msg, err := rd.receive(s.nextStatus)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -125,30 +123,6 @@ func (s *Source) stream(ctx context.Context) error {
 		default:
 			return fmt.Errorf("replication: unexpected message %T", msg)
 		}
-	}
-}
-
-// deadlineCtx hands out a context with a deadline, made anew only when the
-// deadline changes.
-type deadlineCtx struct {
-	parent   context.Context
-	ctx      context.Context
-	cancel   context.CancelFunc
-	deadline time.Time
-}
-
-func (d *deadlineCtx) until(t time.Time) context.Context {
-	if d.ctx == nil || !t.Equal(d.deadline) {
-		d.stop()
-		d.ctx, d.cancel = context.WithDeadline(d.parent, t)
-		d.deadline = t
-	}
-	return d.ctx
-}
-
-func (d *deadlineCtx) stop() {
-	if d.cancel != nil {
-		d.cancel()
 	}
 }
 
@@ -187,8 +161,15 @@ func (s *Source) handleCopyData(ctx context.Context, data []byte) error {
 }
 
 func (s *Source) handleMessage(ctx context.Context, wal []byte) error {
+	// Streamed chunks are spooled first; what the spool replays at a
+	// commit has the shape of protocol 1, without the xid.
 	if streamed, err := s.handleStreamed(ctx, wal); streamed {
 		return err
+	}
+	if len(wal) > 0 && (wal[0] == 'I' || wal[0] == 'U' || wal[0] == 'D') {
+		if handled, err := s.handleRow(ctx, wal); handled || err != nil {
+			return err
+		}
 	}
 	msg, err := pglogrepl.Parse(wal)
 	if err != nil {
