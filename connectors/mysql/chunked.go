@@ -459,9 +459,9 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 	cols := ct.state.cols
 	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
 	var arena textArena
-	var slab rowSlab
+	var slab connectors.RowSlab
 	err = selectRowsWith(ctx, conn, q.sql, args, rawTemporals, func(row []gomysql.FieldValue) error {
-		after := slab.row(len(cols))
+		after := slab.Row(len(cols))
 		n := 0
 		for i := range cols {
 			v, err := cols[i].fromRawRow(&row[i], &arena)
@@ -471,7 +471,7 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 			after[i] = v
 			n += len(row[i].AsString())
 		}
-		slab.used(n)
+		slab.Used(n)
 		return send.Add(connectors.Change{Op: connectors.OpRead, Table: ct.state.table, After: after, Pos: snap.pos, CommitTime: snap.time})
 	})
 	if err != nil {

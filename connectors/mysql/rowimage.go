@@ -145,7 +145,7 @@ func plainRowsEvent(t replication.EventType) bool {
 
 // decodeImages reads every row image of a rows event into neutral values
 // for cols: one image per row, two (before, after) per row of an update.
-func decodeImages(e *replication.RowsEvent, raw rawRows, cols []column, a *textArena, slab *rowSlab) ([][]any, error) {
+func decodeImages(e *replication.RowsEvent, raw rawRows, cols []column, a *textArena, slab *connectors.RowSlab) ([][]any, error) {
 	if len(cols) != len(raw.plan.cols) || int(e.ColumnCount) != len(cols) {
 		return nil, fmt.Errorf("row of %d values for %d columns", e.ColumnCount, len(cols))
 	}
@@ -179,7 +179,7 @@ var errShortImage = errors.New("row image ends early")
 // decodeImage reads one row image: its null bitmap, then the values of the
 // columns present in bitmap. A column absent from the image is nil, as
 // under go-mysql.
-func decodeImage(data []byte, bitmap []byte, plan *rowPlan, cols []column, a *textArena, slab *rowSlab) (row []any, n int, err error) {
+func decodeImage(data []byte, bitmap []byte, plan *rowPlan, cols []column, a *textArena, slab *connectors.RowSlab) (row []any, n int, err error) {
 	defer func() {
 		// A value longer than the event is a corrupt event; go-mysql
 		// recovers from the same.
@@ -196,7 +196,7 @@ func decodeImage(data []byte, bitmap []byte, plan *rowPlan, cols []column, a *te
 	nullBytes := (present + 7) / 8
 	nulls := data[:nullBytes]
 	pos := nullBytes
-	row = slab.row(len(cols))
+	row = slab.Row(len(cols))
 	nullIndex := 0
 	for i := range cols {
 		if !isBitSet(bitmap, i) {
@@ -214,7 +214,7 @@ func decodeImage(data []byte, bitmap []byte, plan *rowPlan, cols []column, a *te
 		row[i] = v
 		pos += m
 	}
-	slab.used(pos)
+	slab.Used(pos)
 	return row, pos, nil
 }
 

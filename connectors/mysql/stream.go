@@ -66,7 +66,7 @@ type streamState struct {
 	unreported   *Position                // a checkpoint passed with no change to carry it
 	decoded      decodedRows              // the rows event being handled, read by decodeImages
 	arena        textArena                // the text of decoded rows
-	slab         rowSlab                  // the decoded rows' values
+	slab         connectors.RowSlab       // the decoded rows' values
 	lastBatch    int                      // the number of changes of the last batch
 	lastReturned time.Time
 }

@@ -211,15 +211,17 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *snapshot.Sta
 	ks := newKeyset(tn, rel)
 	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
 	rr := conn.PgConn().ExecParams(ctx, ks.rangeQuery(task.Lo != nil, task.Hi != nil), keyParams(task.Lo, task.Hi), nil, nil, nil)
-	var slab rowSlab
+	var slab connectors.RowSlab
 	// Boxed once: a Position in each Change would be an allocation per row.
 	var boxed connectors.Position = pos
 	for rr.NextRow() {
-		row := slab.row(len(rel.decoders))
-		if err := rel.decodeText(row, rr.Values()); err != nil {
+		row := slab.Row(len(rel.decoders))
+		vals := rr.Values()
+		if err := rel.decodeText(row, vals); err != nil {
 			rr.Close()
 			return err
 		}
+		slab.Used(valueBytes(vals))
 		if err := send.Add(connectors.Change{Op: connectors.OpRead, Table: rel.table, After: row, Pos: boxed, CommitTime: at}); err != nil {
 			rr.Close()
 			return err

@@ -22,27 +22,6 @@ import (
 // errShortTuple is wrapped by the error for a row message that ends early.
 var errShortTuple = errors.New("row message ends early")
 
-// rowSlabValues is how many values a rowSlab carves rows from before it
-// begins another backing array.
-const rowSlabValues = 1024
-
-// rowSlab hands out rows carved from one backing array, so that a batch of
-// rows costs a few allocations rather than one each. A row's capacity is
-// its length: appending to it never reaches its neighbour.
-type rowSlab struct{ free []any }
-
-func (a *rowSlab) row(n int) []any {
-	if n > rowSlabValues/4 {
-		return make([]any, n)
-	}
-	if len(a.free) < n {
-		a.free = make([]any, rowSlabValues)
-	}
-	r := a.free[:n:n]
-	a.free = a.free[n:]
-	return r
-}
-
 // textColumns marks the columns whose value is their text itself (strings,
 // UUIDs, JSON, and decimals, which go on as their text): decodeText carves
 // them out of one string per row.
@@ -156,14 +135,15 @@ func (t *rawTuple) parse(src []byte) ([]byte, error) {
 
 // decodeRaw decodes t as a row of r. Unchanged TOAST values are taken from
 // fromOld when given; otherwise unchanged reports that some are missing.
-func (r *relation) decodeRaw(t *rawTuple, fromOld []any, slab *rowSlab) (row []any, unchanged bool, err error) {
+func (r *relation) decodeRaw(t *rawTuple, fromOld []any, slab *connectors.RowSlab) (row []any, unchanged bool, err error) {
 	if len(t.vals) != len(r.decoders) {
 		return nil, false, fmt.Errorf("decode tuple of table %s: %d columns, relation has %d", r.table.ID(), len(t.vals), len(r.decoders))
 	}
-	row = slab.row(len(r.decoders))
+	row = slab.Row(len(r.decoders))
 	if err := r.decodeText(row, t.vals); err != nil {
 		return nil, false, err
 	}
+	slab.Used(valueBytes(t.vals))
 	if t.anyToast {
 		for i, toast := range t.toast {
 			switch {
@@ -182,7 +162,7 @@ func (r *relation) decodeRaw(t *rawTuple, fromOld []any, slab *rowSlab) (row []a
 // into and the slab its rows come from.
 type rowReader struct {
 	old, new rawTuple
-	slab     rowSlab
+	slab     connectors.RowSlab
 }
 
 // handleRow handles an Insert, Update or Delete message of protocol
@@ -258,4 +238,14 @@ func (s *Source) handleRow(ctx context.Context, wal []byte) (bool, error) {
 		c.Before = old
 	}
 	return true, s.add(ctx, c)
+}
+
+// valueBytes is the bytes of a row's values as received, which their
+// decoded values hold about as much of (RowSlab.Used).
+func valueBytes(vals [][]byte) int {
+	n := 0
+	for _, v := range vals {
+		n += len(v)
+	}
+	return n
 }

@@ -92,7 +92,7 @@ func TestRawTuplesDecodeAsPglogreplTuplesDo(t *testing.T) {
 			rest, err := raw.parse(data)
 			require.NoError(t, err)
 			require.Empty(t, rest)
-			row, unchanged, err := rel.decodeRaw(&raw, tt.fromOld, &rowSlab{})
+			row, unchanged, err := rel.decodeRaw(&raw, tt.fromOld, &connectors.RowSlab{})
 			require.Equal(t, wantErr, err)
 			require.Equal(t, wantUnchanged, unchanged)
 			if diff := cmp.Diff(wantRow, row); diff != "" {
@@ -125,7 +125,7 @@ func TestRawTuplesRefuseWhatPglogreplRefuses(t *testing.T) {
 			var raw rawTuple
 			_, err = raw.parse(data)
 			require.NoError(t, err)
-			_, _, err = rel.decodeRaw(&raw, nil, &rowSlab{})
+			_, _, err = rel.decodeRaw(&raw, nil, &connectors.RowSlab{})
 			require.EqualError(t, err, wantErr.Error())
 		})
 	}
@@ -138,24 +138,6 @@ func TestATruncatedTupleIsAnErrorNotAPanic(t *testing.T) {
 		_, err := raw.parse(data[:n])
 		require.ErrorIs(t, err, errShortTuple, "first %d bytes", n)
 	}
-}
-
-func TestRowSlabRowsDoNotOverlap(t *testing.T) {
-	var slab rowSlab
-	var rows [][]any
-	for i := range 3 * rowSlabValues / 7 {
-		r := slab.row(7)
-		for j := range r {
-			r[j] = i
-		}
-		rows = append(rows, r)
-	}
-	for i, r := range rows {
-		for _, v := range r {
-			require.Equal(t, i, v)
-		}
-	}
-	require.Len(t, slab.row(rowSlabValues), rowSlabValues)
 }
 
 // benchInsert is an Insert message of the benchmark's table (bench/postgres.go).
@@ -181,7 +163,7 @@ func BenchmarkInsertDecode(b *testing.B) {
 	rel, msg := benchInsert(b)
 	b.Run("in place", func(b *testing.B) {
 		var raw rawTuple
-		var slab rowSlab
+		var slab connectors.RowSlab
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := raw.parse(msg[6:]); err != nil {
