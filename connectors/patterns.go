@@ -87,6 +87,16 @@ type TableFilter struct {
 // nothing.
 func (f TableFilter) Empty() bool { return len(f.Include) == 0 }
 
+// ErrNoMatch is the error for a source whose patterns match no table and
+// that names none.
+func (f TableFilter) ErrNoMatch() error {
+	texts := make([]string, len(f.Include))
+	for i, p := range f.Include {
+		texts[i] = p.Text
+	}
+	return fmt.Errorf("source.tables: no table matches the patterns %v (create one, or name the tables)", texts)
+}
+
 // Match reports whether the filter captures the table name in schema.
 func (f TableFilter) Match(schema, name string) bool {
 	in := false

@@ -99,17 +99,9 @@ func (s *Source) resolvePatterns(ctx context.Context) error {
 		s.log.Info("source.tables patterns resolved", "tables", added)
 	}
 	if len(s.cfg.Tables) == 0 {
-		return fmt.Errorf("source.tables: no table matches the patterns %v (create one, or name the tables)", patternTexts(s.cfg.Patterns))
+		return s.cfg.Patterns.ErrNoMatch()
 	}
 	return nil
-}
-
-func patternTexts(f connectors.TableFilter) []string {
-	out := make([]string, len(f.Include))
-	for i, p := range f.Include {
-		out[i] = p.Text
-	}
-	return out
 }
 
 // discoverTables looks for new tables that the patterns take, every
