@@ -128,7 +128,7 @@
 //	KAFKA_COMPRESSION=C kafka.compression for liberator and -compression
 //	                  for the bare producers: none (default, liberator's),
 //	                  gzip, snappy, lz4 or zstd
-//	QUIET_WAIT=N      wait at most N seconds (default 300) before each run
+//	QUIET_WAIT=N      wait at most N seconds (default 300; 0 does not wait) before each run
 //	                  for the machine to be quiet (see waitQuiet)
 //	BENCH_KEEP=1      keep the scratch directory with configs and logs
 //	BENCH_DEBUG=1     print end offsets while waiting for them
@@ -361,14 +361,18 @@ type report struct {
 	Profiles    map[string]string      `json:"profiles,omitempty"`
 }
 
-func envInt(name string, def int64) int64 {
+// envInt reads a positive integer.
+func envInt(name string, def int64) int64 { return envIntFrom(name, def, 1) }
+
+// envIntFrom reads an integer of at least least.
+func envIntFrom(name string, def, least int64) int64 {
 	v := os.Getenv(name)
 	if v == "" {
 		return def
 	}
 	n, err := strconv.ParseInt(strings.ReplaceAll(v, "_", ""), 10, 64)
-	if err != nil || n <= 0 {
-		fmt.Fprintf(os.Stderr, "bench: %s=%q is not a positive integer\n", name, v)
+	if err != nil || n < least {
+		fmt.Fprintf(os.Stderr, "bench: %s=%q is not an integer of at least %d\n", name, v, least)
 		os.Exit(2)
 	}
 	return n

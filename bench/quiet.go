@@ -62,7 +62,7 @@ func hostBusy(ctx context.Context, d time.Duration) (float64, error) {
 // waitQuiet waits until the machine is quiet and returns how busy it was
 // in the last second it looked at.
 func waitQuiet(ctx context.Context) float64 {
-	deadline := time.Now().Add(time.Duration(envInt("QUIET_WAIT", 300)) * time.Second)
+	deadline := time.Now().Add(time.Duration(envIntFrom("QUIET_WAIT", 300, 0)) * time.Second)
 	said := false
 	for {
 		busy, err := hostBusy(ctx, time.Second)
