@@ -104,9 +104,21 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, term
 		defer stop()
 	}
 	if !cfg.HA.Enabled() {
-		return pl.Run(ctx)
+		return runUntilStopped(ctx, pl, log)
 	}
 	return runStandby(ctx, cfg, pl, log)
+}
+
+// runUntilStopped runs the pipeline until ctx ends. A stop while the
+// pipeline still starts (SIGTERM before the source is open) has nothing
+// to drain and ends without error, as a stop while streaming does.
+func runUntilStopped(ctx context.Context, pl *pipeline.Pipeline, log *slog.Logger) error {
+	err := pl.Run(ctx)
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) && !errors.Is(err, pipeline.ErrDrainIncomplete) {
+		log.Info("stopped while the pipeline was starting", "error", err)
+		return nil
+	}
+	return err
 }
 
 // startOver discards what the source's server keeps for the stream of an
@@ -166,17 +178,13 @@ func runStandby(ctx context.Context, cfg *config.Config, pl *pipeline.Pipeline, 
 // server_id): that is waited out with backoff, for as long as this replica
 // stays active. A term that ends while the pipeline still starts (the
 // replica became active as its partner stopped, and is stopped in turn)
-// has nothing to drain and ends without error. Every other error ends the
-// process, as without ha.
+// ends without error, as runUntilStopped does. Every other error ends
+// the process, as without ha.
 func runTerm(ctx context.Context, pl *pipeline.Pipeline, log *slog.Logger) error {
 	const maxBackoff = 10 * time.Second
 	backoff := 500 * time.Millisecond
 	for {
-		err := pl.Run(ctx)
-		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) && !errors.Is(err, pipeline.ErrDrainIncomplete) {
-			log.Info("ha: stopped while the pipeline was starting", "error", err)
-			return nil
-		}
+		err := runUntilStopped(ctx, pl, log)
 		if err == nil || ctx.Err() != nil || !errors.Is(err, connectors.ErrSourceBusy) {
 			return err
 		}
