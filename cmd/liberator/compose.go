@@ -199,11 +199,23 @@ func runTerm(ctx context.Context, pl *pipeline.Pipeline, log *slog.Logger) error
 	}
 }
 
+// gcPercent is the garbage collector's pace unless GOGC is set: the heap
+// may grow to five times what is live before a collection, instead of
+// Go's default two. Most of what liberator allocates lives only until
+// Kafka acknowledges it, so collecting a fifth as often cuts a snapshot's
+// CPU per row by about a fifth; the soft memory limit (memory_limit)
+// still bounds the heap, and the collector runs as often as it must to
+// keep it there.
+const gcPercent = 400
+
 // setMemoryLimit makes memory_limit the Go runtime's soft memory limit, so
-// that the garbage collector keeps the heap near it rather than letting it
-// grow to twice what is live. GOMEMLIMIT, when set, wins: the runtime has
-// read it already.
+// that the garbage collector keeps the heap below it however fast garbage
+// is made, and sets the collector's pace (gcPercent). GOMEMLIMIT and GOGC,
+// when set, win: the runtime has read them already.
 func setMemoryLimit(m config.Memory, log *slog.Logger) {
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(gcPercent)
+	}
 	if v, ok := os.LookupEnv("GOMEMLIMIT"); ok {
 		log.Info("GOMEMLIMIT is set; it is the Go runtime's memory limit instead of memory_limit", "GOMEMLIMIT", v, "memory_limit", config.ByteSize(m.Limit).String())
 		return
