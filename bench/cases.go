@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -86,6 +87,8 @@ type libRun struct {
 	// measured (srvOK).
 	srvCPU float64
 	srvOK  bool
+	// brokerCPU is the broker process's CPU seconds over the run.
+	brokerCPU float64
 }
 
 // liberatorSnapshot runs `bin snapshot` on the snapshot table against a fresh
@@ -104,6 +107,7 @@ func liberatorSnapshot(ctx context.Context, e *env, s source, bin string, extra 
 		return libRun{}, err
 	}
 	srv0, srvErr := s.serverCPU()
+	brk0 := b.proc.cpu()
 	p, err := e.startLiberator(bin, "snapshot", cfg, extra...)
 	if err != nil {
 		return libRun{}, err
@@ -111,7 +115,7 @@ func liberatorSnapshot(ctx context.Context, e *env, s source, bin string, extra 
 	if err := p.wait(timeoutFor(e.rows)); err != nil {
 		return libRun{}, err
 	}
-	r := libRun{elapsed: time.Since(p.started), cpu: p.cpu()}
+	r := libRun{elapsed: time.Since(p.started), cpu: p.cpu(), brokerCPU: b.proc.cpu() - brk0}
 	if srv1, err := s.serverCPU(); srvErr == nil && err == nil {
 		r.srvCPU, r.srvOK = srv1-srv0, true
 	}
@@ -143,9 +147,10 @@ const (
 // whole server's otherwise), in m's fields under prefix.
 func (e *env) bareVariant(ctx context.Context, s source, m measure, prefix string, args []string, produce, stream bool) error {
 	addr := "127.0.0.1:9" // nothing listens: the run must not produce
+	var b *broker
 	if produce {
-		b, err := e.startBroker(ctx)
-		if err != nil {
+		var err error
+		if b, err = e.startBroker(ctx); err != nil {
 			return err
 		}
 		defer b.stop()
@@ -156,7 +161,14 @@ func (e *env) bareVariant(ctx context.Context, s source, m measure, prefix strin
 		meter = meterStream(ctx, s)
 	}
 	srv0, srvErr := s.serverCPU()
+	var brk0 float64
+	if b != nil {
+		brk0 = b.proc.cpu()
+	}
 	r, err := e.runBare(ctx, args, addr, e.rows)
+	if b != nil {
+		m.Fields[prefix+"broker_cpu_s"] = b.proc.cpu() - brk0
+	}
 	if srv1, err := s.serverCPU(); srvErr == nil && err == nil {
 		// For a drain, the whole server's CPU is a check on the thread's:
 		// it holds it, and the server's background work besides.
@@ -207,6 +219,7 @@ func runSnapshot(ctx context.Context, e *env, s source) (measure, error) {
 		}
 		m.Fields["events_per_s"] = rate(e.rows, r.elapsed)
 		m.Fields["cpu_s"] = r.cpu
+		m.Fields["broker_cpu_s"] = r.brokerCPU
 		m.Fields["peak_rss_mb"] = r.peakMB
 		if r.srvOK {
 			m.Fields["srv_cpu_s"] = r.srvCPU
@@ -230,11 +243,22 @@ func runSnapshot(ctx context.Context, e *env, s source) (measure, error) {
 // and CPU over CPU (cpu_ratio_*; below 1 liberator spends less).
 func derive(m measure, rows int64) {
 	for _, p := range []string{"", barePrefix, pipelinedPrefix, readerPrefix, rawPrefix} {
-		for _, f := range []string{"cpu_s", "srv_cpu_s", "srv_all_cpu_s"} {
+		for _, f := range []string{"cpu_s", "srv_cpu_s", "srv_all_cpu_s", "broker_cpu_s"} {
 			if v, ok := m.Fields[p+f]; ok {
 				m.Fields[p+f+"_per_1m"] = v * 1e6 / float64(rows)
 			}
 		}
+	}
+	// The machine's bound at liberator's CPU per event: every core busy
+	// with liberator, the database server and the broker, nothing else.
+	srv, ok := m.Fields["srv_all_cpu_s"]
+	if !ok {
+		srv, ok = m.Fields["srv_cpu_s"]
+	}
+	if brk, bok := m.Fields["broker_cpu_s"]; ok && bok && m.Fields["cpu_s"] > 0 {
+		all := m.Fields["cpu_s"] + srv + brk
+		m.Fields["machine_events_per_s"] = float64(runtime.NumCPU()) * float64(rows) / all
+		m.Fields["machine_ratio"] = m.Fields["events_per_s"] / m.Fields["machine_events_per_s"]
 	}
 	ratios := []struct{ name, cpuName, prefix string }{
 		{"ratio_bare", "cpu_ratio_bare", barePrefix},
@@ -305,6 +329,7 @@ func (d *drainSetup) drain(ctx context.Context, e *env, s source, bin string, ex
 
 func (d *drainSetup) drainUntil(ctx context.Context, e *env, s source, bin string, committed bool, extra ...string) (libRun, error) {
 	defer d.b.stop()
+	brk0 := d.b.proc.cpu()
 	p, err := e.startLiberator(bin, "run", d.cfg, extra...)
 	if err != nil {
 		return libRun{}, err
@@ -323,7 +348,7 @@ func (d *drainSetup) drainUntil(ctx context.Context, e *env, s source, bin strin
 		p.kill()
 		return libRun{}, err
 	}
-	r := libRun{elapsed: time.Since(p.started), cpu: p.cpu()}
+	r := libRun{elapsed: time.Since(p.started), cpu: p.cpu(), brokerCPU: d.b.proc.cpu() - brk0}
 	r.srvCPU, r.srvOK = srv["srv_cpu_s"]
 	r.peakMB, _ = p.memMB("VmHWM")
 	if err := p.stop(time.Minute); err != nil {
@@ -382,6 +407,7 @@ func runDrain(ctx context.Context, e *env, s source) (measure, error) {
 		}
 		m.Fields["events_per_s"] = rate(e.rows, r.elapsed)
 		m.Fields["cpu_s"] = r.cpu
+		m.Fields["broker_cpu_s"] = r.brokerCPU
 		m.Fields["peak_rss_mb"] = r.peakMB
 		if r.srvOK {
 			m.Fields["srv_cpu_s"] = r.srvCPU

@@ -37,8 +37,14 @@
 // <prefix>srv_all_cpu_s, a check). Liberator's ratios to each are rate over
 // rate (ratio_bare, ratio_pipelined, reader_ratio, raw_ratio: above 1
 // liberator is faster) and CPU over CPU (cpu_ratio_*: below 1 liberator
-// spends less). A table under the case's BENCH line shows them side by
-// side.
+// spends less). The broker, a process of its own on the same machine,
+// spends CPU too (<prefix>broker_cpu_s, <prefix>broker_cpu_s_per_1m).
+// With liberator's, the server's and the broker's CPU per event, the case
+// reports the rate at which they would keep every core busy
+// (machine_events_per_s: the number of CPUs over their sum) and
+// liberator's rate over it (machine_ratio): near 1, only less CPU per event
+// in one of the three goes faster. A table under the case's BENCH line
+// shows them side by side.
 //
 // Cases, for each source (postgres, mariadb):
 //
@@ -202,6 +208,7 @@ var fieldOrder = []string{
 	"pipelined_events_per_s", "pipelined_cpu_s_per_1m", "pipelined_srv_cpu_s_per_1m", "ratio_pipelined", "cpu_ratio_pipelined",
 	"ratio", "reader_events_per_s", "reader_cpu_s_per_1m", "reader_srv_cpu_s_per_1m", "reader_ratio",
 	"raw_events_per_s", "raw_cpu_s_per_1m", "raw_srv_cpu_s_per_1m", "raw_ratio", "cpu_ratio_raw",
+	"broker_cpu_s_per_1m", "machine_events_per_s", "machine_ratio",
 	"p50_ms", "p99_ms", "hdr_p50_ms", "hdr_p99_ms", "achieved_tx_per_s",
 	"cpu_s", "peak_rss_mb", "rss_mb",
 }
@@ -302,18 +309,23 @@ func (m measure) table(name string) string {
 		if r.ratio != "" {
 			rate, cpu = cell(r.ratio, 2), cell(r.cpuRatio, 2)
 		}
-		rows = append(rows, fmt.Sprintf("  %-40s %10s %10s %12s %12s %11s", label,
-			cell(r.prefix+"events_per_s", 0), cell(r.prefix+"cpu_s_per_1m", 2), cell(r.prefix+"srv_cpu_s_per_1m", 2), rate, cpu))
+		rows = append(rows, fmt.Sprintf("  %-40s %10s %10s %12s %12s %12s %11s", label,
+			cell(r.prefix+"events_per_s", 0), cell(r.prefix+"cpu_s_per_1m", 2), cell(r.prefix+"srv_cpu_s_per_1m", 2),
+			cell(r.prefix+"broker_cpu_s_per_1m", 2), rate, cpu))
 	}
 	if len(rows) < 2 {
 		return ""
+	}
+	if v, ok := m.Fields["machine_events_per_s"]; ok {
+		rows = append(rows, fmt.Sprintf("  %-40s %10.0f %47s %11s", "all cores at liberator's CPU per event", v,
+			strconv.FormatFloat(m.Fields["machine_ratio"], 'f', 2, 64), "-"))
 	}
 	title := name + ", compression " + m.Notes["compression"]
 	if w := m.Notes["srv_cpu"]; w != "" {
 		title += ", server CPU of the " + strings.ReplaceAll(w, "-", " ")
 	}
-	head := fmt.Sprintf("  %s\n  %-40s %10s %10s %12s %12s %11s\n  %-40s %10s %10s %12s %12s %11s", title,
-		"", "", "", "server", "lib rate", "lib CPU", "", "events/s", "CPU s/1M", "CPU s/1M", "/ this rate", "/ this CPU")
+	head := fmt.Sprintf("  %s\n  %-40s %10s %10s %12s %12s %12s %11s\n  %-40s %10s %10s %12s %12s %12s %11s", title,
+		"", "", "", "server", "broker", "lib rate", "lib CPU", "", "events/s", "CPU s/1M", "CPU s/1M", "CPU s/1M", "/ this rate", "/ this CPU")
 	return head + "\n" + strings.Join(rows, "\n")
 }
 
