@@ -252,7 +252,8 @@ type Sink struct {
 	// run, by topic (Refused).
 	refused map[string]refusal
 
-	hdr     headerCache // owned by Produce's goroutine
+	hdr     headerCache  // owned by Produce's goroutine
+	slab    []kgo.Record // records not yet handed out, owned by Produce's goroutine
 	metrics prometheus.Registerer
 	// bufferedBytes bounds the records buffered until Kafka acknowledges
 	// them (WithBufferedBytes).
