@@ -333,7 +333,7 @@ func (s *Sink) Open(ctx context.Context) error {
 		// records that each fit are not refused together.
 		kgo.ProducerBatchMaxBytesFn(s.batchLimit),
 		kgo.BrokerMaxWriteBytes(brokerWriteBytes(s.cfg.MaxMessageBytes)),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.RecordPartitioner(newKeyPartitioner()),
 		// By default franz-go goes on producing after it detects that a
 		// partition may have lost or reordered records (an out-of-order
 		// sequence number, an unknown producer id). Failing the records
