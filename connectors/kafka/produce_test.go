@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/liberator-cdc/liberator/connectors"
 )
 
@@ -37,5 +39,27 @@ func TestHeadersAreSharedWithinATransaction(t *testing.T) {
 	}
 	if got := string(h3[1].Value); got != "2026-01-02T03:04:05.000006Z" {
 		t.Errorf("commit timestamp header = %q", got)
+	}
+}
+
+// Records are allocated in slabs (recordSlab): a record whose promise has
+// run must not keep its key and value alive while others of its slab are
+// in flight.
+func TestAPromiseLetsGoOfItsRecordsKeyAndValue(t *testing.T) {
+	var got Delivery
+	p := NewPromise(func(d Delivery, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		got = d
+	})
+	r := &kgo.Record{Topic: "t", Key: []byte("k"), Value: []byte("vv"),
+		Headers: []kgo.RecordHeader{{Key: HeaderOp, Value: []byte{byte(connectors.OpUpdate)}}}}
+	p.fn(r, nil)
+	if want := (Delivery{Topic: "t", Op: connectors.OpUpdate, Bytes: 3}); got != want {
+		t.Errorf("delivery = %+v, want %+v", got, want)
+	}
+	if r.Key != nil || r.Value != nil || r.Headers != nil {
+		t.Errorf("after its promise the record still holds key %q, value %q, headers %v", r.Key, r.Value, r.Headers)
 	}
 }
