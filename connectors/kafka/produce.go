@@ -140,7 +140,11 @@ func (s *Sink) commonHeaders(ev *connectors.Event) []kgo.RecordHeader {
 		if ev.Reconcile {
 			h = append(h, kgo.RecordHeader{Key: HeaderReconcile, Value: []byte("true")})
 		}
-		*hc = headerCache{op: ev.Op, txID: ev.TxID, ts: ev.CommitTime, pos: ev.Pos, reconcile: ev.Reconcile, h: h}
+		size := 0
+		for _, rh := range h {
+			size += len(rh.Key) + len(rh.Value) + headerOverhead
+		}
+		*hc = headerCache{op: ev.Op, txID: ev.TxID, ts: ev.CommitTime, pos: ev.Pos, reconcile: ev.Reconcile, h: h, size: size}
 	}
 	return hc.h
 }
@@ -153,6 +157,8 @@ type headerCache struct {
 	pos       connectors.Position
 	reconcile bool
 	h         []kgo.RecordHeader
+	// size is what h adds to a record's size (recordSize).
+	size int
 }
 
 func samePosition(a, b connectors.Position) bool {
