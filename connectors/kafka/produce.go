@@ -79,8 +79,10 @@ func (s *Sink) Produce(ctx context.Context, ev *connectors.Event, p *Promise) {
 	if !ev.Timestamp.IsZero() {
 		ts = ev.Timestamp
 	}
+	// The record is a zero one of a slab: setting its fields one by one
+	// spares the copy of a whole record.
 	rec := s.record()
-	*rec = kgo.Record{Topic: ev.Topic, Key: ev.Key, Value: ev.Value, Headers: s.headers(ev), Timestamp: ts}
+	rec.Topic, rec.Key, rec.Value, rec.Headers, rec.Timestamp = ev.Topic, ev.Key, ev.Value, s.headers(ev), ts
 	s.cl.Produce(ctx, rec, p.fn)
 }
 
