@@ -111,7 +111,13 @@ func (s *Sink) record() *kgo.Record {
 // read-only slices shared. An event's own headers (Event.Headers) follow
 // them, in a slice of its own.
 func (s *Sink) headers(ev *connectors.Event) []kgo.RecordHeader {
-	h := s.commonHeaders(ev)
+	var h []kgo.RecordHeader
+	if s.hdr.checked == ev {
+		h = s.hdr.h // CheckSize found them for ev
+	} else {
+		h = s.commonHeaders(ev)
+	}
+	s.hdr.checked = nil
 	if len(ev.Headers) == 0 {
 		return h
 	}
@@ -161,6 +167,9 @@ type headerCache struct {
 	h         []kgo.RecordHeader
 	// size is what h adds to a record's size (recordSize).
 	size int
+	// checked is the event CheckSize passed last, whose headers are h,
+	// until Produce takes them; nil otherwise.
+	checked *connectors.Event
 }
 
 func samePosition(a, b connectors.Position) bool {

@@ -63,3 +63,33 @@ func TestAPromiseLetsGoOfItsRecordsKeyAndValue(t *testing.T) {
 		t.Errorf("after its promise the record still holds key %q, value %q, headers %v", r.Key, r.Value, r.Headers)
 	}
 }
+
+// Produce takes the headers CheckSize found for the event it passed; any
+// other event, or one CheckSize refused, gets its own.
+func TestProduceTakesTheHeadersCheckSizeFound(t *testing.T) {
+	s := Sink{cfg: Config{MaxMessageBytes: 1 << 10}}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := connectors.Event{Topic: "t", Key: []byte("k"), Op: connectors.OpCreate, Pos: slicePos{n: 1}, CommitTime: at}
+	if err := s.CheckSize(&a); err != nil {
+		t.Fatal(err)
+	}
+	ha := s.headers(&a)
+	b := a
+	b.Pos = slicePos{n: 2}
+	if hb := s.headers(&b); &hb[0] == &ha[0] || string(hb[2].Value) != "pos" {
+		t.Fatal("an event CheckSize did not check took the headers of the one it did")
+	}
+	if err := s.CheckSize(&a); err != nil {
+		t.Fatal(err)
+	}
+	big := a
+	big.Pos, big.Value = slicePos{n: 3}, make([]byte, 1<<10)
+	if err := s.CheckSize(&big); err == nil {
+		t.Fatal("a record over the limit passed")
+	}
+	// a was checked, then big was refused: a's headers are not the
+	// cached ones any more, and must be found again.
+	if h := s.headers(&a); &h[0] == &ha[0] || !s.hdr.pos.Equal(slicePos{n: 1}) {
+		t.Fatal("after a refused event, the event checked before it took the refused one's headers")
+	}
+}

@@ -110,7 +110,12 @@ func brokerWriteBytes(limit int) int32 {
 // CheckSize returns a *TooLargeError if ev's record, with its headers,
 // would not fit its topic's Limit in a batch of its own. The size is the
 // uncompressed size. It is called from Produce's goroutine.
+//
+// When Produce is next called with the same ev, unchanged, it takes the
+// headers CheckSize found rather than asking again whether ev shares the
+// last event's: comparing positions is a cost of every event.
 func (s *Sink) CheckSize(ev *connectors.Event) error {
+	s.hdr.checked = nil
 	// The headers are what Produce sends: the common ones, cached per
 	// transaction with their size, and the event's own, counted where
 	// they are.
@@ -122,6 +127,7 @@ func (s *Sink) CheckSize(ev *connectors.Event) error {
 	if limit := s.topicLimit(ev.Topic); n > limit {
 		return &TooLargeError{Topic: ev.Topic, Size: n, Limit: limit}
 	}
+	s.hdr.checked = ev
 	return nil
 }
 
