@@ -527,6 +527,12 @@ func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) (err err
 	// megabytes a large batch did.
 	arena := make([]byte, 0, min(r.arenaHint, max(2*len(b.Changes)*r.bytesPerChange, minArenaStart)))
 	used := 0
+	// A batch's changes mostly come from one table: the state of the
+	// last entity table is kept, sparing two lookups per change.
+	var (
+		lastTable *connectors.Table
+		lastState *tableState
+	)
 	for i := range b.Changes {
 		c := &b.Changes[i]
 		if len(arena) >= r.arenaBytes {
@@ -539,6 +545,13 @@ func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) (err err
 		// A batch that could not be produced whole is abandoned, so
 		// that its checkpoint is never stored: the change that failed
 		// is read again at the next start.
+		if c.Table == lastTable && c.Op != connectors.OpMessage && lastTable != nil {
+			if arena, err = r.produceChange(lastState, c, f, arena); err != nil {
+				f.abandon()
+				return err
+			}
+			continue
+		}
 		if rt := r.outboxRoute(c); rt != nil || c.Op == connectors.OpMessage {
 			if rt != nil {
 				if arena, err = r.produceOutbox(ctx, rt, c, f, arena); err != nil {
@@ -553,6 +566,7 @@ func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) (err err
 			f.abandon()
 			return err
 		}
+		lastTable, lastState = c.Table, ts
 		if arena, err = r.produceChange(ts, c, f, arena); err != nil {
 			f.abandon()
 			return err

@@ -82,6 +82,9 @@ func appendDecimal(dst []byte, s string, precision, scale int) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
+	if len(d.integer)+scale <= maxInt64Digits {
+		return appendSmallDecimal(dst, d, scale), nil
+	}
 	if len(d.integer)+scale > maxFastDigits {
 		return appendBigDecimal(dst, d, scale), nil
 	}
@@ -104,6 +107,41 @@ func appendDecimal(dst []byte, s string, precision, scale int) ([]byte, error) {
 	binary.BigEndian.PutUint64(b[:8], hi)
 	binary.BigEndian.PutUint64(b[8:], lo)
 	return appendTwosComplement(dst, b[:]), nil
+}
+
+// maxInt64Digits is the most unscaled digits appendSmallDecimal takes:
+// 10^18-1 is below 2^63.
+const maxInt64Digits = 18
+
+// appendSmallDecimal is appendDecimal for at most maxInt64Digits digits,
+// which fit an int64: the common case, worked out without 128-bit
+// arithmetic.
+func appendSmallDecimal(dst []byte, d decimalText, scale int) []byte {
+	var u uint64
+	for i := 0; i < len(d.integer); i++ {
+		u = u*10 + uint64(d.integer[i]-'0')
+	}
+	for i := 0; i < len(d.fraction); i++ {
+		u = u*10 + uint64(d.fraction[i]-'0')
+	}
+	for range scale - len(d.fraction) {
+		u *= 10
+	}
+	v := int64(u)
+	if d.neg {
+		v = -v
+	}
+	// The fewest bytes that hold v in two's complement: v shifted right
+	// by 8n-1 bits is 0 or -1 (all sign) once n bytes suffice.
+	n := 1
+	for n < 8 && v>>(8*n-1) != 0 && v>>(8*n-1) != -1 {
+		n++
+	}
+	dst = append(dst, byte(2*n)) // the length, a zigzag long below 64
+	for i := n - 1; i >= 0; i-- {
+		dst = append(dst, byte(v>>(8*i)))
+	}
+	return dst
 }
 
 // mulAdd128 returns (hi, lo)*10 + digit. The caller keeps the result below

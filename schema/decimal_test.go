@@ -25,6 +25,14 @@ func TestAppendDecimal(t *testing.T) {
 		{"-129 needs two bytes", "-129", 5, 0, []byte{4, 0xff, 0x7f}},
 		{"the fraction is padded to the scale", "12.3", 6, 2, []byte{4, 0x04, 0xce}}, // 1230
 		{"trailing zeros past the scale are dropped", "12.3000", 6, 2, []byte{4, 0x04, 0xce}},
+		{"the largest 18-digit value is 8 bytes", strings.Repeat("9", 18), 18, 0,
+			[]byte{16, 0x0d, 0xe0, 0xb6, 0xb3, 0xa7, 0x63, 0xff, 0xff}},
+		{"the smallest 18-digit value is 8 bytes", "-" + strings.Repeat("9", 16) + ".99", 18, 2,
+			[]byte{16, 0xf2, 0x1f, 0x49, 0x4c, 0x58, 0x9c, 0x00, 0x01}},
+		{"10^18 takes the 128-bit path in 8 bytes", "1" + strings.Repeat("0", 18), 19, 0,
+			[]byte{16, 0x0d, 0xe0, 0xb6, 0xb3, 0xa7, 0x64, 0x00, 0x00}},
+		{"-2^31 fits four bytes", "-21474836.48", 12, 2, []byte{8, 0x80, 0x00, 0x00, 0x00}},
+		{"2^31 needs five bytes", "21474836.48", 12, 2, []byte{10, 0x00, 0x80, 0x00, 0x00, 0x00}},
 		{"the largest 38-digit value is 16 bytes", strings.Repeat("9", 38), 38, 0,
 			append([]byte{32}, 0x4b, 0x3b, 0x4c, 0xa8, 0x5a, 0x86, 0xc4, 0x7a, 0x09, 0x8a, 0x22, 0x3f, 0xff, 0xff, 0xff, 0xff)},
 		{"the smallest 38-digit value is 16 bytes", "-" + strings.Repeat("9", 38), 38, 0,
@@ -75,7 +83,8 @@ func referenceUnscaled(text string, precision, scale int) (*big.Int, bool) {
 
 func FuzzDecimal(f *testing.F) {
 	for _, s := range []string{"0", "-0", "12.30", "-12.3", "+7", "1.", ".5", "1e5", "NaN", "--1", "0012.3400",
-		strings.Repeat("9", 38), "-" + strings.Repeat("9", 40) + ".5", "12.345", ""} {
+		strings.Repeat("9", 38), "-" + strings.Repeat("9", 40) + ".5", "12.345", "",
+		strings.Repeat("9", 18), "-" + strings.Repeat("9", 18), "-9223372036854775808", "9223372036854775807", "-1234567890.12"} {
 		f.Add(s, uint8(40), uint8(2))
 	}
 	f.Fuzz(func(t *testing.T, text string, p, s uint8) {
@@ -108,4 +117,25 @@ func FuzzDecimal(f *testing.F) {
 			t.Errorf("appendDecimal(%q, %d, %d) encodes %v, want %v", text, precision, scale, v, want)
 		}
 	})
+}
+
+func BenchmarkAppendDecimal(b *testing.B) {
+	dst := make([]byte, 0, 64)
+	for _, bm := range []struct {
+		name             string
+		text             string
+		precision, scale int
+	}{
+		{"numeric(12,2)", "-12345.60", 12, 2},
+		{"numeric(30,4)", "123456789012345678.1234", 30, 4},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			for b.Loop() {
+				var err error
+				if dst, err = appendDecimal(dst[:0], bm.text, bm.precision, bm.scale); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -66,6 +66,44 @@ func TestCheckSizeCountsKeyValueHeadersAndFraming(t *testing.T) {
 	}
 }
 
+// CheckSize keeps the limit of the topic it checked last; a refusal, or a
+// topic whose limit the sink learns, must still take effect at once.
+func TestCheckSizeFollowsALimitThatChanges(t *testing.T) {
+	s, c := openSink(t, Config{MaxMessageBytes: 4096})
+	ctx := context.Background()
+	ev := &connectors.Event{Topic: "shop.s.t", Key: []byte("k"), Op: connectors.OpCreate, CommitTime: time.Unix(0, 0)}
+	ev.Value = make([]byte, 3000-recordOverhead-(recordSize(nil, nil, s.headers(ev))-recordOverhead)-len(ev.Key))
+	if err := s.CheckSize(ev); err != nil {
+		t.Fatalf("a record of 3000 bytes under a limit of 4096: %v", err)
+	}
+	s.Refused("shop.s.t", 3000, 4096)
+	var tle *TooLargeError
+	if err := s.CheckSize(ev); !errors.As(err, &tle) || tle.Limit != 2999 {
+		t.Fatalf("a record of the size Kafka refused = %v, want a TooLargeError over 2999 bytes", err)
+	}
+
+	ev.Topic = "shop.s.small"
+	if err := s.CheckSize(ev); err != nil {
+		t.Fatalf("a record of 3000 bytes for a topic not yet ensured: %v", err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, map[string]*string{
+		"cleanup.policy": kadm.StringPtr("compact"), "max.message.bytes": kadm.StringPtr("2048"),
+	}, "shop.s.small"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnsureTopic(ctx, "shop.s.small"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckSize(ev); !errors.As(err, &tle) || tle.Limit != 2048 {
+		t.Fatalf("a record of 3000 bytes once the topic's limit of 2048 is known = %v, want a TooLargeError", err)
+	}
+}
+
 func badRow() *BadRow {
 	return &BadRow{
 		Table: "public.items", Topic: "shop.public.items", Op: connectors.OpUpdate,

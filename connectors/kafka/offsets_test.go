@@ -17,7 +17,7 @@ import (
 )
 
 // openSink starts a kfake cluster and opens a sink on it.
-func openSink(t *testing.T, cfg Config) (*Sink, *kfake.Cluster) {
+func openSink(t testing.TB, cfg Config) (*Sink, *kfake.Cluster) {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {

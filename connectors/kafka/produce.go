@@ -62,6 +62,10 @@ func NewPromise(done func(Delivery, error)) *Promise {
 			op = connectors.Op(r.Headers[0].Value[0])
 		}
 		done(Delivery{Topic: r.Topic, Op: op, Bytes: len(r.Key) + len(r.Value), CommitTime: r.Timestamp}, err)
+		// franz-go is done with the record once its promise has run.
+		// It may share a slab (record) with records still in flight:
+		// the slab must not keep this one's key and value alive.
+		r.Key, r.Value, r.Headers = nil, nil, nil
 	}}
 }
 
@@ -75,8 +79,31 @@ func (s *Sink) Produce(ctx context.Context, ev *connectors.Event, p *Promise) {
 	if !ev.Timestamp.IsZero() {
 		ts = ev.Timestamp
 	}
-	rec := &kgo.Record{Topic: ev.Topic, Key: ev.Key, Value: ev.Value, Headers: s.headers(ev), Timestamp: ts}
+	// The record is a zero one of a slab: setting its fields one by one
+	// spares the copy of a whole record.
+	rec := s.record()
+	rec.Topic, rec.Key, rec.Value, rec.Headers, rec.Timestamp = ev.Topic, ev.Key, ev.Value, s.headers(ev), ts
 	s.cl.Produce(ctx, rec, p.fn)
+}
+
+// recordSlab is how many records Produce allocates at once: one
+// allocation of 128 records costs less than 128 of one, for the allocator
+// and for the collector that scans them. franz-go holds each record until
+// its promise has run, and a slab stays alive while any of its records is
+// held; the promise lets go of a record's key, value and headers, so that
+// a slab keeps at most recordSlab-1 empty records more than one at a time
+// would.
+const recordSlab = 128
+
+// record returns a zero record of the current slab, and starts a new slab
+// when it is used up. Called from Produce's goroutine only.
+func (s *Sink) record() *kgo.Record {
+	if len(s.slab) == 0 {
+		s.slab = make([]kgo.Record, recordSlab)
+	}
+	rec := &s.slab[0]
+	s.slab = s.slab[1:]
+	return rec
 }
 
 // headers returns the headers of ev. Every change of a transaction, and
@@ -84,7 +111,13 @@ func (s *Sink) Produce(ctx context.Context, ev *connectors.Event, p *Promise) {
 // read-only slices shared. An event's own headers (Event.Headers) follow
 // them, in a slice of its own.
 func (s *Sink) headers(ev *connectors.Event) []kgo.RecordHeader {
-	h := s.commonHeaders(ev)
+	var h []kgo.RecordHeader
+	if s.hdr.checked == ev {
+		h = s.hdr.h // CheckSize found them for ev
+	} else {
+		h = s.commonHeaders(ev)
+	}
+	s.hdr.checked = nil
 	if len(ev.Headers) == 0 {
 		return h
 	}
@@ -115,7 +148,11 @@ func (s *Sink) commonHeaders(ev *connectors.Event) []kgo.RecordHeader {
 		if ev.Reconcile {
 			h = append(h, kgo.RecordHeader{Key: HeaderReconcile, Value: []byte("true")})
 		}
-		*hc = headerCache{op: ev.Op, txID: ev.TxID, ts: ev.CommitTime, pos: ev.Pos, reconcile: ev.Reconcile, h: h}
+		size := 0
+		for _, rh := range h {
+			size += len(rh.Key) + len(rh.Value) + headerOverhead
+		}
+		*hc = headerCache{op: ev.Op, txID: ev.TxID, ts: ev.CommitTime, pos: ev.Pos, reconcile: ev.Reconcile, h: h, size: size}
 	}
 	return hc.h
 }
@@ -128,6 +165,11 @@ type headerCache struct {
 	pos       connectors.Position
 	reconcile bool
 	h         []kgo.RecordHeader
+	// size is what h adds to a record's size (recordSize).
+	size int
+	// checked is the event CheckSize passed last, whose headers are h,
+	// until Produce takes them; nil otherwise.
+	checked *connectors.Event
 }
 
 func samePosition(a, b connectors.Position) bool {

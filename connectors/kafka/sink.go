@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -252,7 +253,14 @@ type Sink struct {
 	// run, by topic (Refused).
 	refused map[string]refusal
 
-	hdr     headerCache // owned by Produce's goroutine
+	// limitsGen counts the changes of limits and refused, so that
+	// CheckSize knows when the limit it keeps may have changed.
+	limitsGen atomic.Uint64
+	hdr       headerCache // owned by Produce's goroutine
+	// checked is the Limit of the topic CheckSize checked last, owned by
+	// Produce's goroutine.
+	checked checkedLimit
+	slab    []kgo.Record // records not yet handed out, owned by Produce's goroutine
 	metrics prometheus.Registerer
 	// bufferedBytes bounds the records buffered until Kafka acknowledges
 	// them (WithBufferedBytes).
@@ -332,7 +340,7 @@ func (s *Sink) Open(ctx context.Context) error {
 		// records that each fit are not refused together.
 		kgo.ProducerBatchMaxBytesFn(s.batchLimit),
 		kgo.BrokerMaxWriteBytes(brokerWriteBytes(s.cfg.MaxMessageBytes)),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.RecordPartitioner(newKeyPartitioner()),
 		// By default franz-go goes on producing after it detects that a
 		// partition may have lost or reordered records (an out-of-order
 		// sequence number, an unknown producer id). Failing the records
@@ -419,6 +427,7 @@ func (s *Sink) ensureTopic(ctx context.Context, topic string, partitions int32, 
 	s.topics[topic] = true
 	if limit > 0 {
 		s.limits[topic] = limit
+		s.limitsGen.Add(1)
 	}
 	s.mu.Unlock()
 	return nil

@@ -90,6 +90,7 @@ func (s *Sink) Refused(topic string, size, limit int) {
 	defer s.mu.Unlock()
 	if r, ok := s.refused[topic]; !ok || size < r.size {
 		s.refused[topic] = refusal{size: size, limit: limit}
+		s.limitsGen.Add(1)
 	}
 }
 
@@ -109,16 +110,44 @@ func brokerWriteBytes(limit int) int32 {
 // CheckSize returns a *TooLargeError if ev's record, with its headers,
 // would not fit its topic's Limit in a batch of its own. The size is the
 // uncompressed size. It is called from Produce's goroutine.
+//
+// When Produce is next called with the same ev, unchanged, it takes the
+// headers CheckSize found rather than asking again whether ev shares the
+// last event's: comparing positions is a cost of every event.
 func (s *Sink) CheckSize(ev *connectors.Event) error {
-	limit := s.Limit(ev.Topic)
+	s.hdr.checked = nil
 	// The headers are what Produce sends: the common ones, cached per
-	// transaction, and the event's own, counted where they are.
-	n := recordSize(ev.Key, ev.Value, s.commonHeaders(ev))
+	// transaction with their size, and the event's own, counted where
+	// they are.
+	s.commonHeaders(ev)
+	n := len(ev.Key) + len(ev.Value) + recordOverhead + s.hdr.size
 	for _, h := range ev.Headers {
 		n += len(h.Key) + len(h.Value) + headerOverhead
 	}
-	if n > limit {
+	if limit := s.topicLimit(ev.Topic); n > limit {
 		return &TooLargeError{Topic: ev.Topic, Size: n, Limit: limit}
 	}
+	s.hdr.checked = ev
 	return nil
+}
+
+// checkedLimit is the Limit of a topic as of a limitsGen.
+type checkedLimit struct {
+	topic string
+	gen   uint64
+	limit int
+}
+
+// topicLimit is Limit(topic), asked again only when the topic differs
+// from the last one checked or a limit changed since: the lock and the
+// lookups of Limit are a cost of every event otherwise.
+func (s *Sink) topicLimit(topic string) int {
+	c := &s.checked
+	// Loaded before Limit reads the limits: a change in between makes
+	// the next call ask again.
+	gen := s.limitsGen.Load()
+	if c.topic != topic || c.gen != gen || c.limit == 0 {
+		*c = checkedLimit{topic: topic, gen: gen, limit: s.Limit(topic)}
+	}
+	return c.limit
 }
