@@ -22,14 +22,17 @@ package main
 //	                    matches, made while liberator streams, with a row
 //	                    inserted at once, until that row is in Kafka
 //	                    (source.tables_poll_interval is its default, 1s)
-//	new_topic_first_ms  once liberator has picked the new table up (its
-//	                    log says so), from the commit of the table's first
-//	                    change to its acknowledgement: the topic's creation,
-//	                    the schemas' registration and the first produce
-//	registry_new_table_ms  of that, about what the registry takes: a key
-//	                    and a value schema of one more table registered on
-//	                    the registry as the run left it (srfake's cost grows
-//	                    with the schemas it holds)
+//	new_topic_announce_ms  for a second table created while liberator
+//	                    streams, left empty: from the source's log saying
+//	                    it took the table to the pipeline's saying it set
+//	                    up its topic and schemas (before any change of it)
+//	new_topic_first_ms  once that is done, from the commit of the table's
+//	                    first change to its acknowledgement: the produce
+//	                    alone, the topic and schemas being ready
+//	registry_new_table_ms  about what the registry takes to set up a new
+//	                    table: a key and a value schema of one more table
+//	                    registered on the registry as the run left it
+//	                    (srfake's cost grows with the schemas it holds)
 
 import (
 	"context"
@@ -188,6 +191,11 @@ func runManyTables(ctx context.Context, e *env, s source) (measure, error) {
 	if err := waitLog(ctx, p, s.qualified(second), time.Minute); err != nil {
 		return measure{}, err
 	}
+	taken := time.Now()
+	if err := waitLog(ctx, p, `msg="publishing table" table=`+s.qualified(second)+" ", time.Minute); err != nil {
+		return measure{}, err
+	}
+	m.Fields["new_topic_announce_ms"] = float64(time.Since(taken).Microseconds()) / 1000
 	fill := manyTableSQL(s, second, 1)[1]
 	committed := time.Now()
 	if err := ex.exec(ctx, fill); err != nil {
