@@ -99,7 +99,7 @@ func resetMany(ctx context.Context, s source, n, rows int64) error {
 		for i := int64(0); i <= n; i++ {
 			drop = append(drop, "DROP TABLE IF EXISTS "+s.qualified(manyTable(i)))
 		}
-		drop = append(drop, "DROP TABLE IF EXISTS "+s.qualified(manyPrefix+"new"))
+		drop = append(drop, "DROP TABLE IF EXISTS "+s.qualified(manyPrefix+"new"), "DROP TABLE IF EXISTS "+s.qualified(manyPrefix+"new2"))
 	}
 	if err := ex.exec(ctx, drop...); err != nil {
 		return err
