@@ -22,14 +22,19 @@ package main
 //	                    matches, made while liberator streams, with a row
 //	                    inserted at once, until that row is in Kafka
 //	                    (source.tables_poll_interval is its default, 1s)
-//	new_topic_first_ms  once liberator has picked the new table up (its
-//	                    log says so), from the commit of the table's first
-//	                    change to its acknowledgement: the topic's creation,
-//	                    the schemas' registration and the first produce
-//	registry_new_table_ms  of that, about what the registry takes: a key
-//	                    and a value schema of one more table registered on
-//	                    the registry as the run left it (srfake's cost grows
-//	                    with the schemas it holds)
+//	new_topic_announce_ms  for a second table created while liberator
+//	                    streams, left empty: from the source's log saying
+//	                    it took the table to the pipeline's saying it set
+//	                    up its topic and schemas (before any change of it)
+//	new_topic_first_ms  once that is done, from the commit of the table's
+//	                    first change to its acknowledgement: the produce
+//	                    alone, the topic and schemas being ready
+//	new_topic_second_ms the same for the table's second change: the way
+//	                    of any change, for comparison
+//	registry_new_table_ms  about what the registry takes to set up a new
+//	                    table: a key and a value schema of one more table
+//	                    registered on the registry as the run left it
+//	                    (srfake's cost grows with the schemas it holds)
 
 import (
 	"context"
@@ -65,10 +70,17 @@ type execer interface {
 // rows.
 func manyTableSQL(s source, table string, rows int64) []string {
 	if s.Name() == "postgres" {
-		q := s.qualified(table)
-		return []string{pgCreate(q), pgFill(q, "1", fmt.Sprint(rows))}
+		return []string{pgCreate(s.qualified(table)), manyFillSQL(s, table, 1, rows)}
 	}
-	return []string{mariaCreate(table), mariaFill(table, 1, rows)}
+	return []string{mariaCreate(table), manyFillSQL(s, table, 1, rows)}
+}
+
+// manyFillSQL is the statement that inserts the rows from..to into table.
+func manyFillSQL(s source, table string, from, to int64) string {
+	if s.Name() == "postgres" {
+		return pgFill(s.qualified(table), fmt.Sprint(from), fmt.Sprint(to))
+	}
+	return mariaFill(table, from, to)
 }
 
 // resetMany drops the tables of earlier runs (and PostgreSQL's slots and
@@ -87,7 +99,7 @@ func resetMany(ctx context.Context, s source, n, rows int64) error {
 		for i := int64(0); i <= n; i++ {
 			drop = append(drop, "DROP TABLE IF EXISTS "+s.qualified(manyTable(i)))
 		}
-		drop = append(drop, "DROP TABLE IF EXISTS "+s.qualified(manyPrefix+"new"))
+		drop = append(drop, "DROP TABLE IF EXISTS "+s.qualified(manyPrefix+"new"), "DROP TABLE IF EXISTS "+s.qualified(manyPrefix+"new2"))
 	}
 	if err := ex.exec(ctx, drop...); err != nil {
 		return err
@@ -188,6 +200,11 @@ func runManyTables(ctx context.Context, e *env, s source) (measure, error) {
 	if err := waitLog(ctx, p, s.qualified(second), time.Minute); err != nil {
 		return measure{}, err
 	}
+	taken := time.Now()
+	if err := waitLog(ctx, p, `msg="publishing table" table=`+s.qualified(second)+" ", time.Minute); err != nil {
+		return measure{}, err
+	}
+	m.Fields["new_topic_announce_ms"] = float64(time.Since(taken).Microseconds()) / 1000
 	fill := manyTableSQL(s, second, 1)[1]
 	committed := time.Now()
 	if err := ex.exec(ctx, fill); err != nil {
@@ -197,6 +214,16 @@ func runManyTables(ctx context.Context, e *env, s source) (measure, error) {
 		return measure{}, err
 	}
 	m.Fields["new_topic_first_ms"] = float64(time.Since(committed).Microseconds()) / 1000
+	// The same way for the table's second change, which nothing about the
+	// table holds up: what is left of the first's is the path itself.
+	committed = time.Now()
+	if err := ex.exec(ctx, manyFillSQL(s, second, 2, 2)); err != nil {
+		return measure{}, err
+	}
+	if err := waitAllOffsets(ctx, b.addr, []string{s.topic(second)}, 2, time.Minute, p); err != nil {
+		return measure{}, err
+	}
+	m.Fields["new_topic_second_ms"] = float64(time.Since(committed).Microseconds()) / 1000
 	// What of that the registry takes: a key and a value schema of one
 	// more table, registered on the registry as the run left it.
 	if m.Fields["registry_new_table_ms"], err = registerOne(ctx, reg.URL, "cost.extra"); err != nil {

@@ -100,6 +100,17 @@ type Batch struct {
 	// and ends (see ReconcileMark). Begin marks apply before the batch's
 	// Changes, end marks after them.
 	Reconcile []ReconcileMark
+	// Tables are the tables the source began to capture since the last
+	// batch while it runs (those that source.tables patterns take after
+	// Open), described as their changes and snapshot rows will describe
+	// them: with the same *Table for as long as the shape holds. They are
+	// announced before the batch's Changes: their topics are created and
+	// their schemas registered, so that a table's first change waits on
+	// neither. A source hands them over as soon as it takes the tables,
+	// in a batch of their own if need be (Tables alone, with no Changes
+	// and a nil Checkpoint); the tables it captures from Open on are not
+	// listed (see Describer).
+	Tables []*Table
 }
 
 // ReconcileMark brackets the re-snapshot of a table that a source takes
@@ -181,8 +192,8 @@ type Source interface {
 	// tables, and prepares to read. resume is the last Position.Encode that
 	// Kafka acknowledged, or nil when there is none.
 	Open(ctx context.Context, resume []byte) error
-	// Read blocks until it has at least one change or a checkpoint to report,
-	// and returns them. It returns io.EOF when the source is finished (after
+	// Read blocks until it has at least one change, a checkpoint or a newly
+	// captured table (Batch.Tables) to report, and returns them. It returns io.EOF when the source is finished (after
 	// a snapshot in snapshot-only mode). Batches are returned in order, and
 	// a batch's slices are not reused by the source after Read returns.
 	Read(ctx context.Context) (Batch, error)

@@ -3,9 +3,13 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/liberator-cdc/liberator/schema"
 )
 
 // patternDB is what the pattern tests need of a database: run a statement,
@@ -18,6 +22,21 @@ type patternDB struct {
 	replay  func(ctx context.Context, topic string) (rowSet, error)
 	// rename is the statement that renames shop.tmp_c to shop.c.
 	rename string
+	// reg is the registry liberator registers its schemas with.
+	reg *schema.Registry
+}
+
+// publishings counts the lines of d's log that say the pipeline set up a
+// shape of table: its topic and its schemas.
+func publishings(d *daemon, table string) int {
+	b, _ := os.ReadFile(d.log)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, `msg="publishing table"`) && strings.Contains(line, " table="+table+" ") {
+			n++
+		}
+	}
+	return n
 }
 
 // ledger is what the workload committed to a table: each id's last
@@ -133,6 +152,18 @@ func testPatterns(t *testing.T, ctx context.Context, db *patternDB, cfg, idType 
 			t.Errorf("after a restart, liberator's log says %q: a table was snapshotted again\n%s", again, d.logTail())
 		}
 	}
+
+	// A table created now and left empty: once liberator takes it, its
+	// topic and its subjects exist before its first change, and that
+	// change sets up nothing again.
+	db.exec(t, "CREATE TABLE shop.e (id "+idType+" PRIMARY KEY, v BIGINT NOT NULL)")
+	waitLog(t, d, "new tables match source.tables patterns")
+	requireEmptyTableReady(t, ctx, d, db.brokers, db.reg, "evo.shop.e")
+	db.exec(t, "INSERT INTO shop.e VALUES (1, 1)")
+	db.requireLedger(t, ctx, "evo.shop.e", "shop.e", ledger{1: 1})
+	if n := publishings(d, "shop.e"); n != 1 {
+		t.Errorf("liberator set up shop.e %d times, want once, when it took it: its first change did not find its schemas\n%s", n, d.logTail())
+	}
 }
 
 const patternTables = `  tables: [named.n, 'shop.*']
@@ -168,6 +199,7 @@ INSERT INTO named.n VALUES (1, 1), (2, 2);`)
 			return replayTopic(ctx, e.kafka.Brokers, e.client, topic)
 		},
 		rename: "ALTER TABLE shop.tmp_c RENAME TO c",
+		reg:    e.client,
 	}
 	cfg := writeConfig(t, fmt.Sprintf(`
 source:
@@ -212,6 +244,7 @@ func TestIntegrationMariaDBTablePatterns(t *testing.T) {
 			return replayTopic(ctx, e.kafka.Brokers, e.client, topic)
 		},
 		rename: "RENAME TABLE shop.tmp_c TO shop.c",
+		reg:    e.client,
 	}
 	cfg := writeConfig(t, fmt.Sprintf(`
 source:

@@ -44,7 +44,13 @@ func (p *Pipeline) describe(ctx context.Context, src connectors.Source) ([]*conn
 // while liberator was stopped) is left to its first change, so that the
 // changes before it are published first and schema.on_incompatible acts
 // where it always does: at the change.
-func (r *runner) announce(ctx context.Context, tables []*connectors.Table) error {
+//
+// keep is set for the tables a source hands over while running
+// (connectors.Batch.Tables): their *Table is the one their changes carry,
+// so the shape's placement is kept for them, and the table's first change
+// neither registers nor looks up anything. The tables that a source
+// describes before it opens are other pointers, and are not kept.
+func (r *runner) announce(ctx context.Context, tables []*connectors.Table, keep bool) error {
 	for _, t := range tables {
 		v, err := r.p.mapping.View(t)
 		if err != nil {
@@ -75,6 +81,10 @@ func (r *runner) announce(ctx context.Context, tables []*connectors.Table) error
 		if err != nil {
 			return err
 		}
+		if keep {
+			r.remember(t, v, pl)
+			continue
+		}
 		r.p.setTableTopic(t.ID(), pl.topic)
 		r.p.metrics.schemaID.WithLabelValues(pl.topic + "-key").Set(float64(pl.keyID))
 		r.p.metrics.schemaID.WithLabelValues(pl.topic + "-value").Set(float64(pl.valID))
@@ -82,4 +92,19 @@ func (r *runner) announce(ctx context.Context, tables []*connectors.Table) error
 			"key_schema_id", pl.keyID, "value_schema_id", pl.valID)
 	}
 	return nil
+}
+
+// announceNew announces the tables a source began to capture while
+// running (connectors.Batch.Tables), before the changes of their batch:
+// a table's first change then waits on neither the topic's creation nor
+// the registry. Outbox tables, which have no entity topic, and shapes
+// the run knows already are passed over.
+func (r *runner) announceNew(ctx context.Context, tables []*connectors.Table) error {
+	var fresh []*connectors.Table
+	for _, t := range tables {
+		if r.tables[t] == nil && r.p.outbox.Table(t.ID()) == nil {
+			fresh = append(fresh, t)
+		}
+	}
+	return r.announce(ctx, fresh, true)
 }

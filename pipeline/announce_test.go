@@ -2,14 +2,19 @@ package pipeline
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
+	"github.com/liberator-cdc/liberator/config"
 	"github.com/liberator-cdc/liberator/connectors"
 	"github.com/liberator-cdc/liberator/schema"
 )
@@ -125,5 +130,99 @@ func TestRunLeavesATableThatChangedIncompatiblyToItsFirstChange(t *testing.T) {
 	}
 	if topics := e.topics(t); slices.Contains(topics, "t.s.b") {
 		t.Errorf("topic t.s.b was created for a shape that cannot be registered (topics %q)", topics)
+	}
+}
+
+// countingRegistry is a fake registry that counts the requests it serves.
+type countingRegistry struct {
+	h        http.Handler
+	requests atomic.Int64
+}
+
+func (c *countingRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.requests.Add(1)
+	c.h.ServeHTTP(w, r)
+}
+
+func TestRunAnnouncesATableTakenWhileRunningBeforeItsFirstChange(t *testing.T) {
+	for _, delivery := range []string{config.DeliveryAtLeastOnce, config.DeliveryExactlyOnce} {
+		t.Run(delivery, func(t *testing.T) {
+			e := newLoopEnv(t)
+			e.cfg.Delivery = delivery
+			e.cfg.Source.Tables = []string{"s.a", "s.new"}
+			counting := &countingRegistry{h: srfake.NewRegistry().Handler()}
+			srv := httptest.NewServer(counting)
+			t.Cleanup(srv.Close)
+			reg, err := e.cfg.NewRegistry(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.reg = reg
+			src := newFakeSource()
+			stop, _, _ := e.run(t, src)
+			a := table("a")
+			src.batches <- connectors.Batch{Changes: []connectors.Change{upsert(a, 1, "x", 1)}, Checkpoint: fakePos(1)}
+			waitFor(t, "position 1 stored", func() bool { return src.lastAck() == fakePos(1) })
+
+			// The source takes a table while running: a batch of the
+			// table alone, with no change and no checkpoint.
+			n := table("new")
+			src.batches <- connectors.Batch{Tables: []*connectors.Table{n}}
+			waitFor(t, "the new table's topic", func() bool { return e.p.TableTopics()["s.new"] == "t.s.new" })
+			subjects, err := reg.Subjects(context.Background(), "t.s.new")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff([]string{"t.s.new-key", "t.s.new-value"}, subjects); d != "" {
+				t.Errorf("subjects before the table's first change (-want +got):\n%s", d)
+			}
+			if topics := e.topics(t); !slices.Contains(topics, "t.s.new") {
+				t.Errorf("topic t.s.new does not exist before the table's first change (topics %q)", topics)
+			}
+			if got := src.lastAck(); got != fakePos(1) {
+				t.Errorf("after a batch of tables alone, the last ack is %v, want 1", got)
+			}
+
+			// Its first change asks the registry nothing.
+			before := counting.requests.Load()
+			src.batches <- connectors.Batch{Changes: []connectors.Change{upsert(n, 1, "y", 2)}, Checkpoint: fakePos(2)}
+			waitFor(t, "position 2 stored", func() bool { return src.lastAck() == fakePos(2) })
+			if d := counting.requests.Load() - before; d != 0 {
+				t.Errorf("the announced table's first change made %d registry requests, want 0", d)
+			}
+			if err := stop(); err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+			if got := e.stored(t); got != "fake:2" {
+				t.Errorf("stored position %q, want fake:2", got)
+			}
+			if n := len(e.records(t, "t.s.new")); n != 1 {
+				t.Errorf("%d records in t.s.new, want 1", n)
+			}
+		})
+	}
+}
+
+func TestRunGivesNoEntityTopicToAnOutboxTableTakenWhileRunning(t *testing.T) {
+	e := newLoopEnv(t)
+	e.withOutbox(t)
+	e.cfg.Source.Tables = []string{"s.a", "s.b", "s.ob"}
+	src := newFakeSource()
+	stop, _, _ := e.run(t, src)
+	b := table("b")
+	src.batches <- connectors.Batch{Tables: []*connectors.Table{outboxRows, b}}
+	waitFor(t, "the new table's topic", func() bool { return e.p.TableTopics()["s.b"] == "t.s.b" })
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if _, ok := e.p.TableTopics()["s.ob"]; ok {
+		t.Errorf("outbox table s.ob has an entity topic: %v", e.p.TableTopics())
+	}
+	subjects, err := e.reg.Subjects(context.Background(), "t.s.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"t.s.b-key", "t.s.b-value"}, subjects); d != "" {
+		t.Errorf("subjects (-want +got):\n%s", d)
 	}
 }

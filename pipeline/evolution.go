@@ -44,8 +44,9 @@ func (e *IncompatibleChangeError) Unwrap() error { return e.Err }
 // "schema.table": its configured or default topic, or, after an
 // incompatible change under schema.on_incompatible: new_topic, the
 // versioned topic that replaced it. A table is present once its topic is
-// set up: at start when the source describes its tables, else at its
-// first change. It is safe to call from any goroutine.
+// set up: at start when the source describes its tables, when the source
+// takes it while running (connectors.Batch.Tables), else at its first
+// change. It is safe to call from any goroutine.
 func (p *Pipeline) TableTopics() map[string]string {
 	p.topicsMu.Lock()
 	defer p.topicsMu.Unlock()

@@ -218,7 +218,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	}
 	// Every table's topic and schemas exist before the source reads a
 	// row, empty tables' too.
-	if err := r.announce(ctx, described); err != nil {
+	if err := r.announce(ctx, described, false); err != nil {
 		return err
 	}
 	if err := src.Open(ctx, resume); err != nil {
@@ -491,6 +491,14 @@ func (r *runner) readLoop(ctx context.Context) error {
 			}
 			return err
 		}
+		if len(b.Tables) > 0 {
+			if err := r.announceNew(ctx, b.Tables); err != nil {
+				return err
+			}
+			if len(b.Changes) == 0 && b.Checkpoint == nil && len(b.Reconcile) == 0 {
+				continue // tables alone: nothing to produce, no position to keep
+			}
+		}
 		if err := r.produceBatch(ctx, &b); err != nil {
 			return err
 		}
@@ -621,6 +629,11 @@ func (r *runner) table(ctx context.Context, t *connectors.Table) (*tableState, e
 	if err != nil {
 		return nil, err
 	}
+	return r.remember(t, v, pl), nil
+}
+
+// remember keeps the placement of a table shape for its changes.
+func (r *runner) remember(t *connectors.Table, v *mapping.View, pl placement) *tableState {
 	topic, keyID, valID := pl.topic, pl.keyID, pl.valID
 	ts := &tableState{topic: topic, codec: pl.codec, keyID: keyID, valID: valID, view: v}
 	r.tables[t] = ts
@@ -631,7 +644,7 @@ func (r *runner) table(ctx context.Context, t *connectors.Table) (*tableState, e
 	r.p.metrics.schemaID.WithLabelValues(topic + "-key").Set(float64(keyID))
 	r.p.metrics.schemaID.WithLabelValues(topic + "-value").Set(float64(valID))
 	r.p.log.Info("publishing table", "table", t.ID(), "topic", topic, "key_schema_id", keyID, "value_schema_id", valID)
-	return ts, nil
+	return ts
 }
 
 // produceChange produces the events of one change: a tombstone for the old

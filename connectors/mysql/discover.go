@@ -13,7 +13,11 @@ package mysql
 // statement in the binary log. A new table it finds is captured from the
 // next event on and snapshotted incrementally (DBLog windows): its rows
 // written before that, which the binlog reader passed over, are in the
-// table when the snapshot reads it, so none is lost.
+// table when the snapshot reads it, so none is lost. The new tables are
+// handed to Read at once, in a batch of their own (Batch.Tables), so that
+// their topics and schemas are ready before their first change or
+// snapshot row; the *Table handed over is the one their changes carry
+// while the binary log's shape agrees with the catalog's.
 
 import (
 	"context"
@@ -80,15 +84,19 @@ func (s *Source) matchingTables(ctx context.Context, conn *client.Conn) ([]table
 	return out, nil
 }
 
-// capturable checks that a table can be captured: nil, an error wrapping
-// ErrNoPrimaryKey or ErrTableNotFound (the table is left out), or another
-// error.
-func (s *Source) capturable(ctx context.Context, conn *client.Conn, tn tableName) error {
+// capturable checks that a table can be captured, and describes it as a
+// snapshot reads it: the error wraps ErrNoPrimaryKey or ErrTableNotFound
+// when the table is left out.
+func (s *Source) capturable(ctx context.Context, conn *client.Conn, tn tableName) (*tableState, error) {
 	ts, err := s.readKeyedTable(ctx, conn, tn)
-	if err == nil {
-		_, _, err = ts.describe()
+	if err != nil {
+		return nil, err
 	}
-	return err
+	t, cols, err := ts.describe()
+	if err != nil {
+		return nil, err
+	}
+	return &tableState{table: t, cols: cols}, nil
 }
 
 func leftOut(err error) bool {
@@ -108,7 +116,7 @@ func (s *Source) resolvePatterns(ctx context.Context) error {
 	var added []string
 	var tables []tableName
 	for _, tn := range found {
-		if err := s.capturable(ctx, s.meta, tn); err != nil {
+		if _, err := s.capturable(ctx, s.meta, tn); err != nil {
 			if !leftOut(err) {
 				return err
 			}
@@ -169,11 +177,17 @@ func (s *Source) discoverTables(ctx context.Context) error {
 	}
 	var tables []tableName
 	var added []string
+	var described []*connectors.Table
 	for _, tn := range found {
 		if d.skipped[tn] {
 			continue
 		}
-		err := s.metaRun(ctx, func(c *client.Conn) error { return s.capturable(ctx, c, tn) })
+		var state *tableState
+		err := s.metaRun(ctx, func(c *client.Conn) error {
+			var err error
+			state, err = s.capturable(ctx, c, tn)
+			return err
+		})
 		if err != nil {
 			if !leftOut(err) {
 				return connectors.MarkRetryable(err)
@@ -187,6 +201,15 @@ func (s *Source) discoverTables(ctx context.Context) error {
 		}
 		tables = append(tables, tn)
 		added = append(added, tn.String())
+		// The table's next table map, and its snapshot's chunks, keep
+		// this *Table while their shape agrees (mapTable,
+		// incrementalTable).
+		if cur := s.st.tables()[tn]; cur != nil && connectors.SameShape(cur.table, state.table) {
+			state = cur
+		} else {
+			s.st.tables()[tn] = state
+		}
+		described = append(described, state.table)
 	}
 	if len(tables) == 0 {
 		return nil
@@ -204,5 +227,16 @@ func (s *Source) discoverTables(ctx context.Context) error {
 	s.snaps.AddTables(added, s.log)
 	s.snaps.polled = time.Time{} // their first chunk starts at once
 	s.log.Info("new tables match source.tables patterns; capturing them and snapshotting them while streaming", "tables", added)
-	return nil
+	return s.handOver(ctx, connectors.Batch{Tables: described})
+}
+
+// handOver gives Read a batch of the stream goroutine's own, ahead of the
+// changes pending.
+func (s *Source) handOver(ctx context.Context, b connectors.Batch) error {
+	select {
+	case s.results <- streamResult{batch: b}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

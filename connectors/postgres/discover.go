@@ -17,6 +17,9 @@ package postgres
 // publishes the table's changes committed after the ALTER; the rows
 // committed before it, including those written before liberator noticed
 // the table, are in the table when the snapshot reads it, so none is lost.
+// The new tables are handed to Read at once (Batch.Tables), with the batch
+// pending or in one of their own, so that their topics and schemas are
+// ready before their first change or snapshot row.
 
 import (
 	"context"
@@ -122,10 +125,11 @@ func (s *Source) discoverTables(ctx context.Context) error {
 		return nil
 	}
 	var added []string
+	var tables []*connectors.Table
 	for _, tn := range found {
 		cols, key, identity, err := s.cat.describe(ctx, tn)
+		var rel *relation
 		if err == nil {
-			var rel *relation
 			if rel, err = s.cat.buildRelation(ctx, tn, cols, key, identity); err == nil {
 				s.byName[tn] = rel
 			}
@@ -148,13 +152,18 @@ func (s *Source) discoverTables(ctx context.Context) error {
 		}
 		s.want[tn] = true
 		added = append(added, tn.String())
+		// The relation message before the table's first change keeps
+		// this *Table while the shape holds (handleRelation), and the
+		// snapshot reads with it (s.byName).
+		tables = append(tables, rel.table)
 	}
 	if len(added) == 0 {
 		return nil
 	}
 	s.snaps.AddTables(added, s.log)
 	s.log.Info("new tables match source.tables patterns; capturing them and snapshotting them while streaming", "tables", added)
-	return nil
+	s.pending.Tables = append(s.pending.Tables, tables...)
+	return s.flush(ctx)
 }
 
 // publish adds a table to the publication, unless the publication takes

@@ -20,7 +20,7 @@ import (
 // flush hands the pending batch to Read, waiting as long as it takes while
 // keeping the replication connection alive.
 func (s *Source) flush(ctx context.Context) error {
-	if len(s.pending.Changes) == 0 && s.pending.Checkpoint == nil {
+	if len(s.pending.Changes) == 0 && s.pending.Checkpoint == nil && len(s.pending.Tables) == 0 {
 		return nil
 	}
 	s.decorate()
@@ -51,7 +51,7 @@ func (s *Source) offer(ctx context.Context) error {
 	if s.full() {
 		return s.flush(ctx)
 	}
-	if len(s.pending.Changes) == 0 && s.pending.Checkpoint == nil {
+	if len(s.pending.Changes) == 0 && s.pending.Checkpoint == nil && len(s.pending.Tables) == 0 {
 		return nil
 	}
 	s.decorate()
