@@ -168,7 +168,21 @@ func (s *Source) handleCopyData(ctx context.Context, data []byte) error {
 			return fmt.Errorf("parse xlog data: %w", err)
 		}
 		s.noteWALEnd(xld.ServerWALEnd)
-		return s.handleMessage(ctx, xld.WALData)
+		s.msgLSN = xld.WALStart
+		if err := s.handleMessage(ctx, xld.WALData); err != nil {
+			return err
+		}
+		if s.bigTx && s.inTx {
+			if s.msgLSN+lowatTail >= s.txFinal {
+				// What is left of the transaction may be less than
+				// the mark: read it as it comes.
+				s.bigTx = false
+				s.replNet.lower()
+			} else {
+				// Again after a read that waited too long lowered it.
+				s.replNet.raise()
+			}
+		}
 	}
 	return nil
 }
@@ -196,6 +210,8 @@ func (s *Source) handleMessage(ctx context.Context, wal []byte) error {
 		return s.handleRelation(ctx, m)
 	case *pglogrepl.BeginMessage:
 		s.inTx = true
+		s.txFinal = m.FinalLSN
+		s.bigTx = s.replNet != nil && s.msgLSN != 0 && s.msgLSN+lowatSpan <= m.FinalLSN
 		s.txPos = Position{LSN: m.FinalLSN}
 		s.txID = strconv.FormatUint(uint64(m.Xid), 10)
 		s.txXid = m.Xid
