@@ -6,14 +6,17 @@ package postgres
 // row. Inside a large transaction the replication socket's receive low
 // water mark (SO_RCVLOWAT, which Linux TCP honours in poll and epoll) is
 // raised, so that the reader wakes only when a buffer's worth has arrived
-// and takes tens of messages per read. A read never waits for more bytes
-// longer than lowatWait: then the mark goes back to one byte and the read
-// takes what there is, so the end of a transaction, which may be less
-// than the mark, is late by at most that bound, and the stream never
-// stalls.
+// and takes tens of messages per read. A transaction is large when its
+// Begin's final LSN is at least lowatSpan past its first change; the mark
+// drops again once less than lowatTail of WAL is left before the commit,
+// so that its last messages are read as they come. A read never waits
+// for more bytes longer than lowatWait: then the mark goes back to one
+// byte and the read takes what there is, so the end of a transaction,
+// which may be less than the mark, is late by at most that bound, and the
+// stream never stalls. Only a plain TCP connection gets the mark
+// (newLowatConn).
 
 import (
-	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -58,18 +61,13 @@ type lowatConn struct {
 	deadline time.Time // the read deadline the caller set
 }
 
-// newLowatConn wraps conn. Only a TCP socket (directly or under TLS) gets
-// the mark: on a Unix socket poll ignores it.
-func newLowatConn(conn net.Conn) *lowatConn {
+// newLowatConn wraps a TCP connection. Only plain TCP gets the mark: on a
+// Unix socket poll ignores it, and a TLS connection is left to pgconn as
+// it is, which looks for a *tls.Conn for SCRAM's channel binding.
+func newLowatConn(conn *net.TCPConn) *lowatConn {
 	c := &lowatConn{Conn: conn}
-	inner := conn
-	if t, ok := inner.(*tls.Conn); ok {
-		inner = t.NetConn()
-	}
-	if tcp, ok := inner.(*net.TCPConn); ok {
-		if raw, err := tcp.SyscallConn(); err == nil {
-			c.raw = raw
-		}
+	if raw, err := conn.SyscallConn(); err == nil {
+		c.raw = raw
 	}
 	return c
 }

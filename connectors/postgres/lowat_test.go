@@ -31,7 +31,7 @@ func tcpPair(t *testing.T) (c *lowatConn, w net.Conn) {
 	require.NoError(t, err)
 	w = <-accepted
 	require.NotNil(t, w)
-	c = newLowatConn(conn)
+	c = newLowatConn(conn.(*net.TCPConn))
 	t.Cleanup(func() { c.Close(); w.Close() })
 	return c, w
 }

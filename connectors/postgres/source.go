@@ -165,8 +165,13 @@ func (s *Source) open(ctx context.Context, resume []byte) error {
 	s.pgcfg = pgcfg
 	replCfg := pgcfg.Config.Copy()
 	replCfg.RuntimeParams["replication"] = "database"
+	s.replNet = nil
 	replCfg.AfterNetConnect = func(_ context.Context, _ *pgconn.Config, conn net.Conn) (net.Conn, error) {
-		s.replNet = newLowatConn(conn)
+		tcp, ok := conn.(*net.TCPConn)
+		if !ok {
+			return conn, nil
+		}
+		s.replNet = newLowatConn(tcp)
 		return s.replNet, nil
 	}
 
