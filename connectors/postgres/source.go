@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,8 +63,11 @@ type Source struct {
 
 	conn *pgx.Conn      // catalog queries, snapshot, TOAST look-ups
 	repl *pgconn.PgConn // replication=database
-	cat  *catalog
-	want map[tableName]bool
+	// replNet is repl's connection, whose receive low water mark the
+	// stream raises inside large transactions (lowat.go).
+	replNet *lowatConn
+	cat     *catalog
+	want    map[tableName]bool
 	// messages are the prefixes of Config.Messages.
 	messages map[string]bool
 	// snaps is the snapshot state (snapshot.go, incremental.go).
@@ -97,7 +101,15 @@ type Source struct {
 	txPos        connectors.Position // a Position, boxed once per transaction rather than per change
 	txID         string
 	txXid        uint32 // the xid of txID
-	visibleXid   uint32 // the last xid seen visible to new snapshots
+	// msgLSN is the WAL position of the message being handled (its
+	// XLogData's start): a change's own, the first change's for a Begin.
+	msgLSN pglogrepl.LSN
+	// bigTx is set for a transaction of at least lowatSpan bytes of WAL,
+	// read under the raised mark (lowat.go) until its last lowatTail
+	// before txFinal, the LSN of its commit record.
+	bigTx      bool
+	txFinal    pglogrepl.LSN
+	visibleXid uint32 // the last xid seen visible to new snapshots
 
 	// discovered is when the catalog was last read for new tables of
 	// Config.Patterns, skipped the tables found that cannot be captured
@@ -153,6 +165,15 @@ func (s *Source) open(ctx context.Context, resume []byte) error {
 	s.pgcfg = pgcfg
 	replCfg := pgcfg.Config.Copy()
 	replCfg.RuntimeParams["replication"] = "database"
+	s.replNet = nil
+	replCfg.AfterNetConnect = func(_ context.Context, _ *pgconn.Config, conn net.Conn) (net.Conn, error) {
+		tcp, ok := conn.(*net.TCPConn)
+		if !ok {
+			return conn, nil
+		}
+		s.replNet = newLowatConn(tcp)
+		return s.replNet, nil
+	}
 
 	if s.conn, err = pgx.ConnectConfig(ctx, pgcfg); err != nil {
 		return connectors.MarkRetryable(fmt.Errorf("connect to postgres: %w", err))

@@ -334,6 +334,10 @@ func (s *Source) streamCommit(ctx context.Context, m *pglogrepl.StreamCommitMess
 // commit ends the current transaction: its end is the next checkpoint.
 func (s *Source) commit(ctx context.Context, at time.Time, end pglogrepl.LSN) error {
 	s.inTx = false
+	if s.replNet != nil {
+		s.bigTx = false
+		s.replNet.lower()
+	}
 	s.lastCommit.Store(at.UnixMicro())
 	s.lastCP = end
 	s.pending.Checkpoint = Position{LSN: end}

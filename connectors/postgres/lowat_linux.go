@@ -1,0 +1,7 @@
+package postgres
+
+import "syscall"
+
+func setRcvLowat(fd uintptr, n int) error {
+	return syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, n)
+}
