@@ -478,10 +478,7 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 	var pendingBytes int64
 	last := 0 // the number of changes of the last batch
 	for m := range in {
-		var size int64
-		for i := range m.Changes {
-			size += m.Changes[i].Size()
-		}
+		size := m.Bytes
 		if len(pending) > 0 && (len(pending)+len(m.Changes) > maxBatch || pendingBytes+size > s.batchBytes) {
 			if err := send(snapshotItem{changes: pending}); err != nil {
 				return err
