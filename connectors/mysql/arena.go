@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"encoding/binary"
 	"unsafe"
 )
 
@@ -44,8 +45,14 @@ func (d *textDecoder) decodeIn(a *textArena, b []byte) string {
 	return d.decode(b)
 }
 
-// isASCII reports whether b is 7-bit ASCII.
+// isASCII reports whether b is 7-bit ASCII, eight bytes at a time.
 func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c >= 0x80 {
 			return false

@@ -214,3 +214,19 @@ func FuzzRowPacket(f *testing.F) {
 		_ = d.decode(p, make([]any, len(cols)))
 	})
 }
+
+func TestIsASCIIFindsAHighByteAnywhere(t *testing.T) {
+	for n := range 20 {
+		b := []byte(strings.Repeat("a", n))
+		if !isASCII(b) {
+			t.Errorf("%d ASCII bytes are not ASCII", n)
+		}
+		for i := range n {
+			c := append([]byte{}, b...)
+			c[i] = 0x80
+			if isASCII(c) {
+				t.Errorf("byte %d of %d set to 0x80 is ASCII", i, n)
+			}
+		}
+	}
+}
