@@ -451,7 +451,10 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 		return fmt.Errorf("snapshot %s: %w", ct.tn, err)
 	}
 	cols := ct.state.cols
-	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
+	// Messages of a whole batch's rows become batches without a copy
+	// (emitChunks).
+	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism)).
+		MaxRows(maxBatch, s.snaps.Opts.ChunkSize)
 	var slab connectors.RowSlab
 	dec := newRowDecoder(cols, &slab)
 	err = selectRowPackets(ctx, conn, q.sql, args, dec.setFields, func(p []byte) error {
