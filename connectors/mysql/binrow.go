@@ -1,7 +1,6 @@
 package mysql
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -90,8 +89,11 @@ type rowDecoder struct {
 	slab   *connectors.RowSlab
 }
 
+// newRowDecoder returns a decoder of rows of cols whose packets are never
+// written again once decoded: the text of a row is made of its packet's
+// bytes.
 func newRowDecoder(cols []column, slab *connectors.RowSlab) *rowDecoder {
-	return &rowDecoder{cols: cols, fields: make([]wireField, len(cols)), slab: slab}
+	return &rowDecoder{cols: cols, fields: make([]wireField, len(cols)), slab: slab, arena: textArena{kept: true}}
 }
 
 // setFields takes the result's column definitions, before its first row.
@@ -112,7 +114,8 @@ func (d *rowDecoder) setFields(fields []*gomysql.Field) error {
 // errMalformedRow is the error of a row packet cut short.
 var errMalformedRow = errors.New("malformed binary row packet")
 
-// decode decodes the row packet p into row, one value per column.
+// decode decodes the row packet p into row, one value per column. The
+// row's strings may share p's bytes, which must never be written again.
 func (d *rowDecoder) decode(p []byte, row []any) error {
 	n := len(d.fields)
 	pos := 1 + (n+7+2)>>3
@@ -305,8 +308,9 @@ func lengthEncoded(b []byte) (v uint64, n int, ok bool) {
 var errRowsRead = errors.New("rows read")
 
 // selectRowPackets runs a prepared SELECT and hands fields the result's
-// column definitions, then f each row packet, unparsed. A packet is valid
-// only until f returns. Errors are classified as selectRows classifies them.
+// column definitions, then f each row packet, unparsed. A packet's bytes
+// are never written again: f may keep strings that share them. Errors are
+// classified as selectRows classifies them.
 //
 // go-mysql reads the result's header and column definitions (and the EOF
 // packet that may follow them), then calls the per-result callback before
@@ -339,19 +343,19 @@ func selectRowPackets(ctx context.Context, conn *client.Conn, sql string, args [
 }
 
 // readRowPackets reads a result's row packets up to the EOF or OK packet
-// that ends them, handing each to f.
+// that ends them, handing each to f; a packet's bytes are never written
+// again.
 func readRowPackets(conn *client.Conn, f func(p []byte) error) error {
-	var buf bytes.Buffer
-	var p []byte
+	var blocks packetBlocks
 	for {
+		var p []byte
 		var err error
 		if conn.Compression == gomysql.MYSQL_COMPRESS_NONE {
-			// Into buf with one copy fewer than ReadPacketReuseMem.
-			buf.Reset()
-			err = conn.ReadPacketTo(&buf)
-			p = buf.Bytes()
+			blocks.begin()
+			err = conn.ReadPacketTo(&blocks)
+			p = blocks.packet()
 		} else {
-			p, err = conn.ReadPacketReuseMem(p[:0])
+			p, err = conn.ReadPacket()
 		}
 		if err != nil {
 			return err
@@ -361,7 +365,7 @@ func readRowPackets(conn *client.Conn, f func(p []byte) error) error {
 		}
 		switch p[0] {
 		case gomysql.ERR_HEADER:
-			return conn.HandleErrorPacket(bytes.Clone(p))
+			return conn.HandleErrorPacket(p)
 		case gomysql.EOF_HEADER:
 			// A binary row starts with 0x00: 0xfe is the EOF (or, with
 			// CLIENT_DEPRECATE_EOF, the OK) packet after the last row.
@@ -372,3 +376,43 @@ func readRowPackets(conn *client.Conn, f func(p []byte) error) error {
 		}
 	}
 }
+
+// packetBlocks receives packets (an io.Writer for ReadPacketTo) into large
+// blocks that are only ever appended to, so that the strings of a row can
+// share its packet's bytes instead of copying them: the packets of about a
+// block's worth of rows cost one allocation, and a block lives while any
+// of its strings does. A packet larger than a quarter of a block gets a
+// block of its own, so that a large row keeps no other alive.
+type packetBlocks struct {
+	block []byte
+	start int // where the packet being read starts in block
+}
+
+// packetBlock is the size of a packetBlocks allocation.
+const packetBlock = 32 << 10
+
+// begin starts a packet.
+func (w *packetBlocks) begin() { w.start = len(w.block) }
+
+// Write appends the next bytes of the packet, moving what was read of it
+// to a new block when the block is full.
+func (w *packetBlocks) Write(b []byte) (int, error) {
+	if cap(w.block)-len(w.block) < len(b) {
+		read := w.block[w.start:]
+		n := len(read) + len(b)
+		if n <= packetBlock/4 {
+			n = packetBlock
+		} else {
+			// A large packet arrives in many writes: room for as much
+			// again keeps its copying linear.
+			n *= 2
+		}
+		w.block = append(make([]byte, 0, n), read...)
+		w.start = 0
+	}
+	w.block = append(w.block, b...)
+	return len(b), nil
+}
+
+// packet returns the packet read since begin.
+func (w *packetBlocks) packet() []byte { return w.block[w.start:len(w.block):len(w.block)] }

@@ -230,3 +230,28 @@ func TestIsASCIIFindsAHighByteAnywhere(t *testing.T) {
 		}
 	}
 }
+
+func TestPacketBlocksKeepEveryPacketIntact(t *testing.T) {
+	var w packetBlocks
+	var packets [][]byte
+	var want []string
+	for i, n := range []int{10, 300, 9000, 5, packetBlock, 100, 3 * packetBlock, 1} {
+		w.begin()
+		b := []byte(strings.Repeat(string(rune('a'+i)), n))
+		for len(b) > 0 {
+			// ReadPacketTo writes at most 16 KB at a time.
+			k := min(len(b), 16<<10)
+			if _, err := w.Write(b[:k]); err != nil {
+				t.Fatal(err)
+			}
+			b = b[k:]
+		}
+		packets = append(packets, w.packet())
+		want = append(want, strings.Repeat(string(rune('a'+i)), n))
+	}
+	for i, p := range packets {
+		if string(p) != want[i] {
+			t.Errorf("packet %d of %d bytes reads %d bytes of %q...", i, len(want[i]), len(p), p[:min(len(p), 3)])
+		}
+	}
+}
