@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -89,11 +90,8 @@ type rowDecoder struct {
 	slab   *connectors.RowSlab
 }
 
-// newRowDecoder returns a decoder of rows of cols whose packets are never
-// written again once decoded: the text of a row is made of its packet's
-// bytes.
 func newRowDecoder(cols []column, slab *connectors.RowSlab) *rowDecoder {
-	return &rowDecoder{cols: cols, fields: make([]wireField, len(cols)), slab: slab, arena: textArena{kept: true}}
+	return &rowDecoder{cols: cols, fields: make([]wireField, len(cols)), slab: slab}
 }
 
 // setFields takes the result's column definitions, before its first row.
@@ -114,9 +112,11 @@ func (d *rowDecoder) setFields(fields []*gomysql.Field) error {
 // errMalformedRow is the error of a row packet cut short.
 var errMalformedRow = errors.New("malformed binary row packet")
 
-// decode decodes the row packet p into row, one value per column. The
-// row's strings may share p's bytes, which must never be written again.
-func (d *rowDecoder) decode(p []byte, row []any) error {
+// decode decodes the row packet p into row, one value per column. With
+// kept, p's bytes are never written again and the row's strings share
+// them; otherwise text is copied.
+func (d *rowDecoder) decode(p []byte, kept bool, row []any) error {
+	d.arena.kept = kept
 	n := len(d.fields)
 	pos := 1 + (n+7+2)>>3
 	if len(p) < pos || p[0] != gomysql.OK_HEADER {
@@ -308,9 +308,9 @@ func lengthEncoded(b []byte) (v uint64, n int, ok bool) {
 var errRowsRead = errors.New("rows read")
 
 // selectRowPackets runs a prepared SELECT and hands fields the result's
-// column definitions, then f each row packet, unparsed. A packet's bytes
-// are never written again: f may keep strings that share them. Errors are
-// classified as selectRows classifies them.
+// column definitions, then f each row packet, unparsed, and whether its
+// bytes are never written again (readRowPackets). Errors are classified as
+// selectRows classifies them.
 //
 // go-mysql reads the result's header and column definitions (and the EOF
 // packet that may follow them), then calls the per-result callback before
@@ -318,7 +318,7 @@ var errRowsRead = errors.New("rows read")
 // packet that ends them, and the callback's errRowsRead stops go-mysql
 // before it reads a row. The connection is then where go-mysql would have
 // left it.
-func selectRowPackets(ctx context.Context, conn *client.Conn, sql string, args []any, fields func([]*gomysql.Field) error, f func(p []byte) error) error {
+func selectRowPackets(ctx context.Context, conn *client.Conn, sql string, args []any, fields func([]*gomysql.Field) error, f func(p []byte, kept bool) error) error {
 	stmt, err := conn.Prepare(sql)
 	if err != nil {
 		return classifySnapshotError(ctx, fmt.Errorf("prepare %q: %w", sql, err))
@@ -343,17 +343,19 @@ func selectRowPackets(ctx context.Context, conn *client.Conn, sql string, args [
 }
 
 // readRowPackets reads a result's row packets up to the EOF or OK packet
-// that ends them, handing each to f; a packet's bytes are never written
-// again.
-func readRowPackets(conn *client.Conn, f func(p []byte) error) error {
+// that ends them, handing each to f; kept says that the packet's bytes are
+// never written again (f may keep strings that share them), which holds
+// for every packet but large ones.
+func readRowPackets(conn *client.Conn, f func(p []byte, kept bool) error) error {
 	var blocks packetBlocks
 	for {
 		var p []byte
 		var err error
+		kept := true
 		if conn.Compression == gomysql.MYSQL_COMPRESS_NONE {
 			blocks.begin()
 			err = conn.ReadPacketTo(&blocks)
-			p = blocks.packet()
+			p, kept = blocks.packet()
 		} else {
 			p, err = conn.ReadPacket()
 		}
@@ -365,13 +367,13 @@ func readRowPackets(conn *client.Conn, f func(p []byte) error) error {
 		}
 		switch p[0] {
 		case gomysql.ERR_HEADER:
-			return conn.HandleErrorPacket(p)
+			return conn.HandleErrorPacket(bytes.Clone(p))
 		case gomysql.EOF_HEADER:
 			// A binary row starts with 0x00: 0xfe is the EOF (or, with
 			// CLIENT_DEPRECATE_EOF, the OK) packet after the last row.
 			return nil
 		}
-		if err := f(p); err != nil {
+		if err := f(p, kept); err != nil {
 			return err
 		}
 	}
@@ -381,38 +383,46 @@ func readRowPackets(conn *client.Conn, f func(p []byte) error) error {
 // blocks that are only ever appended to, so that the strings of a row can
 // share its packet's bytes instead of copying them: the packets of about a
 // block's worth of rows cost one allocation, and a block lives while any
-// of its strings does. A packet larger than a quarter of a block gets a
-// block of its own, so that a large row keeps no other alive.
+// of its strings does. A packet larger than a quarter of a block is read
+// into a buffer of its own that the next large packet reuses: its values
+// are copied, so that a large row keeps neither the others nor its whole
+// packet alive.
 type packetBlocks struct {
 	block []byte
 	start int // where the packet being read starts in block
+	large []byte
+	big   bool // the packet being read is in large
 }
 
 // packetBlock is the size of a packetBlocks allocation.
 const packetBlock = 32 << 10
 
 // begin starts a packet.
-func (w *packetBlocks) begin() { w.start = len(w.block) }
+func (w *packetBlocks) begin() { w.start, w.big = len(w.block), false }
 
 // Write appends the next bytes of the packet, moving what was read of it
-// to a new block when the block is full.
+// to a new block when the block is full, or to the large buffer.
 func (w *packetBlocks) Write(b []byte) (int, error) {
-	if cap(w.block)-len(w.block) < len(b) {
-		read := w.block[w.start:]
-		n := len(read) + len(b)
-		if n <= packetBlock/4 {
-			n = packetBlock
-		} else {
-			// A large packet arrives in many writes: room for as much
-			// again keeps its copying linear.
-			n *= 2
-		}
-		w.block = append(make([]byte, 0, n), read...)
+	switch {
+	case w.big:
+		w.large = append(w.large, b...)
+	case cap(w.block)-len(w.block) >= len(b):
+		w.block = append(w.block, b...)
+	case len(w.block)-w.start+len(b) > packetBlock/4:
+		w.large = append(append(w.large[:0], w.block[w.start:]...), b...)
+		w.block, w.big = w.block[:w.start], true
+	default:
+		w.block = append(append(make([]byte, 0, packetBlock), w.block[w.start:]...), b...)
 		w.start = 0
 	}
-	w.block = append(w.block, b...)
 	return len(b), nil
 }
 
-// packet returns the packet read since begin.
-func (w *packetBlocks) packet() []byte { return w.block[w.start:len(w.block):len(w.block)] }
+// packet returns the packet read since begin, and whether its bytes are
+// never written again.
+func (w *packetBlocks) packet() (p []byte, kept bool) {
+	if w.big {
+		return w.large, false
+	}
+	return w.block[w.start:len(w.block):len(w.block)], true
+}

@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"strings"
@@ -60,7 +61,7 @@ func decodeRow(cols []column, values ...wireValue) ([]any, error) {
 		return nil, err
 	}
 	row := make([]any, len(cols))
-	err := d.decode(rowPacket(values...), row)
+	err := d.decode(rowPacket(values...), true, row)
 	return row, err
 }
 
@@ -181,7 +182,7 @@ func TestATruncatedRowPacketIsAnError(t *testing.T) {
 	p := rowPacket(values...)
 	row := make([]any, len(cols))
 	for n := range len(p) {
-		if err := d.decode(p[:n], row); err == nil {
+		if err := d.decode(p[:n], true, row); err == nil {
 			t.Errorf("a packet cut to %d of %d bytes decodes", n, len(p))
 		}
 	}
@@ -211,7 +212,7 @@ func FuzzRowPacket(f *testing.F) {
 		if err := d.setFields(fieldsOf(values...)); err != nil {
 			t.Fatal(err)
 		}
-		_ = d.decode(p, make([]any, len(cols)))
+		_ = d.decode(p, true, make([]any, len(cols)))
 	})
 }
 
@@ -233,9 +234,13 @@ func TestIsASCIIFindsAHighByteAnywhere(t *testing.T) {
 
 func TestPacketBlocksKeepEveryPacketIntact(t *testing.T) {
 	var w packetBlocks
-	var packets [][]byte
+	type read struct {
+		p    []byte
+		kept bool
+	}
+	var packets []read
 	var want []string
-	for i, n := range []int{10, 300, 9000, 5, packetBlock, 100, 3 * packetBlock, 1} {
+	for i, n := range []int{10, 300, 9000, 5, packetBlock, 100, 3 * packetBlock, 1, 7000, 7000} {
 		w.begin()
 		b := []byte(strings.Repeat(string(rune('a'+i)), n))
 		for len(b) > 0 {
@@ -246,12 +251,19 @@ func TestPacketBlocksKeepEveryPacketIntact(t *testing.T) {
 			}
 			b = b[k:]
 		}
-		packets = append(packets, w.packet())
+		p, kept := w.packet()
+		if (n <= packetBlock/4 && !kept) || (n > packetBlock && kept) {
+			t.Errorf("packet %d of %d bytes: kept is %v", i, n, kept)
+		}
+		if !kept {
+			p = bytes.Clone(p)
+		}
+		packets = append(packets, read{p, kept})
 		want = append(want, strings.Repeat(string(rune('a'+i)), n))
 	}
-	for i, p := range packets {
-		if string(p) != want[i] {
-			t.Errorf("packet %d of %d bytes reads %d bytes of %q...", i, len(want[i]), len(p), p[:min(len(p), 3)])
+	for i, r := range packets {
+		if string(r.p) != want[i] {
+			t.Errorf("packet %d of %d bytes reads %d bytes of %q...", i, len(want[i]), len(r.p), r.p[:min(len(r.p), 3)])
 		}
 	}
 }

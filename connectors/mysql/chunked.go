@@ -457,9 +457,9 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 		MaxRows(maxBatch, s.snaps.Opts.ChunkSize)
 	var slab connectors.RowSlab
 	dec := newRowDecoder(cols, &slab)
-	err = selectRowPackets(ctx, conn, q.sql, args, dec.setFields, func(p []byte) error {
+	err = selectRowPackets(ctx, conn, q.sql, args, dec.setFields, func(p []byte, kept bool) error {
 		after := slab.Row(len(cols))
-		if err := dec.decode(p, after); err != nil {
+		if err := dec.decode(p, kept, after); err != nil {
 			return err
 		}
 		slab.Used(len(p))
