@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"encoding/binary"
 	"unsafe"
 )
 
@@ -12,6 +13,10 @@ import (
 // batch. An arena belongs to one goroutine.
 type textArena struct {
 	buf []byte
+	// kept says that the bytes string is given are never written again
+	// (row packets read into blocks of their own, packetBlocks): a string
+	// is then made of those bytes, without a copy.
+	kept bool
 }
 
 // arenaBlock is the size of an arena's allocations. Values larger than a
@@ -23,7 +28,13 @@ func (a *textArena) string(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if a == nil || len(b) > arenaBlock/4 {
+	if a == nil {
+		return string(b)
+	}
+	if a.kept {
+		return unsafe.String(&b[0], len(b))
+	}
+	if len(b) > arenaBlock/4 {
 		return string(b)
 	}
 	if cap(a.buf)-len(a.buf) < len(b) {
@@ -44,8 +55,14 @@ func (d *textDecoder) decodeIn(a *textArena, b []byte) string {
 	return d.decode(b)
 }
 
-// isASCII reports whether b is 7-bit ASCII.
+// isASCII reports whether b is 7-bit ASCII, eight bytes at a time.
 func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c >= 0x80 {
 			return false

@@ -417,19 +417,13 @@ func (s *Source) boundary(ctx context.Context, conn *client.Conn, ct chunkTable,
 // gone since it was described: the snapshot goes on from its last
 // checkpoint with a new description.
 func selectRows(ctx context.Context, conn *client.Conn, sql string, args []any, f func([]gomysql.FieldValue) error) error {
-	return selectRowsWith(ctx, conn, sql, args, nil, f)
-}
-
-// selectRowsWith is selectRows with a callback that sees the result's
-// fields before its first row (rawTemporals).
-func selectRowsWith(ctx context.Context, conn *client.Conn, sql string, args []any, fields client.SelectPerResultCallback, f func([]gomysql.FieldValue) error) error {
 	stmt, err := conn.Prepare(sql)
 	if err != nil {
 		return classifySnapshotError(ctx, fmt.Errorf("prepare %q: %w", sql, err))
 	}
 	defer stmt.Close()
 	var res gomysql.Result
-	if err := stmt.ExecuteSelectStreaming(&res, f, fields, args...); err != nil {
+	if err := stmt.ExecuteSelectStreaming(&res, f, nil, args...); err != nil {
 		return classifySnapshotError(ctx, err)
 	}
 	return nil
@@ -457,21 +451,18 @@ func (s *Source) readChunk(ctx context.Context, conn *client.Conn, ct chunkTable
 		return fmt.Errorf("snapshot %s: %w", ct.tn, err)
 	}
 	cols := ct.state.cols
-	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
-	var arena textArena
+	// Messages of a whole batch's rows become batches without a copy
+	// (emitChunks).
+	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism)).
+		MaxRows(maxBatch, s.snaps.Opts.ChunkSize)
 	var slab connectors.RowSlab
-	err = selectRowsWith(ctx, conn, q.sql, args, rawTemporals, func(row []gomysql.FieldValue) error {
+	dec := newRowDecoder(cols, &slab)
+	err = selectRowPackets(ctx, conn, q.sql, args, dec.setFields, func(p []byte, kept bool) error {
 		after := slab.Row(len(cols))
-		n := 0
-		for i := range cols {
-			v, err := cols[i].fromRawRow(&row[i], &arena)
-			if err != nil {
-				return fmt.Errorf("column %s (%s): %w", cols[i].Name, cols[i].SQLType, err)
-			}
-			after[i] = v
-			n += len(row[i].AsString())
+		if err := dec.decode(p, kept, after); err != nil {
+			return err
 		}
-		slab.Used(n)
+		slab.Used(len(p))
 		return send.Add(connectors.Change{Op: connectors.OpRead, Table: ct.state.table, After: after, Pos: snap.pos, CommitTime: snap.time})
 	})
 	if err != nil {
@@ -490,10 +481,7 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 	var pendingBytes int64
 	last := 0 // the number of changes of the last batch
 	for m := range in {
-		var size int64
-		for i := range m.Changes {
-			size += m.Changes[i].Size()
-		}
+		size := m.Bytes
 		if len(pending) > 0 && (len(pending)+len(m.Changes) > maxBatch || pendingBytes+size > s.batchBytes) {
 			if err := send(snapshotItem{changes: pending}); err != nil {
 				return err

@@ -61,10 +61,9 @@ func TestRawTemporalsConvertLikeTheirText(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := col(tt.conv, "")
-			raw := gomysql.NewFieldValue(gomysql.FieldValueTypeString, 0, tt.raw)
-			got, err := c.fromRawRow(&raw, nil)
+			got, err := decodeOne(c, wireValue{typ: temporalField(tt.conv), b: append([]byte{}, tt.raw...)})
 			if err != nil {
-				t.Fatalf("fromRawRow: %v", err)
+				t.Fatalf("decode: %v", err)
 			}
 			txt := text(tt.text)
 			want, err := c.fromSnapshot(&txt)
@@ -93,28 +92,22 @@ func TestRawTemporalsOutOfRangeAreErrors(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := col(tt.conv, "")
-			raw := gomysql.NewFieldValue(gomysql.FieldValueTypeString, 0, tt.raw)
-			if v, err := c.fromRawRow(&raw, nil); err == nil {
-				t.Errorf("fromRawRow = %v, want an error", v)
+			if v, err := decodeOne(c, wireValue{typ: temporalField(tt.conv), b: append([]byte{}, tt.raw...)}); err == nil {
+				t.Errorf("decode = %v, want an error", v)
 			}
 		})
 	}
 }
 
-func TestRawTemporalsLeaveOtherFieldsAlone(t *testing.T) {
-	res := gomysql.Result{Resultset: &gomysql.Resultset{Fields: []*gomysql.Field{
-		{Type: gomysql.MYSQL_TYPE_LONGLONG}, {Type: gomysql.MYSQL_TYPE_TIMESTAMP}, {Type: gomysql.MYSQL_TYPE_DATE},
-		{Type: gomysql.MYSQL_TYPE_DATETIME}, {Type: gomysql.MYSQL_TYPE_TIME}, {Type: gomysql.MYSQL_TYPE_YEAR}, {Type: gomysql.MYSQL_TYPE_NEWDECIMAL},
-	}}}
-	if err := rawTemporals(&res); err != nil {
-		t.Fatal(err)
+// temporalField is the result field type of a temporal conversion.
+func temporalField(c conv) byte {
+	switch c {
+	case convDate:
+		return gomysql.MYSQL_TYPE_DATE
+	case convDatetime:
+		return gomysql.MYSQL_TYPE_DATETIME
+	case convTimestamp:
+		return gomysql.MYSQL_TYPE_TIMESTAMP
 	}
-	var got []byte
-	for _, f := range res.Fields {
-		got = append(got, f.Type)
-	}
-	want := []byte{gomysql.MYSQL_TYPE_LONGLONG, gomysql.MYSQL_TYPE_BLOB, gomysql.MYSQL_TYPE_BLOB, gomysql.MYSQL_TYPE_BLOB, gomysql.MYSQL_TYPE_BLOB, gomysql.MYSQL_TYPE_YEAR, gomysql.MYSQL_TYPE_NEWDECIMAL}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("field types (-want +got):\n%s", diff)
-	}
+	return gomysql.MYSQL_TYPE_TIME
 }

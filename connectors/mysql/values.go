@@ -131,7 +131,9 @@ func (c *column) fromBinlog(v any) (any, error) {
 
 // fromSnapshot converts a value of a binary-protocol result row, read in a
 // session with character_set_results = NULL (strings in the column's own
-// character set) and time_zone = '+00:00'.
+// character set) and time_zone = '+00:00'. A snapshot's chunks skip the
+// FieldValue and reach the same conversions from the row packet
+// (binrow.go).
 func (c *column) fromSnapshot(fv *gomysql.FieldValue) (any, error) {
 	if c.conv == convSkip {
 		return nil, nil
@@ -140,51 +142,75 @@ func (c *column) fromSnapshot(fv *gomysql.FieldValue) (any, error) {
 	case gomysql.FieldValueTypeNull:
 		return nil, nil
 	case gomysql.FieldValueTypeSigned:
-		if c.conv == convInt32 || c.conv == convInt64 || c.conv == convUint64 {
-			return c.intValue(fv.AsInt64()), nil
-		}
+		return c.fromSigned(fv.AsInt64())
 	case gomysql.FieldValueTypeUnsigned:
-		if c.conv == convInt32 || c.conv == convInt64 || c.conv == convUint64 {
-			return c.uintValue(fv.AsUint64()), nil
-		}
+		return c.fromUnsigned(fv.AsUint64())
 	case gomysql.FieldValueTypeFloat:
-		switch c.conv {
-		case convFloat32:
-			// The protocol widened the column's float32; this is exact.
-			return float32(fv.AsFloat64()), nil
-		case convFloat64:
-			return fv.AsFloat64(), nil
-		}
+		return c.fromFloat(fv.AsFloat64())
 	case gomysql.FieldValueTypeString:
-		b := fv.AsString()
-		switch c.conv {
-		case convDecimal:
-			return decimalValue(b)
-		case convString, convJSONText, convEnum:
-			return c.text.decode(b), nil
-		case convSet:
-			return setText(c.text.decode(b)), nil
-		case convBytes:
-			return cloneBytes(b), nil
-		case convBinary:
-			return binaryValue(b, c.width), nil
-		case convGeometry:
-			return geometryValue(b)
-		case convUUID, convInet4, convInet6:
-			return nativeText(b)
-		case convBool, convBits:
-			return c.bitsValue(b)
-		case convDate:
-			return dateValue(b)
-		case convDatetime, convTimestamp:
-			return datetimeValue(b)
-		case convTime:
-			return timeValue(b)
-		case convJSON:
-			return jsonValue(b)
-		}
+		return c.fromText(fv.AsString(), nil)
 	}
 	return nil, fmt.Errorf("snapshot value of type %d for a %s column", fv.Type, c.conv)
+}
+
+// fromSigned converts a signed integer of a result row.
+func (c *column) fromSigned(n int64) (any, error) {
+	if c.conv == convInt32 || c.conv == convInt64 || c.conv == convUint64 {
+		return c.intValue(n), nil
+	}
+	return nil, fmt.Errorf("snapshot integer for a %s column", c.conv)
+}
+
+// fromUnsigned converts an unsigned integer of a result row.
+func (c *column) fromUnsigned(n uint64) (any, error) {
+	if c.conv == convInt32 || c.conv == convInt64 || c.conv == convUint64 {
+		return c.uintValue(n), nil
+	}
+	return nil, fmt.Errorf("snapshot unsigned integer for a %s column", c.conv)
+}
+
+// fromFloat converts a FLOAT or DOUBLE of a result row.
+func (c *column) fromFloat(f float64) (any, error) {
+	switch c.conv {
+	case convFloat32:
+		// The protocol widened the column's float32; this is exact.
+		return float32(f), nil
+	case convFloat64:
+		return f, nil
+	}
+	return nil, fmt.Errorf("snapshot float for a %s column", c.conv)
+}
+
+// fromText converts a value a result row carries as a string, keeping text
+// in a (which may be nil).
+func (c *column) fromText(b []byte, a *textArena) (any, error) {
+	switch c.conv {
+	case convDecimal:
+		return decimalIn(a, b)
+	case convString, convJSONText, convEnum:
+		return c.text.decodeIn(a, b), nil
+	case convSet:
+		return setText(c.text.decode(b)), nil
+	case convBytes:
+		return cloneBytes(b), nil
+	case convBinary:
+		return binaryValue(b, c.width), nil
+	case convGeometry:
+		return geometryValue(b)
+	case convUUID, convInet4, convInet6:
+		return nativeText(b)
+	case convBool, convBits:
+		return c.bitsValue(b)
+	case convDate:
+		return dateValue(b)
+	case convDatetime, convTimestamp:
+		return datetimeValue(b)
+	case convTime:
+		return timeValue(b)
+	case convJSON:
+		return jsonValue(b)
+	}
+	return nil, fmt.Errorf("snapshot string for a %s column", c.conv)
 }
 
 // viewBytes returns the bytes of s without copying; they must not be
@@ -247,6 +273,15 @@ func decimalValue(b []byte) (any, error) { return decimalIn(nil, b) }
 
 // decimalIn is decimalValue with the text kept in a.
 func decimalIn(a *textArena, b []byte) (any, error) {
+	s, err := decimalText(a, b)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// decimalText is decimalIn's text.
+func decimalText(a *textArena, b []byte) (string, error) {
 	digits, seenDot := 0, false
 	for i, c := range b {
 		switch {
@@ -256,11 +291,11 @@ func decimalIn(a *textArena, b []byte) (any, error) {
 			seenDot = true
 		case c == '-' && i == 0:
 		default:
-			return nil, fmt.Errorf("decimal %q is not plain decimal text", string(b))
+			return "", fmt.Errorf("decimal %q is not plain decimal text", string(b))
 		}
 	}
 	if digits == 0 || b[len(b)-1] == '.' {
-		return nil, fmt.Errorf("decimal %q is not plain decimal text", string(b))
+		return "", fmt.Errorf("decimal %q is not plain decimal text", string(b))
 	}
 	if b[0] == '-' && zeroText(b[1:]) {
 		b = b[1:]

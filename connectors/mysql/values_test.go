@@ -142,6 +142,13 @@ func TestSnapshotAndBinlogValuesConvergeOnOneForm(t *testing.T) {
 			if diff := cmp.Diff(tt.want, fromSnap); diff != "" {
 				t.Errorf("fromSnapshot (-want +got):\n%s", diff)
 			}
+			fromPacket, err := fromRowPacket(tt.col, tt.snap)
+			if err != nil {
+				t.Fatalf("row packet: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, fromPacket); diff != "" {
+				t.Errorf("row packet (-want +got):\n%s", diff)
+			}
 		})
 	}
 }
@@ -181,6 +188,13 @@ func TestIntegersOfAnotherWidthAreBadValues(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, fromSnap); diff != "" {
 				t.Errorf("fromSnapshot (-want +got):\n%s", diff)
+			}
+			fromPacket, err := fromRowPacket(tt.col, tt.snap)
+			if err != nil {
+				t.Fatalf("row packet: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, fromPacket); diff != "" {
+				t.Errorf("row packet (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -73,12 +73,16 @@ const RowsPerMessage = 1024
 type Rows struct {
 	Chunk   Chunk
 	Changes []connectors.Change
-	Done    bool
+	// Bytes is the sum of the Changes' Size, which a Sender counts as it
+	// adds them.
+	Bytes int64
+	Done  bool
 }
 
 // Sender hands the rows of one chunk over in messages of at most
-// RowsPerMessage rows and about maxBytes bytes (by Change.Size), so that a
-// chunk of thousands of large rows is never held whole.
+// RowsPerMessage rows (or MaxRows) and about maxBytes bytes (by
+// Change.Size), so that a chunk of thousands of large rows is never held
+// whole.
 type Sender struct {
 	ctx      context.Context
 	out      chan<- Rows
@@ -86,6 +90,7 @@ type Sender struct {
 	rows     []connectors.Change
 	bytes    int64
 	maxBytes int64
+	maxRows  int // 0: RowsPerMessage
 }
 
 // NewSender returns a Sender of chunk's rows to out, for a chunk of up to
@@ -102,12 +107,30 @@ func MessageBytes(readAhead int64, parallel int) int64 {
 	return readAhead / int64(2*max(parallel, 1))
 }
 
+// MaxRows sets the most rows of s's messages to n instead of
+// RowsPerMessage, for a chunk of up to chunkSize rows, and returns s. A
+// source whose batches hold n rows can then hand a full message on as a
+// batch as it is, without copying its rows into one; maxBytes still bounds
+// each message.
+func (s *Sender) MaxRows(n, chunkSize int) *Sender {
+	s.maxRows = max(n, 1)
+	s.rows = make([]connectors.Change, 0, min(chunkSize, s.maxRows))
+	return s
+}
+
+func (s *Sender) messageRows() int {
+	if s.maxRows > 0 {
+		return s.maxRows
+	}
+	return RowsPerMessage
+}
+
 // Add adds a row read, and hands the rows over once there are
-// RowsPerMessage of them or they reach the byte limit.
+// RowsPerMessage (or MaxRows) of them or they reach the byte limit.
 func (s *Sender) Add(c connectors.Change) error {
 	s.rows = append(s.rows, c)
 	s.bytes += c.Size()
-	if len(s.rows) < RowsPerMessage && s.bytes < s.maxBytes {
+	if len(s.rows) < s.messageRows() && s.bytes < s.maxBytes {
 		return nil
 	}
 	n := len(s.rows)
@@ -116,7 +139,7 @@ func (s *Sender) Add(c connectors.Change) error {
 	}
 	// The next message is sized like this one: large rows make short
 	// messages.
-	s.rows = make([]connectors.Change, 0, min(RowsPerMessage, 2*n))
+	s.rows = make([]connectors.Change, 0, min(s.messageRows(), 2*n))
 	s.bytes = 0
 	return nil
 }
@@ -126,7 +149,7 @@ func (s *Sender) Done() error { return s.send(true) }
 
 func (s *Sender) send(done bool) error {
 	select {
-	case s.out <- Rows{Chunk: s.chunk, Changes: s.rows, Done: done}:
+	case s.out <- Rows{Chunk: s.chunk, Changes: s.rows, Bytes: s.bytes, Done: done}:
 		return nil
 	case <-s.ctx.Done():
 		return s.ctx.Err()

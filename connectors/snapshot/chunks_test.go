@@ -119,9 +119,37 @@ func TestSenderHandsRowsOverInMessages(t *testing.T) {
 		if m.Chunk.Table != 1 || m.Chunk.Seq != 2 {
 			t.Errorf("a message of chunk %+v", m.Chunk)
 		}
+		var size int64
+		for i := range m.Changes {
+			size += m.Changes[i].Size()
+		}
+		if m.Bytes != size {
+			t.Errorf("a message of %d bytes says it has %d", size, m.Bytes)
+		}
 		got = append(got, strconv.Itoa(len(m.Changes))+" "+strconv.FormatBool(m.Done))
 	}
 	if d := cmp.Diff([]string{strconv.Itoa(RowsPerMessage) + " false", "3 true"}, got); d != "" {
+		t.Errorf("messages as rows and done (-want +got):\n%s", d)
+	}
+}
+
+func TestSenderWithMaxRowsHandsOverMessagesOfThatMany(t *testing.T) {
+	out := make(chan Rows, 10)
+	send := NewSender(context.Background(), out, Chunk{}, 5000, 1<<30).MaxRows(3000, 5000)
+	for range 3001 {
+		if err := send.Add(connectors.Change{Op: connectors.OpRead}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := send.Done(); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	var got []string
+	for m := range out {
+		got = append(got, strconv.Itoa(len(m.Changes))+" "+strconv.FormatBool(m.Done))
+	}
+	if d := cmp.Diff([]string{"3000 false", "1 true"}, got); d != "" {
 		t.Errorf("messages as rows and done (-want +got):\n%s", d)
 	}
 }
