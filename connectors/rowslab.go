@@ -1,15 +1,29 @@
 package connectors
 
+import "unsafe"
+
 // RowSlab hands out rows of values cut from a few large slices instead of
-// one allocation per row. A row's capacity is its length: appending to it
-// never reaches the next row. A slab's slice lives while any of its rows
-// does, and keeps the values of all its rows alive with it, so Used
-// bounds the bytes those values hold: rows of large values do not keep
-// each other alive. A RowSlab belongs to one goroutine; its zero value is
-// ready, and a nil *RowSlab allocates every row on its own.
+// one allocation per row, and the values themselves: the text of strings
+// (Text), and boxed int64, int32 and string values (Int64, Int32, String)
+// whose bytes come from slices of their own type rather than one
+// allocation each. A row's capacity is its length: appending to it never
+// reaches the next row. A slab's slices live while any of their rows or
+// values does, and keep the values of all the slab's rows alive with them,
+// so Used bounds the bytes those values hold: past slabBytes the slices of
+// rows and of strings, which reach values of any size, start afresh, and
+// rows of large values do not keep each other alive. A text block holds at
+// most textBlock bytes, and the slices of int64 and int32 values only
+// those. A value larger than a quarter of a text block gets an allocation
+// of its own. A RowSlab belongs to one goroutine; its zero value is ready,
+// and a nil *RowSlab allocates every row and value on its own.
 type RowSlab struct {
 	buf   []any
 	bytes int
+	// text is the current text block; its length is what was handed out.
+	text   []byte
+	ints   []int64
+	int32s []int32
+	strs   []string
 }
 
 const (
@@ -17,6 +31,11 @@ const (
 	slabValues = 1024
 	// slabBytes bounds the bytes of the values of one slab's rows.
 	slabBytes = 64 << 10
+	// textBlock is the size of a slab's text allocations.
+	textBlock = 32 << 10
+	// slabScalars is the number of int64, int32 or string values of a
+	// slab's allocations of them.
+	slabScalars = 512
 )
 
 // Row returns a row of n nil values.
@@ -33,13 +52,94 @@ func (s *RowSlab) Row(n int) []any {
 }
 
 // Used counts n bytes of values in the last row: past slabBytes, the next
-// row starts a new slice.
+// row and string start new slices. (A text block needs no such bound: its
+// strings keep at most textBlock bytes alive.)
 func (s *RowSlab) Used(n int) {
 	if s == nil {
 		return
 	}
 	s.bytes += n
 	if s.bytes >= slabBytes {
-		s.buf, s.bytes = nil, 0
+		s.buf, s.bytes, s.strs = nil, 0, nil
 	}
+}
+
+// Text returns an empty buffer of capacity n for text that, once
+// appended, is never written again: strings made from it (unsafe.String)
+// share the slab's text block.
+func (s *RowSlab) Text(n int) []byte {
+	if s == nil || n > textBlock/4 {
+		return make([]byte, 0, n)
+	}
+	if cap(s.text)-len(s.text) < n {
+		s.text = make([]byte, 0, textBlock)
+	}
+	at := len(s.text)
+	s.text = s.text[:at+n]
+	return s.text[at : at : at+n]
+}
+
+// eface is the layout of an interface value without methods: the
+// runtime's eface. A value that is not a pointer is held through a
+// pointer to its bytes, which is what lets Int64, Int32 and String point
+// into a slice instead of allocating.
+type eface struct {
+	typ  unsafe.Pointer
+	data unsafe.Pointer
+}
+
+func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
+
+var (
+	int64Type  = typeOf(int64(0))
+	int32Type  = typeOf(int32(0))
+	stringType = typeOf("")
+)
+
+// box makes an interface value of type typ whose bytes are at p; they
+// must never be written again.
+func box(typ, p unsafe.Pointer) (v any) {
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ, e.data = typ, p
+	return v
+}
+
+// Int64 returns v as a value (an int64).
+func (s *RowSlab) Int64(v int64) any {
+	if s == nil || uint64(v) < 256 {
+		// The runtime boxes small values without allocating.
+		return v
+	}
+	if len(s.ints) == 0 {
+		s.ints = make([]int64, slabScalars)
+	}
+	p := &s.ints[0]
+	*p, s.ints = v, s.ints[1:]
+	return box(int64Type, unsafe.Pointer(p))
+}
+
+// Int32 returns v as a value (an int32).
+func (s *RowSlab) Int32(v int32) any {
+	if s == nil || uint32(v) < 256 {
+		return v
+	}
+	if len(s.int32s) == 0 {
+		s.int32s = make([]int32, slabScalars)
+	}
+	p := &s.int32s[0]
+	*p, s.int32s = v, s.int32s[1:]
+	return box(int32Type, unsafe.Pointer(p))
+}
+
+// String returns v as a value (a string).
+func (s *RowSlab) String(v string) any {
+	if s == nil || len(v) == 0 || len(v) > textBlock/4 {
+		return v
+	}
+	if len(s.strs) == 0 {
+		s.strs = make([]string, slabScalars)
+	}
+	p := &s.strs[0]
+	*p, s.strs = v, s.strs[1:]
+	return box(stringType, unsafe.Pointer(p))
 }
