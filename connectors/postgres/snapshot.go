@@ -215,13 +215,11 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *snapshot.Sta
 	// Boxed once: a Position in each Change would be an allocation per row.
 	var boxed connectors.Position = pos
 	for rr.NextRow() {
-		row := slab.Row(len(rel.decoders))
-		vals := rr.Values()
-		if err := rel.decodeText(row, vals); err != nil {
+		row, err := rel.decodeValues(rr.Values(), &slab)
+		if err != nil {
 			rr.Close()
 			return err
 		}
-		slab.Used(valueBytes(vals))
 		if err := send.Add(connectors.Change{Op: connectors.OpRead, Table: rel.table, After: row, Pos: boxed, CommitTime: at}); err != nil {
 			rr.Close()
 			return err
@@ -246,10 +244,7 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 	// starts at that capacity rather than growing to it by copying.
 	filled := 0
 	for m := range in {
-		var size int64
-		for i := range m.Changes {
-			size += m.Changes[i].Size()
-		}
+		size := m.Bytes
 		if len(s.pending.Changes) > 0 && (len(s.pending.Changes)+len(m.Changes) > maxBatch || s.pendingBytes+size > s.batchBytes) {
 			// Keep the batch within its bounds: these rows start the next.
 			if err := s.flush(ctx); err != nil {
