@@ -73,7 +73,10 @@ const RowsPerMessage = 1024
 type Rows struct {
 	Chunk   Chunk
 	Changes []connectors.Change
-	Done    bool
+	// Bytes is the sum of the Changes' Size, which a Sender counts as it
+	// adds them.
+	Bytes int64
+	Done  bool
 }
 
 // Sender hands the rows of one chunk over in messages of at most
@@ -126,7 +129,7 @@ func (s *Sender) Done() error { return s.send(true) }
 
 func (s *Sender) send(done bool) error {
 	select {
-	case s.out <- Rows{Chunk: s.chunk, Changes: s.rows, Done: done}:
+	case s.out <- Rows{Chunk: s.chunk, Changes: s.rows, Bytes: s.bytes, Done: done}:
 		return nil
 	case <-s.ctx.Done():
 		return s.ctx.Err()

@@ -119,6 +119,13 @@ func TestSenderHandsRowsOverInMessages(t *testing.T) {
 		if m.Chunk.Table != 1 || m.Chunk.Seq != 2 {
 			t.Errorf("a message of chunk %+v", m.Chunk)
 		}
+		var size int64
+		for i := range m.Changes {
+			size += m.Changes[i].Size()
+		}
+		if m.Bytes != size {
+			t.Errorf("a message of %d bytes says it has %d", size, m.Bytes)
+		}
 		got = append(got, strconv.Itoa(len(m.Changes))+" "+strconv.FormatBool(m.Done))
 	}
 	if d := cmp.Diff([]string{strconv.Itoa(RowsPerMessage) + " false", "3 true"}, got); d != "" {
