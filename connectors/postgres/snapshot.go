@@ -255,6 +255,7 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 			s.pending.Changes = make([]connectors.Change, 0, min(maxBatch, max(filled, len(m.Changes))))
 		}
 		s.pending.Changes = append(s.pending.Changes, m.Changes...)
+		m.Release()
 		filled = len(s.pending.Changes)
 		s.pendingBytes += size
 		front.AddRows(st, m.Chunk.Table, len(m.Changes))
