@@ -452,7 +452,7 @@ func decodeArray(src []byte, elem decoder) (any, error) {
 // values from slab (which may be nil) and their bytes counted there.
 func (r *relation) decodeValues(vals [][]byte, slab *connectors.RowSlab) ([]any, error) {
 	row := slab.Row(len(r.decoders))
-	if err := r.decodeText(row, vals, slab); err != nil {
+	if err := r.decodeText(row, vals, nil, slab); err != nil {
 		return nil, err
 	}
 	slab.Used(valueBytes(vals))

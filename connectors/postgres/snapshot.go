@@ -210,16 +210,19 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *snapshot.Sta
 	rel := s.byName[tn]
 	ks := newKeyset(tn, rel)
 	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
-	rr := conn.PgConn().ExecParams(ctx, ks.rangeQuery(task.Lo != nil, task.Hi != nil), keyParams(task.Lo, task.Hi), nil, nil, nil)
+	// The columns of rel.binary come in binary (binary.go).
+	rr := conn.PgConn().ExecParams(ctx, ks.rangeQuery(task.Lo != nil, task.Hi != nil), keyParams(task.Lo, task.Hi), nil, nil, rel.formats)
 	var slab connectors.RowSlab
 	// Boxed once: a Position in each Change would be an allocation per row.
 	var boxed connectors.Position = pos
 	for rr.NextRow() {
-		row, err := rel.decodeValues(rr.Values(), &slab)
-		if err != nil {
+		vals := rr.Values()
+		row := slab.Row(len(rel.decoders))
+		if err := rel.decodeText(row, vals, rel.binary, &slab); err != nil {
 			rr.Close()
 			return err
 		}
+		slab.Used(valueBytes(vals))
 		if err := send.Add(connectors.Change{Op: connectors.OpRead, Table: rel.table, After: row, Pos: boxed, CommitTime: at}); err != nil {
 			rr.Close()
 			return err

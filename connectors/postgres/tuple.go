@@ -41,11 +41,12 @@ func textColumns(t *connectors.Table, skipped []bool) []bool {
 }
 
 // decodeText decodes a text-format row (nil is NULL) into row, which has a
-// value per column. The values of the text columns share one allocation,
-// and with a slab the text and the boxed values of common types come from
-// it (connectors.RowSlab); the caller then counts the row's bytes with
-// slab.Used.
-func (r *relation) decodeText(row []any, vals [][]byte, slab *connectors.RowSlab) error {
+// value per column; the columns with a type OID in bin (which may be nil)
+// are in binary (decodeBinary). The values of the text columns share one
+// allocation, and with a slab the text and the boxed values of common
+// types come from it (connectors.RowSlab); the caller then counts the
+// row's bytes with slab.Used.
+func (r *relation) decodeText(row []any, vals [][]byte, bin []uint32, slab *connectors.RowSlab) error {
 	n := 0
 	if r.text != nil {
 		for i, v := range vals {
@@ -75,6 +76,13 @@ func (r *relation) decodeText(row []any, vals [][]byte, slab *connectors.RowSlab
 			}
 			row[i] = slab.String(all[off : off+len(v)])
 			off += len(v)
+			continue
+		}
+		if bin != nil && bin[i] != 0 {
+			var err error
+			if row[i], err = decodeBinary(bin[i], v, slab); err != nil {
+				return r.columnError(i, err)
+			}
 			continue
 		}
 		if slab != nil && (r.skipped == nil || !r.skipped[i]) {
@@ -184,7 +192,7 @@ func (r *relation) decodeRaw(t *rawTuple, fromOld []any, slab *connectors.RowSla
 		return nil, false, fmt.Errorf("decode tuple of table %s: %d columns, relation has %d", r.table.ID(), len(t.vals), len(r.decoders))
 	}
 	row = slab.Row(len(r.decoders))
-	if err := r.decodeText(row, t.vals, slab); err != nil {
+	if err := r.decodeText(row, t.vals, nil, slab); err != nil {
 		return nil, false, err
 	}
 	slab.Used(valueBytes(t.vals))
