@@ -39,6 +39,11 @@ type relation struct {
 	skipped []bool
 	// text marks the columns whose value is their text (textColumns).
 	text []bool
+	// binary is the type OID of each column that the initial snapshot
+	// reads in binary (binaryResult), 0 for the others; formats is the
+	// result formats of the select list that go with it (resultFormats).
+	binary  []uint32
+	formats []int16
 	// identity is pg_class.relreplident: 'd' default, 'f' full, 'i' index,
 	// 'n' nothing.
 	identity byte
@@ -339,7 +344,14 @@ func (c *catalog) buildRelation(ctx context.Context, tn tableName, cols []column
 			Default: parseDefault(col.def, typ, col.typeOID, col.typmod, dec)})
 		rel.decoders = append(rel.decoders, dec)
 		rel.skipped = append(rel.skipped, false)
+		if binaryResult(col.typeOID) {
+			if rel.binary == nil {
+				rel.binary = make([]uint32, len(cols))
+			}
+			rel.binary[i] = col.typeOID
+		}
 	}
+	rel.formats = resultFormats(rel.binary)
 	where := ""
 	for n, k := range key {
 		i, ok := index[k]

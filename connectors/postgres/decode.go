@@ -448,12 +448,14 @@ func decodeArray(src []byte, elem decoder) (any, error) {
 	return out, nil
 }
 
-// decodeValues decodes a text-format row in column order.
-func (r *relation) decodeValues(vals [][]byte) ([]any, error) {
-	row := make([]any, len(r.decoders))
-	if err := r.decodeText(row, vals); err != nil {
+// decodeValues decodes a text-format row in column order, with its row and
+// values from slab (which may be nil) and their bytes counted there.
+func (r *relation) decodeValues(vals [][]byte, slab *connectors.RowSlab) ([]any, error) {
+	row := slab.Row(len(r.decoders))
+	if err := r.decodeText(row, vals, nil, slab); err != nil {
 		return nil, err
 	}
+	slab.Used(valueBytes(vals))
 	return row, nil
 }
 

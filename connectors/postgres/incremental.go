@@ -78,9 +78,10 @@ func (s *Source) pollSnapshots(ctx context.Context) error {
 	}
 	n := sn.Opts.ChunkSize
 	rr := s.conn.PgConn().ExecParams(ctx, newKeyset(tn, rel).pageQuery(ts.After != nil, n), keyParams(ts.After, nil), nil, nil, nil)
+	var slab connectors.RowSlab
 	for rr.NextRow() {
 		vals := rr.Values()
-		row, err := rel.decodeValues(vals)
+		row, err := rel.decodeValues(vals, &slab)
 		if err != nil {
 			rr.Close()
 			return err

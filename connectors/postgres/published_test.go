@@ -37,7 +37,7 @@ func TestColumnsNotPublishedAreNotDecoded(t *testing.T) {
 	if got, want := rel.selectList(), `"id", NULL, NULL, NULL, "note"`; got != want {
 		t.Errorf("select list = %s, want %s", got, want)
 	}
-	row, err := rel.decodeValues([][]byte{[]byte("7"), []byte("NaN"), []byte("{{1,2},{3,4}}"), []byte("?"), []byte("n")})
+	row, err := rel.decodeValues([][]byte{[]byte("7"), []byte("NaN"), []byte("{{1,2},{3,4}}"), []byte("?"), []byte("n")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestColumnsAreDecodedWithoutAFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row, err := rel.decodeValues([][]byte{[]byte("7"), []byte("{{1,2},{3,4}}")})
+	row, err := rel.decodeValues([][]byte{[]byte("7"), []byte("{{1,2},{3,4}}")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -431,9 +431,10 @@ func (d *queryDB) read(ctx context.Context, pg query.Page) ([]query.Row, error) 
 	sql += ks.orderBy() + " LIMIT " + strconv.Itoa(pg.Limit)
 	rr := d.conn.PgConn().ExecParams(ctx, sql, params, nil, nil, nil)
 	var out []query.Row
+	var slab connectors.RowSlab
 	for rr.NextRow() {
 		vals := rr.Values()
-		row, err := qr.rel.decodeValues(vals)
+		row, err := qr.rel.decodeValues(vals, &slab)
 		if err != nil {
 			rr.Close()
 			return nil, err

@@ -210,14 +210,15 @@ func (s *Source) readChunk(ctx context.Context, conn *pgx.Conn, st *snapshot.Sta
 	rel := s.byName[tn]
 	ks := newKeyset(tn, rel)
 	send := snapshot.NewSender(ctx, out, task, s.snaps.Opts.ChunkSize, snapshot.MessageBytes(s.cfg.Memory.ReadAheadBytes(), s.snaps.Opts.Parallelism))
-	rr := conn.PgConn().ExecParams(ctx, ks.rangeQuery(task.Lo != nil, task.Hi != nil), keyParams(task.Lo, task.Hi), nil, nil, nil)
+	// The columns of rel.binary come in binary (binary.go).
+	rr := conn.PgConn().ExecParams(ctx, ks.rangeQuery(task.Lo != nil, task.Hi != nil), keyParams(task.Lo, task.Hi), nil, nil, rel.formats)
 	var slab connectors.RowSlab
 	// Boxed once: a Position in each Change would be an allocation per row.
 	var boxed connectors.Position = pos
 	for rr.NextRow() {
-		row := slab.Row(len(rel.decoders))
 		vals := rr.Values()
-		if err := rel.decodeText(row, vals); err != nil {
+		row := slab.Row(len(rel.decoders))
+		if err := rel.decodeText(row, vals, rel.binary, &slab); err != nil {
 			rr.Close()
 			return err
 		}
@@ -246,10 +247,7 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 	// starts at that capacity rather than growing to it by copying.
 	filled := 0
 	for m := range in {
-		var size int64
-		for i := range m.Changes {
-			size += m.Changes[i].Size()
-		}
+		size := m.Bytes
 		if len(s.pending.Changes) > 0 && (len(s.pending.Changes)+len(m.Changes) > maxBatch || s.pendingBytes+size > s.batchBytes) {
 			// Keep the batch within its bounds: these rows start the next.
 			if err := s.flush(ctx); err != nil {
@@ -260,6 +258,7 @@ func (s *Source) emitChunks(ctx context.Context, st *snapshot.State, in <-chan s
 			s.pending.Changes = make([]connectors.Change, 0, min(maxBatch, max(filled, len(m.Changes))))
 		}
 		s.pending.Changes = append(s.pending.Changes, m.Changes...)
+		m.Release()
 		filled = len(s.pending.Changes)
 		s.pendingBytes += size
 		front.AddRows(st, m.Chunk.Table, len(m.Changes))

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"unsafe"
 
 	"github.com/jackc/pglogrepl"
@@ -40,8 +41,12 @@ func textColumns(t *connectors.Table, skipped []bool) []bool {
 }
 
 // decodeText decodes a text-format row (nil is NULL) into row, which has a
-// value per column. The values of the text columns share one allocation.
-func (r *relation) decodeText(row []any, vals [][]byte) error {
+// value per column; the columns with a type OID in bin (which may be nil)
+// are in binary (decodeBinary). The values of the text columns share one
+// allocation, and with a slab the text and the boxed values of common
+// types come from it (connectors.RowSlab); the caller then counts the
+// row's bytes with slab.Used.
+func (r *relation) decodeText(row []any, vals [][]byte, bin []uint32, slab *connectors.RowSlab) error {
 	n := 0
 	if r.text != nil {
 		for i, v := range vals {
@@ -52,7 +57,7 @@ func (r *relation) decodeText(row []any, vals [][]byte) error {
 	}
 	var all string
 	if n > 0 {
-		buf := make([]byte, 0, n)
+		buf := slab.Text(n)
 		for i, v := range vals {
 			if v != nil && r.text[i] {
 				buf = append(buf, v...)
@@ -69,9 +74,22 @@ func (r *relation) decodeText(row []any, vals [][]byte) error {
 			if len(v) == 0 && r.table.Columns[i].Type.Kind == connectors.KindDecimal {
 				return r.columnError(i, fmt.Errorf("%w: numeric %q", errBadText, v))
 			}
-			row[i] = all[off : off+len(v)]
+			row[i] = slab.String(all[off : off+len(v)])
 			off += len(v)
 			continue
+		}
+		if bin != nil && bin[i] != 0 {
+			var err error
+			if row[i], err = decodeBinary(bin[i], v, slab); err != nil {
+				return r.columnError(i, err)
+			}
+			continue
+		}
+		if slab != nil && (r.skipped == nil || !r.skipped[i]) {
+			if val, ok := decodeInSlab(r.table.Columns[i].Type.Kind, v, slab); ok {
+				row[i] = val
+				continue
+			}
 		}
 		var err error
 		if row[i], err = r.decoders[i](v); err != nil {
@@ -79,6 +97,40 @@ func (r *relation) decodeText(row []any, vals [][]byte) error {
 		}
 	}
 	return nil
+}
+
+// decodeInSlab decodes the common integer-valued kinds with their boxed
+// value taken from slab. It reports false for the other kinds, and for a
+// text it does not take as a plain value (one in error, out of range or
+// infinite), which the column's decoder then decodes as it always does.
+func decodeInSlab(k connectors.Kind, v []byte, slab *connectors.RowSlab) (any, bool) {
+	switch k {
+	case connectors.KindInt64:
+		if n, err := strconv.ParseInt(str(v), 10, 64); err == nil {
+			return slab.Int64(n), true
+		}
+	case connectors.KindInt32:
+		if n, err := strconv.ParseInt(str(v), 10, 32); err == nil {
+			return slab.Int32(int32(n)), true
+		}
+	case connectors.KindTimestamp, connectors.KindLocalTimestamp:
+		days, clock, off, ok := parseTimestamp(str(v), k == connectors.KindTimestamp)
+		if !ok {
+			return nil, false
+		}
+		if us, ok := timestampMicros(days, clock, off); ok {
+			return slab.Int64(us), true
+		}
+	case connectors.KindDate:
+		y, m, d, rest, ok := parseYMD(str(v))
+		if !ok || rest != "" {
+			return nil, false
+		}
+		if days := connectors.DaysFromCivil(y, m, d); days > minusInfinityDate && days < infinityDate {
+			return slab.Int32(int32(days)), true
+		}
+	}
+	return nil, false
 }
 
 // rawTuple is a pgoutput TupleData as received: vals[i] is the text of
@@ -140,7 +192,7 @@ func (r *relation) decodeRaw(t *rawTuple, fromOld []any, slab *connectors.RowSla
 		return nil, false, fmt.Errorf("decode tuple of table %s: %d columns, relation has %d", r.table.ID(), len(t.vals), len(r.decoders))
 	}
 	row = slab.Row(len(r.decoders))
-	if err := r.decodeText(row, t.vals); err != nil {
+	if err := r.decodeText(row, t.vals, nil, slab); err != nil {
 		return nil, false, err
 	}
 	slab.Used(valueBytes(t.vals))

@@ -187,3 +187,66 @@ func BenchmarkInsertDecode(b *testing.B) {
 		}
 	})
 }
+
+func TestValuesFromASlabAreTheDecodersValues(t *testing.T) {
+	rel := testRelation(t,
+		connectors.Type{Kind: connectors.KindInt64},
+		connectors.Type{Kind: connectors.KindInt32},
+		connectors.Type{Kind: connectors.KindTimestamp},
+		connectors.Type{Kind: connectors.KindLocalTimestamp},
+		connectors.Type{Kind: connectors.KindDate},
+		connectors.Type{Kind: connectors.KindString},
+		connectors.Type{Kind: connectors.KindDecimal, Precision: 12, Scale: 2},
+	)
+	tests := []struct {
+		name string
+		vals []string
+	}{
+		{"plain values", []string{"9223372036854775807", "-2147483648", "2024-02-29 13:14:15.123456+05:30", "2024-02-29 13:14:15", "2024-02-29", "é", "-12.30"}},
+		{"small values", []string{"0", "255", "1970-01-01 00:00:00+00", "1970-01-01 00:00:00.000001", "1970-01-02", "", "0"}},
+		{"infinities", []string{"-9223372036854775808", "-1", "infinity", "-infinity", "infinity", "x", "NaN"}},
+		{"dates before Christ", []string{"1", "2", "0044-03-15 12:00:00+00 BC", "0044-03-15 12:00:00 BC", "0044-03-15 BC", "x", "1"}},
+		{"values outside the Avro types", []string{"1", "2", "294276-12-31 23:59:59.999999+00", "294276-12-31 23:59:59.999999", "5874897-12-31", "x", "1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vals := make([][]byte, len(tt.vals))
+			for i, v := range tt.vals {
+				vals[i] = []byte(v)
+			}
+			want, err := rel.decodeValues(vals, nil)
+			require.NoError(t, err)
+			var slab connectors.RowSlab
+			got, err := rel.decodeValues(vals, &slab)
+			require.NoError(t, err)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("values from a slab differ (-want +got):\n%s", diff)
+			}
+		})
+	}
+	for _, bad := range [][]string{{"x", "1"}, {"1", "2147483648"}, {"1", "1", "2024-02-29T00:00:00+00"}, {"1", "1", "1", "1", "2024-02-30x"}} {
+		vals := make([][]byte, 7)
+		for i, v := range bad {
+			vals[i] = []byte(v)
+		}
+		_, want := rel.decodeValues(vals, nil)
+		require.Error(t, want, "%q", bad)
+		_, err := rel.decodeValues(vals, &connectors.RowSlab{})
+		require.EqualError(t, err, want.Error())
+	}
+}
+
+func BenchmarkSnapshotRowDecode(b *testing.B) {
+	rel, msg := benchInsert(b)
+	var raw rawTuple
+	if _, err := raw.parse(msg[6:]); err != nil {
+		b.Fatal(err)
+	}
+	var slab connectors.RowSlab
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := rel.decodeValues(raw.vals, &slab); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"sync"
 
 	"github.com/liberator-cdc/liberator/connectors"
 )
@@ -97,7 +98,36 @@ type Sender struct {
 // chunkSize rows, in messages of up to maxBytes (a message holds at least
 // one row). Its sends end when ctx is done.
 func NewSender(ctx context.Context, out chan<- Rows, chunk Chunk, chunkSize int, maxBytes int64) *Sender {
-	return &Sender{ctx: ctx, out: out, chunk: chunk, maxBytes: maxBytes, rows: make([]connectors.Change, 0, min(chunkSize, RowsPerMessage))}
+	return &Sender{ctx: ctx, out: out, chunk: chunk, maxBytes: maxBytes, rows: messageRows(min(chunkSize, RowsPerMessage))}
+}
+
+// released holds *[]connectors.Change of RowsPerMessage capacity, empty
+// and cleared, that receivers have released (Rows.Release).
+var released sync.Pool
+
+// messageRows returns an empty slice of capacity n for a message's rows:
+// one released when n is RowsPerMessage and there is one.
+func messageRows(n int) []connectors.Change {
+	if n == RowsPerMessage {
+		if p, ok := released.Get().(*[]connectors.Change); ok {
+			return *p
+		}
+	}
+	return make([]connectors.Change, 0, n)
+}
+
+// Release hands m's Changes back to the Senders for a later message. A
+// receiver that has copied every change out of m (and keeps no slice of
+// m.Changes) may call it, and uses m.Changes no more: the rows of a
+// snapshot then cost no allocation of their own on the way from reader to
+// batch. The changes are cleared, so that they keep no row alive.
+func (m Rows) Release() {
+	if cap(m.Changes) != RowsPerMessage {
+		return
+	}
+	clear(m.Changes)
+	rows := m.Changes[:0]
+	released.Put(&rows)
 }
 
 // MessageBytes is the maxBytes of the Senders of parallel readers that
@@ -118,7 +148,7 @@ func (s *Sender) MaxRows(n, chunkSize int) *Sender {
 	return s
 }
 
-func (s *Sender) messageRows() int {
+func (s *Sender) maxMessageRows() int {
 	if s.maxRows > 0 {
 		return s.maxRows
 	}
@@ -130,7 +160,7 @@ func (s *Sender) messageRows() int {
 func (s *Sender) Add(c connectors.Change) error {
 	s.rows = append(s.rows, c)
 	s.bytes += c.Size()
-	if len(s.rows) < s.messageRows() && s.bytes < s.maxBytes {
+	if len(s.rows) < s.maxMessageRows() && s.bytes < s.maxBytes {
 		return nil
 	}
 	n := len(s.rows)
@@ -139,7 +169,7 @@ func (s *Sender) Add(c connectors.Change) error {
 	}
 	// The next message is sized like this one: large rows make short
 	// messages.
-	s.rows = make([]connectors.Change, 0, min(s.messageRows(), 2*n))
+	s.rows = messageRows(min(s.maxMessageRows(), 2*n))
 	s.bytes = 0
 	return nil
 }

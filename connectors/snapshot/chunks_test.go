@@ -206,3 +206,30 @@ func TestSenderEndsAnEmptyChunkAndStopsWithItsContext(t *testing.T) {
 		t.Errorf("Done on a blocked channel = %v, want context.Canceled", err)
 	}
 }
+
+func TestReleasedMessagesAreClearedAndReused(t *testing.T) {
+	out := make(chan Rows, 10)
+	send := NewSender(context.Background(), out, Chunk{}, 5000, 1<<30)
+	row := []any{int64(1)}
+	for range RowsPerMessage {
+		if err := send.Add(connectors.Change{Op: connectors.OpRead, After: row}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := <-out
+	if len(m.Changes) != RowsPerMessage {
+		t.Fatalf("a message of %d rows", len(m.Changes))
+	}
+	full := m.Changes[:cap(m.Changes)]
+	m.Release()
+	for i := range full {
+		if full[i].After != nil {
+			t.Fatalf("change %d of a released message still holds its row", i)
+		}
+	}
+	// An empty last message is released as well.
+	if err := send.Done(); err != nil {
+		t.Fatal(err)
+	}
+	(<-out).Release()
+}
