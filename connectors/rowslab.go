@@ -108,12 +108,7 @@ func (s *RowSlab) Int64(v int64) any {
 		// The runtime boxes small values without allocating.
 		return v
 	}
-	if len(s.ints) == 0 {
-		s.ints = make([]int64, slabScalars)
-	}
-	p := &s.ints[0]
-	*p, s.ints = v, s.ints[1:]
-	return box(int64Type, unsafe.Pointer(p))
+	return slabBox(&s.ints, int64Type, v)
 }
 
 // Int32 returns v as a value (an int32).
@@ -121,12 +116,7 @@ func (s *RowSlab) Int32(v int32) any {
 	if s == nil || uint32(v) < 256 {
 		return v
 	}
-	if len(s.int32s) == 0 {
-		s.int32s = make([]int32, slabScalars)
-	}
-	p := &s.int32s[0]
-	*p, s.int32s = v, s.int32s[1:]
-	return box(int32Type, unsafe.Pointer(p))
+	return slabBox(&s.int32s, int32Type, v)
 }
 
 // String returns v as a value (a string).
@@ -134,10 +124,17 @@ func (s *RowSlab) String(v string) any {
 	if s == nil || len(v) == 0 || len(v) > textBlock/4 {
 		return v
 	}
-	if len(s.strs) == 0 {
-		s.strs = make([]string, slabScalars)
+	return slabBox(&s.strs, stringType, v)
+}
+
+// slabBox stores v in the next element of *slab, a new slice of
+// slabScalars when it is used up, and returns it boxed as typ, which must
+// be T's type.
+func slabBox[T int64 | int32 | string](slab *[]T, typ unsafe.Pointer, v T) any {
+	if len(*slab) == 0 {
+		*slab = make([]T, slabScalars)
 	}
-	p := &s.strs[0]
-	*p, s.strs = v, s.strs[1:]
-	return box(stringType, unsafe.Pointer(p))
+	p := &(*slab)[0]
+	*p, *slab = v, (*slab)[1:]
+	return box(typ, unsafe.Pointer(p))
 }
