@@ -209,8 +209,10 @@ func runSnapshot(ctx context.Context, e *env, s source) (measure, error) {
 	// decoded, encoded or produced; no broker is needed. It runs first, so
 	// that liberator and the bare pipelines all read a table whose pages
 	// are as warm.
-	if err := e.bareVariant(ctx, s, m, rawPrefix, append(s.bareSnapshotArgs(), "-raw"), false, false); err != nil {
-		return measure{}, err
+	if e.baselines {
+		if err := e.bareVariant(ctx, s, m, rawPrefix, append(s.bareSnapshotArgs(), "-raw"), false, false); err != nil {
+			return measure{}, err
+		}
 	}
 	if ok, why := e.supports(ctx, s); ok {
 		r, err := liberatorSnapshot(ctx, e, s, e.liberator)
@@ -227,11 +229,13 @@ func runSnapshot(ctx context.Context, e *env, s source) (measure, error) {
 	} else {
 		m.Notes["skipped"] = why
 	}
-	if err := e.bareVariant(ctx, s, m, barePrefix, s.bareSnapshotArgs(), true, false); err != nil {
-		return measure{}, err
-	}
-	if err := e.bareVariant(ctx, s, m, pipelinedPrefix, append(s.bareSnapshotArgs(), "-pipelined"), true, false); err != nil {
-		return measure{}, err
+	if e.baselines {
+		if err := e.bareVariant(ctx, s, m, barePrefix, s.bareSnapshotArgs(), true, false); err != nil {
+			return measure{}, err
+		}
+		if err := e.bareVariant(ctx, s, m, pipelinedPrefix, append(s.bareSnapshotArgs(), "-pipelined"), true, false); err != nil {
+			return measure{}, err
+		}
 	}
 	derive(m, e.rows)
 	return m, nil
@@ -384,6 +388,9 @@ func runDrain(ctx context.Context, e *env, s source) (measure, error) {
 		{pipelinedPrefix, "-pipelined", true},
 		{readerPrefix, "-reader-only", false},
 		{rawPrefix, "-count-only", false},
+	}
+	if !e.baselines {
+		variants = nil
 	}
 	args, err := s.markBare(ctx, len(variants))
 	if err == nil {

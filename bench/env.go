@@ -28,6 +28,9 @@ type env struct {
 	// compression is kafka.compression for liberator and -compression for
 	// the bare pipelines (KAFKA_COMPRESSION; default none, liberator's).
 	compression string
+	// baselines is false under BASELINES=0: snapshot and drain cases run
+	// liberator alone.
+	baselines bool
 
 	liberator, bare, broker string
 
@@ -46,7 +49,7 @@ func newEnv(ctx context.Context, rows int64, profile bool) (*env, error) {
 		return nil, err
 	}
 	e := &env{root: root, dir: dir, rows: rows, profile: profile, sources: map[string]source{}, supported: map[string]supportAnswer{},
-		compression: "none"}
+		compression: "none", baselines: os.Getenv("BASELINES") != "0"}
 	if v := os.Getenv("KAFKA_COMPRESSION"); v != "" {
 		if !slices.Contains([]string{"none", "gzip", "snappy", "lz4", "zstd"}, v) {
 			os.RemoveAll(dir)

@@ -136,6 +136,9 @@
 //	                  gzip, snappy, lz4 or zstd
 //	QUIET_WAIT=N      wait at most N seconds (default 300; 0 does not wait) before each run
 //	                  for the machine to be quiet (see waitQuiet)
+//	BASELINES=0       run liberator alone in snapshot and drain cases, without
+//	                  the bare pipelines and the raw limit (for comparing two
+//	                  builds of liberator)
 //	BENCH_KEEP=1      keep the scratch directory with configs and logs
 //	BENCH_DEBUG=1     print end offsets while waiting for them
 //
