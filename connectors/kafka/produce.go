@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -112,12 +113,12 @@ func (s *Sink) record() *kgo.Record {
 // them, in a slice of its own.
 func (s *Sink) headers(ev *connectors.Event) []kgo.RecordHeader {
 	var h []kgo.RecordHeader
-	if s.hdr.checked == ev {
+	if s.hdr.checked != 0 && s.hdr.checked == eventAddr(ev) {
 		h = s.hdr.h // CheckSize found them for ev
 	} else {
 		h = s.commonHeaders(ev)
 	}
-	s.hdr.checked = nil
+	s.hdr.checked = 0
 	if len(ev.Headers) == 0 {
 		return h
 	}
@@ -167,10 +168,18 @@ type headerCache struct {
 	h         []kgo.RecordHeader
 	// size is what h adds to a record's size (recordSize).
 	size int
-	// checked is the event CheckSize passed last, whose headers are h,
-	// until Produce takes them; nil otherwise.
-	checked *connectors.Event
+	// checked is the address of the event CheckSize passed last, whose
+	// headers are h, until Produce takes them; 0 otherwise. An address,
+	// not a pointer: a pointer kept here would move every event its
+	// callers check to the heap. A caller produces each event it checked
+	// before checking or producing another; should its stack have moved
+	// in between, the addresses differ and Produce builds the headers
+	// again.
+	checked uintptr
 }
+
+// eventAddr is the address of ev, compared to headerCache.checked.
+func eventAddr(ev *connectors.Event) uintptr { return uintptr(unsafe.Pointer(ev)) }
 
 func samePosition(a, b connectors.Position) bool {
 	if a == nil || b == nil {

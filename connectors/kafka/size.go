@@ -115,7 +115,7 @@ func brokerWriteBytes(limit int) int32 {
 // headers CheckSize found rather than asking again whether ev shares the
 // last event's: comparing positions is a cost of every event.
 func (s *Sink) CheckSize(ev *connectors.Event) error {
-	s.hdr.checked = nil
+	s.hdr.checked = 0
 	// The headers are what Produce sends: the common ones, cached per
 	// transaction with their size, and the event's own, counted where
 	// they are.
@@ -127,7 +127,7 @@ func (s *Sink) CheckSize(ev *connectors.Event) error {
 	if limit := s.topicLimit(ev.Topic); n > limit {
 		return &TooLargeError{Topic: ev.Topic, Size: n, Limit: limit}
 	}
-	s.hdr.checked = ev
+	s.hdr.checked = eventAddr(ev)
 	return nil
 }
 
