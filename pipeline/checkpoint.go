@@ -45,6 +45,10 @@ type inflight struct {
 	pending atomic.Int64 // unacknowledged records, plus one until sealed
 	done    bool         // guarded by cp.mu
 	failed  bool         // guarded by cp.mu
+	// arenas hold the batch's keys and values; set before seal, and
+	// given to pool once every record has had its outcome.
+	arenas [][]byte
+	pool   *arenaPool
 }
 
 func newCheckpointer() *checkpointer {
@@ -94,6 +98,10 @@ func (f *inflight) delivered(d kafka.Delivery, err error) {
 func (f *inflight) release() {
 	if f.pending.Add(-1) == 0 {
 		f.cp.finish(f)
+		if f.pool != nil {
+			f.pool.put(f.arenas)
+			f.arenas = nil
+		}
 	}
 }
 

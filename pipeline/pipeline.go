@@ -212,6 +212,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (err error) {
 	r := &runner{p: p, src: src, sink: sink, reg: reg, cp: newCheckpointer(), tables: map[*connectors.Table]*tableState{},
 		outboxes: map[*connectors.Table]*outbox.Route{}, payloadSchemas: map[string]*payloadSchema{},
 		identity: identity, reconcile: reconcile, arenaBytes: int(max(cfg.Memory().Arena, minArenaBytes)), bytesPerChange: minBytesPerChange}
+	r.arenas = newArenaPool(r.arenaBytes)
 	r.cp.onAck = r.acked
 	if cfg.ExactlyOnce() {
 		r.txn = newTxnState(int64(cfg.TransactionMaxBytes))
@@ -461,6 +462,8 @@ type runner struct {
 	// arenaBytes is where a batch's arena is left to its records and a
 	// new one begun (config.Memory.Arena).
 	arenaBytes int
+	// arenas keeps the arenas of acknowledged batches.
+	arenas *arenaPool
 
 	// identity is the source's, stored beside every position.
 	identity string
@@ -533,8 +536,12 @@ func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) (err err
 	// transaction at a time, at low latency) takes twice what its
 	// changes need at the last batch's bytes per change, not the
 	// megabytes a large batch did.
-	arena := make([]byte, 0, min(r.arenaHint, max(2*len(b.Changes)*r.bytesPerChange, minArenaStart)))
+	arena := r.arenas.get(min(r.arenaHint, max(2*len(b.Changes)*r.bytesPerChange, minArenaStart)))
 	used := 0
+	// The arenas filled so far; they go back to r.arenas once every
+	// record of the batch has had its outcome, unless the batch is
+	// abandoned.
+	var filled [][]byte
 	// A batch's changes mostly come from one table: the state of the
 	// last entity table is kept, sparing two lookups per change.
 	var (
@@ -548,7 +555,8 @@ func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) (err err
 			// until Kafka acknowledges them; growing it further
 			// would copy them and hold both. A new one begins.
 			used += len(arena)
-			arena = make([]byte, 0, r.arenaBytes)
+			filled = append(filled, arena)
+			arena = r.arenas.get(r.arenaBytes)
 		}
 		// A batch that could not be produced whole is abandoned, so
 		// that its checkpoint is never stored: the change that failed
@@ -582,6 +590,7 @@ func (r *runner) produceBatch(ctx context.Context, b *connectors.Batch) (err err
 	}
 	r.endReconciles(ends, f)
 	f.reconcile = r.reconcile
+	f.arenas, f.pool = append(filled, arena), r.arenas
 	f.seal()
 	r.arenaHint = max(r.arenaHint, min(cap(arena), r.arenaBytes))
 	if n, bytes := len(b.Changes), used+len(arena); n > 0 && bytes > 0 {
