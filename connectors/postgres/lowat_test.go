@@ -56,7 +56,7 @@ func TestLowatConn(t *testing.T) {
 		c.raise()
 		_, err := w.Write(make([]byte, 2*lowatBytes))
 		require.NoError(t, err)
-		n, err := io.ReadAtLeast(c, make([]byte, 8192), lowatBytes)
+		n, err := io.ReadAtLeast(c, make([]byte, replReadBuffer), lowatBytes)
 		require.NoError(t, err)
 		require.GreaterOrEqual(t, n, lowatBytes)
 		require.True(t, c.raised.Load())
@@ -104,7 +104,7 @@ func TestLowatLargeTransactionEndsWithoutStall(t *testing.T) {
 	e := newGapEnv(t, 0)
 	src := e.source(t, connectors.SnapshotNever, "")
 	require.NoError(t, e.open(src, nil))
-	const rows = 3000 // well past lowatSpan of WAL
+	const rows = 6000 // well past lowatSpan of WAL
 	e.exec(t, fmt.Sprintf(`INSERT INTO t SELECT g, repeat('v', 100) FROM generate_series(1, %d) g`, rows))
 	ctx, cancel := context.WithTimeout(context.Background(), gapTimeout)
 	defer cancel()

@@ -16,6 +16,7 @@
 package postgres
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liberator-cdc/liberator/connectors"
@@ -173,6 +175,9 @@ func (s *Source) open(ctx context.Context, resume []byte) error {
 		}
 		s.replNet = newLowatConn(tcp)
 		return s.replNet, nil
+	}
+	replCfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		return pgproto3.NewFrontend(bufio.NewReaderSize(r, replReadBuffer), w)
 	}
 
 	if s.conn, err = pgx.ConnectConfig(ctx, pgcfg); err != nil {
