@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -63,10 +64,12 @@ func NewPromise(done func(Delivery, error)) *Promise {
 			op = connectors.Op(r.Headers[0].Value[0])
 		}
 		done(Delivery{Topic: r.Topic, Op: op, Bytes: len(r.Key) + len(r.Value), CommitTime: r.Timestamp}, err)
-		// franz-go is done with the record once its promise has run.
-		// It may share a slab (record) with records still in flight:
-		// the slab must not keep this one's key and value alive.
-		r.Key, r.Value, r.Headers = nil, nil, nil
+		// franz-go is done with the record once its promise has run:
+		// it is emptied, so that neither a slab (record) it shares with
+		// records in flight nor freeRecords keeps its key and value
+		// alive, and kept for a later event.
+		*r = kgo.Record{}
+		freeRecords.Put(r)
 	}}
 }
 
@@ -96,9 +99,18 @@ func (s *Sink) Produce(ctx context.Context, ev *connectors.Event, p *Promise) {
 // would.
 const recordSlab = 128
 
-// record returns a zero record of the current slab, and starts a new slab
-// when it is used up. Called from Produce's goroutine only.
+// freeRecords are the records whose promise has run, emptied. Reusing
+// them spares the allocation of a record per event, and the collector's
+// work for it, while events flow.
+var freeRecords sync.Pool
+
+// record returns a zero record: a free one, or one of the current slab,
+// which it starts anew when it is used up. Called from Produce's
+// goroutine only.
 func (s *Sink) record() *kgo.Record {
+	if r, ok := freeRecords.Get().(*kgo.Record); ok {
+		return r
+	}
 	if len(s.slab) == 0 {
 		s.slab = make([]kgo.Record, recordSlab)
 	}
