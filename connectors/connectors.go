@@ -195,7 +195,8 @@ type Source interface {
 	// Read blocks until it has at least one change, a checkpoint or a newly
 	// captured table (Batch.Tables) to report, and returns them. It returns io.EOF when the source is finished (after
 	// a snapshot in snapshot-only mode). Batches are returned in order, and
-	// a batch's slices are not reused by the source after Read returns.
+	// a batch's slices are not reused by the source after Read returns,
+	// unless the caller hands the batch back (Recycler).
 	Read(ctx context.Context) (Batch, error)
 	// Ack tells the source that every change up to and including the batch
 	// whose Checkpoint is pos is durable in Kafka. Acks arrive in checkpoint
@@ -452,6 +453,16 @@ type LagReporter interface {
 // connection and may run concurrently with nothing else of the source.
 type Describer interface {
 	Describe(ctx context.Context) ([]*Table, error)
+}
+
+// Recycler is a Source that takes back the batches its caller is done
+// with, to fill their Changes slice again rather than allocate one per
+// batch. The caller hands a batch back with Recycle once nothing refers to
+// its Changes any more: every change encoded, none of them kept. The rows
+// the changes point to are not reused. Recycle may be called from another
+// goroutine than Read's, and ignores a batch it did not return.
+type Recycler interface {
+	Recycle(b Batch)
 }
 
 // Check is one preflight check and its outcome.

@@ -505,6 +505,10 @@ func (r *runner) readLoop(ctx context.Context) error {
 		if err := r.produceBatch(ctx, &b); err != nil {
 			return err
 		}
+		// Encoded: nothing refers to the batch's changes any more.
+		if rc, ok := r.src.(connectors.Recycler); ok {
+			rc.Recycle(b)
+		}
 	}
 }
 

@@ -97,6 +97,9 @@ type Source struct {
 	// Stream state, owned by the reader goroutine.
 	pending      connectors.Batch
 	pendingBytes int64 // the estimated size of pending's changes
+	// lent are the Changes slices of the batches handed to Read, some
+	// of which come back (Recycle) for later batches.
+	lent connectors.ChangeSlices
 	batchBytes   int64 // the most bytes a batch holds (Config.Memory)
 	lastCP       pglogrepl.LSN
 	inTx         bool

@@ -68,13 +68,19 @@ func (s *Source) offer(ctx context.Context) error {
 // busy stream are alike, and a slice grown by append copies its changes
 // again at every step: a quarter of the bytes the stream allocated per row
 // (579 bytes a row before, 427 after, for a table of five columns).
+// A slice handed back (Recycle) is taken when it has that room.
 func (s *Source) handedOver() {
 	n := len(s.pending.Changes)
+	s.lent.Lend(s.pending.Changes)
 	s.pending, s.pendingBytes = connectors.Batch{}, 0
 	if n > 0 {
-		s.pending.Changes = make([]connectors.Change, 0, min(n, maxBatch))
+		s.pending.Changes = s.lent.Take(min(n, maxBatch))
 	}
 }
+
+// Recycle takes back the Changes slice of a batch Read returned, for a
+// later batch (connectors.Recycler).
+func (s *Source) Recycle(b connectors.Batch) { s.lent.GiveBack(b.Changes) }
 
 func (s *Source) sendStatus(ctx context.Context) error {
 	lsn := pglogrepl.LSN(s.acked.Load())
