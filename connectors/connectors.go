@@ -459,8 +459,8 @@ type Describer interface {
 // with, to fill their Changes slice again rather than allocate one per
 // batch. The caller hands a batch back with Recycle once nothing refers to
 // its Changes any more: every change encoded, none of them kept. The rows
-// the changes point to are not reused. Recycle may be called from another
-// goroutine than Read's, and ignores a batch it did not return.
+// the changes point to are not reused. Recycle is called from the
+// goroutine that calls Read, and ignores a batch the source did not lend.
 type Recycler interface {
 	Recycle(b Batch)
 }

@@ -345,7 +345,7 @@ func (s *Source) readStreamOrRecover(ctx context.Context) (connectors.Batch, err
 		"position", s.start.String(), "error", err, "from", pos.String(), "tables", s.snaps.Tables)
 	s.closeSyncer()
 	s.stream = nil
-	s.st = streamState{byName: s.st.byName}
+	s.st = streamState{byName: s.st.byName, slices: s.st.slices}
 	s.start = pos
 	s.snaps.Window = nil
 	s.snaps.Reconcile(s.snaps.Tables...)

@@ -36,6 +36,10 @@ const maxMappings = 4096
 
 // streamState follows the binary log from one event to the next.
 type streamState struct {
+	// slices are the Changes slices of the batches Read returned, some
+	// of which come back (Source.Recycle); kept when the state starts
+	// over, and set the first time it is needed (lent).
+	slices *connectors.ChangeSlices
 	file    string
 	mariadb mariadbState          // MariaDB's GTID state
 	mysql   *gomysql.MysqlGTIDSet // MySQL's executed set, with gtid_mode=ON
@@ -217,11 +221,20 @@ func (s *Source) readStream(ctx context.Context) (connectors.Batch, error) {
 	}
 }
 
+// lent returns st.slices, set the first time.
+func (st *streamState) lent() *connectors.ChangeSlices {
+	if st.slices == nil {
+		st.slices = new(connectors.ChangeSlices)
+	}
+	return st.slices
+}
+
 // add appends c to the pending changes.
 func (st *streamState) add(c connectors.Change) {
 	if st.pending == nil {
-		// Batches tend to be alike: start at the last one's size.
-		st.pending = make([]connectors.Change, 0, min(max(st.lastBatch, 16), maxBatch))
+		// Batches tend to be alike: start at the last one's size, in
+		// a slice handed back (Source.Recycle) if one has that room.
+		st.pending = st.lent().Take(min(max(st.lastBatch, 16), maxBatch))
 	}
 	st.pending = append(st.pending, c)
 	st.pendingBytes += c.Size()
@@ -278,6 +291,14 @@ func (s *Source) decoded(h *replication.EventHeader, e *replication.RowsEvent) *
 	return &st.decoded
 }
 
+// Recycle takes back the Changes slice of a batch Read returned, for a
+// later batch (connectors.Recycler).
+func (s *Source) Recycle(b connectors.Batch) {
+	if l := s.st.slices; l != nil {
+		l.GiveBack(b.Changes)
+	}
+}
+
 // flush returns the pending changes with cp as their checkpoint.
 func (s *Source) flush(cp *Position) connectors.Batch {
 	st := &s.st
@@ -303,6 +324,7 @@ func (s *Source) flush(cp *Position) connectors.Batch {
 		s.st.txChanged = false
 	}
 	s.st.lastBatch = len(s.st.pending)
+	s.st.lent().Lend(s.st.pending)
 	s.st.pending, s.st.pendingBytes = nil, 0
 	s.st.lastReturned = time.Now()
 	return b
