@@ -39,7 +39,7 @@ type streamState struct {
 	// slices are the Changes slices of the batches Read returned, some
 	// of which come back (Source.Recycle); kept when the state starts
 	// over, and set the first time it is needed (lent).
-	slices *connectors.ChangeSlices
+	slices  *connectors.ChangeSlices
 	file    string
 	mariadb mariadbState          // MariaDB's GTID state
 	mysql   *gomysql.MysqlGTIDSet // MySQL's executed set, with gtid_mode=ON

@@ -99,13 +99,13 @@ type Source struct {
 	pendingBytes int64 // the estimated size of pending's changes
 	// lent are the Changes slices of the batches handed to Read, some
 	// of which come back (Recycle) for later batches.
-	lent connectors.ChangeSlices
-	batchBytes   int64 // the most bytes a batch holds (Config.Memory)
-	lastCP       pglogrepl.LSN
-	inTx         bool
-	txPos        connectors.Position // a Position, boxed once per transaction rather than per change
-	txID         string
-	txXid        uint32 // the xid of txID
+	lent       connectors.ChangeSlices
+	batchBytes int64 // the most bytes a batch holds (Config.Memory)
+	lastCP     pglogrepl.LSN
+	inTx       bool
+	txPos      connectors.Position // a Position, boxed once per transaction rather than per change
+	txID       string
+	txXid      uint32 // the xid of txID
 	// msgLSN is the WAL position of the message being handled (its
 	// XLogData's start): a change's own, the first change's for a Begin.
 	msgLSN pglogrepl.LSN
