@@ -125,7 +125,7 @@ func (s *Sink) record() *kgo.Record {
 // them, in a slice of its own.
 func (s *Sink) headers(ev *connectors.Event) []kgo.RecordHeader {
 	var h []kgo.RecordHeader
-	if s.hdr.checked != 0 && s.hdr.checked == eventAddr(ev) {
+	if s.hdr.checked == eventAddr(ev) {
 		h = s.hdr.h // CheckSize found them for ev
 	} else {
 		h = s.commonHeaders(ev)
