@@ -39,6 +39,8 @@ func (e *env) supports(ctx context.Context, s source) (bool, string) {
 type bareRun struct {
 	elapsed time.Duration // from exec to exit
 	cpu     float64
+	// report is the JSON line bare printed.
+	report map[string]float64
 }
 
 // runBare runs the bare program and checks that it handled rows rows.
@@ -57,13 +59,11 @@ func (e *env) runBare(ctx context.Context, args []string, brokerAddr string, row
 	if err != nil {
 		return bareRun{}, fmt.Errorf("bare %s: %w\n%s", args[0], err, stderr.String())
 	}
-	var res struct {
-		Events int64 `json:"events"`
+	var res map[string]float64
+	if err := json.Unmarshal(out, &res); err != nil || int64(res["events"]) != rows {
+		return bareRun{}, fmt.Errorf("bare %s: handled %d rows, want %d (%v): %s", args[0], int64(res["events"]), rows, err, out)
 	}
-	if err := json.Unmarshal(out, &res); err != nil || res.Events != rows {
-		return bareRun{}, fmt.Errorf("bare %s: handled %d rows, want %d (%v): %s", args[0], res.Events, rows, err, out)
-	}
-	r := bareRun{elapsed: elapsed}
+	r := bareRun{elapsed: elapsed, report: res}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.cpu = tv(ru.Utime) + tv(ru.Stime)
 	}

@@ -39,8 +39,66 @@ func runLatency(ctx context.Context, e *env, s source) (measure, error) {
 	if err != nil {
 		return measure{}, err
 	}
-	defer st.stop()
-	return measureLatency(ctx, s, st, 0)
+	m, err := measureLatency(ctx, s, st, 0)
+	st.stop()
+	if err != nil || !e.baselines || !s.commitTSPrecise() {
+		return m, err
+	}
+	return m, rawLatency(ctx, e, s, m)
+}
+
+// rawLatency adds the raw limit to a latency case: the same paced writes
+// again, read this time by bare's pgoutput counter from a slot of its own
+// while nothing else runs, which times each commit to the walsender's send
+// and to its receipt (bare's -lags). Kafka is not involved. Only sources
+// whose commit time is precise have it.
+//
+//	raw_send_p50_ms, raw_send_p99_ms  commit to the walsender's send
+//	raw_p50_ms, raw_p99_ms            commit to the reader's receipt
+//	raw_cpu_s                         the reader's CPU seconds
+func rawLatency(ctx context.Context, e *env, s source, m measure) error {
+	tps := envInt("LATENCY_TPS", 2000)
+	secs := envInt("LATENCY_SECONDS", 20)
+	n := tps * secs
+	warm := int64(0)
+	if secs > 2 {
+		warm = 2 * tps
+	}
+	args, err := s.markBare(ctx, 1)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		r   bareRun
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := e.runBare(rctx, append(args[0], "-count-only", "-lags", fmt.Sprint(warm)), "127.0.0.1:9", n)
+		done <- result{r, err}
+	}()
+	// The rows before n are liberator's run's.
+	if _, err := writePaced(ctx, s, n, n, tps, func(int64) {}); err != nil {
+		return err
+	}
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(timeoutFor(n)):
+		cancel()
+		res = <-done
+	}
+	if res.err != nil {
+		return res.err
+	}
+	for k, f := range map[string]string{"send_p50_ms": "raw_send_p50_ms", "send_p99_ms": "raw_send_p99_ms", "recv_p50_ms": "raw_p50_ms", "recv_p99_ms": "raw_p99_ms"} {
+		m.Fields[f] = res.r.report[k]
+	}
+	m.Fields["raw_cpu_s"] = res.r.cpu
+	m.Notes["raw"] = "pgoutput-counted, commit to receipt"
+	return nil
 }
 
 // measureLatency writes single-row transactions of ids after from into
@@ -108,44 +166,8 @@ func measureLatency(ctx context.Context, s source, st *streaming, from int64) (m
 	}()
 
 	cpu0 := st.p.cpu()
-	ids := make(chan int64, n)
-	var wg sync.WaitGroup
-	errs := make([]error, latencyWriters)
-	for w := range latencyWriters {
-		insert, closeConn, err := s.newWriter(ctx)
-		if err != nil {
-			close(ids)
-			wg.Wait()
-			return measure{}, err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer closeConn()
-			for id := range ids {
-				if errs[w] != nil {
-					continue
-				}
-				if err := insert(from + id); err != nil {
-					errs[w] = err
-					continue
-				}
-				commitAt[id] = int64(time.Since(base))
-			}
-		}()
-	}
-	start := time.Now()
-	interval := time.Second / time.Duration(tps)
-	for i := int64(1); i <= n; i++ {
-		if d := time.Until(start.Add(time.Duration(i-1) * interval)); d > 0 {
-			time.Sleep(d)
-		}
-		ids <- i
-	}
-	close(ids)
-	wg.Wait()
-	achieved := rate(n, time.Since(start))
-	if err := errors.Join(errs...); err != nil {
+	achieved, err := writePaced(ctx, s, from, n, tps, func(id int64) { commitAt[id] = int64(time.Since(base)) })
+	if err != nil {
 		return measure{}, err
 	}
 	select {
@@ -174,6 +196,50 @@ func measureLatency(ctx context.Context, s source, st *streaming, from int64) (m
 	m.Fields["peak_rss_mb"], _ = st.p.memMB("VmHWM")
 	m.Notes["latency_method"] = latencyMethod
 	return m, nil
+}
+
+// writePaced inserts the rows of ids from+1 … from+n into streamTable in
+// single-row transactions at tps a second, spread over latencyWriters
+// connections, and calls committed with each id (1 … n) as its commit
+// returns. It returns the rate achieved.
+func writePaced(ctx context.Context, s source, from, n, tps int64, committed func(id int64)) (float64, error) {
+	ids := make(chan int64, n)
+	var wg sync.WaitGroup
+	errs := make([]error, latencyWriters)
+	for w := range latencyWriters {
+		insert, closeConn, err := s.newWriter(ctx)
+		if err != nil {
+			close(ids)
+			wg.Wait()
+			return 0, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer closeConn()
+			for id := range ids {
+				if errs[w] != nil {
+					continue
+				}
+				if err := insert(from + id); err != nil {
+					errs[w] = err
+					continue
+				}
+				committed(id)
+			}
+		}()
+	}
+	start := time.Now()
+	interval := time.Second / time.Duration(tps)
+	for i := int64(1); i <= n; i++ {
+		if d := time.Until(start.Add(time.Duration(i-1) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		ids <- i
+	}
+	close(ids)
+	wg.Wait()
+	return rate(n, time.Since(start)), errors.Join(errs...)
 }
 
 // percentile returns the q-quantile of v (nearest rank); it sorts v.

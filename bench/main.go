@@ -61,7 +61,10 @@
 //	                   (alo_*); ratio is exactly once's rate over at least
 //	                   once's
 //	latency-<source>   commit-to-Kafka latency at a steady rate of single-row
-//	                   transactions (p50, p99)
+//	                   transactions (p50, p99); for PostgreSQL, the raw
+//	                   limit of the same writes read by a counting pgoutput
+//	                   reader alone: commit to the walsender's send
+//	                   (raw_send_p*_ms) and to receipt (raw_p*_ms)
 //	bigtxn-<source>    one transaction of ROWS rows: liberator's peak RSS
 //	                   and CPU, the time from the statement's start and
 //	                   from its commit to the first event acknowledged

@@ -7,7 +7,7 @@
 // default as in liberator) until Kafka has acknowledged every record.
 //
 //	bare pg-snapshot    -dsn D -table T          -brokers B -topic X -rows N [-pipelined|-reader-only|-raw]
-//	bare pg-drain       -dsn D -slot S -pub P    -brokers B -topic X -rows N [-pipelined|-reader-only|-count-only]
+//	bare pg-drain       -dsn D -slot S -pub P    -brokers B -topic X -rows N [-pipelined|-reader-only|-count-only [-lags K]]
 //	bare mysql-snapshot -addr A -db D -table T   -brokers B -topic X -rows N [-pipelined|-reader-only|-raw]
 //	bare mysql-drain    -addr A -file F -pos P -db D -table T -brokers B -topic X -rows N [-pipelined|-reader-only|-count-only]
 //
@@ -24,6 +24,13 @@
 // the rows of go-mysql's parsed binlog row events without converting
 // their values. It exits 0 once it has handled -rows rows and prints one
 // JSON line: {"events":N,"elapsed_s":S}.
+//
+// With -count-only, -lags K also times every pgoutput Commit after the
+// first K: from the transaction's commit time to the walsender's send time
+// in the XLogData header (send), and to the moment it was read here
+// (receive). The JSON line then has send_p50_ms, send_p99_ms, recv_p50_ms
+// and recv_p99_ms. It is the least latency any reader of the slot can see
+// on this machine, beside liberator's in latency-postgres.
 package main
 
 import (
@@ -90,7 +97,12 @@ type options struct {
 	serverID                  uint
 	linger                    time.Duration
 	maxBufferedRecs, timeoutS int
+	lags                      int
 }
+
+// report holds what a command adds to the JSON line beside events and
+// elapsed_s.
+var report = map[string]any{}
 
 func main() {
 	if len(os.Args) < 2 {
@@ -115,6 +127,7 @@ func main() {
 	fs.BoolVar(&o.readerOnly, "reader-only", false, "read and decode only")
 	fs.BoolVar(&o.raw, "raw", false, "snapshots: read only, without decoding")
 	fs.BoolVar(&o.countOnly, "count-only", false, "drains: count row messages without decoding them")
+	fs.IntVar(&o.lags, "lags", -1, "pg-drain -count-only: time each commit after the first K (see the package doc)")
 	fs.BoolVar(&o.pipelined, "pipelined", false, "read and decode on one goroutine, encode and produce on another")
 	fs.StringVar(&o.compression, "compression", "none", "producer compression: none, gzip, snappy, lz4 or zstd (liberator's default is none)")
 	fs.DurationVar(&o.linger, "linger", 5*time.Millisecond, "producer linger (liberator's default is 5ms)")
@@ -143,7 +156,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bare %s: %v\n", cmd, err)
 		os.Exit(1)
 	}
-	_ = json.NewEncoder(os.Stdout).Encode(map[string]any{"events": n, "elapsed_s": time.Since(start).Seconds()})
+	report["events"], report["elapsed_s"] = n, time.Since(start).Seconds()
+	_ = json.NewEncoder(os.Stdout).Encode(report)
 }
 
 // producer encodes items and produces them, counting acknowledgements.

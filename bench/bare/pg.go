@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"slices"
 	"strconv"
 	"time"
 
@@ -216,6 +217,8 @@ func pgDrain(ctx context.Context, o options) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("start replication: %w", err)
 	}
+	lags := commitLags{skip: o.lags}
+	defer lags.report()
 	var (
 		relID        uint32
 		last         pglogrepl.LSN
@@ -266,8 +269,11 @@ func pgDrain(ctx context.Context, o options) (int64, error) {
 				if len(cd.Data) > 25 && cd.Data[25] == 'I' {
 					h.seen++
 				}
-				if len(cd.Data) > 25 && cd.Data[25] == 'C' && len(cd.Data) >= 26+1+8+8 {
+				if len(cd.Data) > 25 && cd.Data[25] == 'C' && len(cd.Data) >= 26+1+8+8+8 {
 					last = pglogrepl.LSN(binary.BigEndian.Uint64(cd.Data[26+1+8:]))
+					if o.lags >= 0 {
+						lags.commit(cd.Data)
+					}
 				}
 				continue
 			}
@@ -334,4 +340,45 @@ func pgDrain(ctx context.Context, o options) (int64, error) {
 		}
 	}
 	return h.finish(ctx, o.rows)
+}
+
+// commitLags times pgoutput Commit messages (see -lags).
+type commitLags struct {
+	skip       int
+	seen       int
+	send, recv []float64 // ms
+}
+
+// pgEpoch is where PostgreSQL's timestamps count from.
+var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func pgTime(b []byte) time.Time {
+	return pgEpoch.Add(time.Duration(int64(binary.BigEndian.Uint64(b))) * time.Microsecond)
+}
+
+// commit takes a CopyData payload holding an XLogData whose WAL data is a
+// Commit: 'w', WAL start, WAL end and send time, then 'C', flags, the
+// commit LSN, the end LSN and the commit time.
+func (c *commitLags) commit(d []byte) {
+	now := time.Now()
+	c.seen++
+	if c.seen <= c.skip {
+		return
+	}
+	at := pgTime(d[26+1+8+8:])
+	c.send = append(c.send, float64(pgTime(d[17:]).Sub(at))/1e6)
+	c.recv = append(c.recv, float64(now.Sub(at))/1e6)
+}
+
+func (c *commitLags) report() {
+	if c.skip < 0 || len(c.recv) == 0 {
+		return
+	}
+	q := func(v []float64, q float64) float64 {
+		slices.Sort(v)
+		return v[int(q*float64(len(v)-1)+0.5)]
+	}
+	report["send_p50_ms"], report["send_p99_ms"] = q(c.send, 0.5), q(c.send, 0.99)
+	report["recv_p50_ms"], report["recv_p99_ms"] = q(c.recv, 0.5), q(c.recv, 0.99)
+	report["commits_timed"] = len(c.recv)
 }
