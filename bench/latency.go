@@ -57,13 +57,7 @@ func runLatency(ctx context.Context, e *env, s source) (measure, error) {
 //	raw_p50_ms, raw_p99_ms            commit to the reader's receipt
 //	raw_cpu_s                         the reader's CPU seconds
 func rawLatency(ctx context.Context, e *env, s source, m measure) error {
-	tps := envInt("LATENCY_TPS", 2000)
-	secs := envInt("LATENCY_SECONDS", 20)
-	n := tps * secs
-	warm := int64(0)
-	if secs > 2 {
-		warm = 2 * tps
-	}
+	tps, n, warm := latencyPlan()
 	args, err := s.markBare(ctx, 1)
 	if err != nil {
 		return err
@@ -106,13 +100,7 @@ func rawLatency(ctx context.Context, e *env, s source, m measure) error {
 // measures each row's latency from its commit to a consumer (see
 // latencyMethod).
 func measureLatency(ctx context.Context, s source, st *streaming, from int64) (measure, error) {
-	tps := envInt("LATENCY_TPS", 2000)
-	secs := envInt("LATENCY_SECONDS", 20)
-	n := tps * secs
-	warm := int64(0)
-	if secs > 2 {
-		warm = 2 * tps
-	}
+	tps, n, warm := latencyPlan()
 	topic := s.topic(streamTable)
 
 	base := time.Now()
@@ -196,6 +184,18 @@ func measureLatency(ctx context.Context, s source, st *streaming, from int64) (m
 	m.Fields["peak_rss_mb"], _ = st.p.memMB("VmHWM")
 	m.Notes["latency_method"] = latencyMethod
 	return m, nil
+}
+
+// latencyPlan reads LATENCY_TPS and LATENCY_SECONDS: the rate, the number
+// of rows written at it, and how many of the first are not counted (those
+// of the first 2 s).
+func latencyPlan() (tps, n, warm int64) {
+	tps = envInt("LATENCY_TPS", 2000)
+	secs := envInt("LATENCY_SECONDS", 20)
+	if secs > 2 {
+		warm = 2 * tps
+	}
+	return tps, tps * secs, warm
 }
 
 // writePaced inserts the rows of ids from+1 … from+n into streamTable in
