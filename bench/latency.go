@@ -91,7 +91,7 @@ func rawLatency(ctx context.Context, e *env, s source, m measure) error {
 		m.Fields[f] = res.r.report[k]
 	}
 	m.Fields["raw_cpu_s"] = res.r.cpu
-	m.Notes["raw"] = "pgoutput-counted, commit to receipt"
+	m.Notes["raw"] = "pgoutput-counted-commit-to-receipt"
 	return nil
 }
 
