@@ -196,6 +196,16 @@ func TestIntegrationMariaDBSnapshotKilledMidwayResumes(t *testing.T) {
 	e.requireTablesConverge(t, ctx, tables...)
 	requireResumed(t, d, "shop.big")
 	require.Equal(t, 0, d.stop(30*time.Second))
+	// Resumed or not, a snapshot read's pos header is the binlog position
+	// its snapshot is consistent with, without the stored progress.
+	reads := 0
+	for _, r := range topicRecords(t, ctx, e.kafka.Brokers, "mdb.shop.big") {
+		if header(r, "op") == "r" {
+			reads++
+			require.Regexp(t, `^[^ ]+:\d+( gtid=\S+)?$`, header(r, "pos"), "a snapshot read's pos header")
+		}
+	}
+	require.NotZero(t, reads)
 }
 
 // TestIntegrationMariaDBSnapshotJobResumesThenRun is the Kubernetes Job

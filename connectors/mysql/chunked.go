@@ -141,7 +141,9 @@ func (s *Source) startChunks(conn *client.Conn, view bool) {
 		sn.StartInitial()
 	}
 	sn.Initial = true
-	snap := &initialSnapshot{conn: conn, out: make(chan snapshotItem, 1), time: time.Now().UTC(), pos: s.start}
+	// The rows' position is where the snapshot is consistent with the log;
+	// a resumed start's stored state and progress are not theirs.
+	snap := &initialSnapshot{conn: conn, out: make(chan snapshotItem, 1), time: time.Now().UTC(), pos: s.start.inLog()}
 	var gctx context.Context
 	snap.g, gctx = errgroup.WithContext(s.ctx)
 	snap.g.Go(func() error {

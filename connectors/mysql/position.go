@@ -66,7 +66,7 @@ func (p Position) String() string {
 		return "reset (stream from the end of the binary log and snapshot every table again with reconcile)"
 	}
 	if p.State != nil && p.State.Snapshot != nil {
-		return Position{Flavor: p.Flavor, File: p.File, Offset: p.Offset, GTID: p.GTID}.String() + " (" + p.State.Snapshot.String() + ")"
+		return p.inLog().String() + " (" + p.State.Snapshot.String() + ")"
 	}
 	switch {
 	case p.File == "":
@@ -75,6 +75,11 @@ func (p Position) String() string {
 		return p.File + ":" + strconv.FormatUint(uint64(p.Offset), 10)
 	}
 	return p.File + ":" + strconv.FormatUint(uint64(p.Offset), 10) + " gtid=" + p.GTID
+}
+
+// inLog is p's place in the binary log alone, without its state.
+func (p Position) inLog() Position {
+	return Position{Flavor: p.Flavor, File: p.File, Offset: p.Offset, GTID: p.GTID}
 }
 
 // Encode returns "mysql:" followed by the fields as a URL query, such as

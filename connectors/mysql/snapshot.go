@@ -20,7 +20,7 @@ type initialSnapshot struct {
 	g    *errgroup.Group
 	out  chan snapshotItem
 	time time.Time
-	pos  connectors.Position // s.start, boxed once
+	pos  connectors.Position // s.start in the log, boxed once
 }
 
 // snapshotItem is what the snapshot goroutine hands to Read: either a
