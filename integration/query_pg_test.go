@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/liberator-cdc/liberator/internal/harness"
@@ -147,11 +149,22 @@ func queryPGWorkload(t *testing.T, ctx context.Context, dsn string, writers, ste
 					default:
 						sql, args = `DELETE FROM events WHERE id = $1`, []any{rng.IntN(300)}
 					}
-					if _, err := tx.Exec(ctx, sql, args...); err != nil {
+					if _, err = tx.Exec(ctx, sql, args...); err != nil {
 						_ = tx.Rollback(ctx)
-						errs <- fmt.Errorf("%s: %w", sql, err)
-						return
+						err = fmt.Errorf("%s: %w", sql, err)
+						break
 					}
+				}
+				if err != nil {
+					// Writers that pick rows at random deadlock at times;
+					// the transaction is rolled back and the next begins.
+					// 40P01 is deadlock_detected, 40001 serialization_failure.
+					var pe *pgconn.PgError
+					if errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
+						continue
+					}
+					errs <- err
+					return
 				}
 				if err := tx.Commit(ctx); err != nil {
 					errs <- err
